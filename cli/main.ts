@@ -1,0 +1,77 @@
+// Entry point of the `switchyard` command: picks the subcommand and hands it the remaining
+// arguments. Each subcommand lives in its own module and is loaded only when used.
+
+import { ErrorCode, SwitchyardError, errorMessage, isSwitchyardError } from '../api/errors.js';
+import { VERSION } from '../api/version.js';
+
+export type CommandMain = (argv: string[]) => Promise<number>;
+
+interface Command {
+  readonly summary: string;
+  /** Absent while the subcommand is not built yet. */
+  readonly load?: () => Promise<{ main: CommandMain }>;
+}
+
+const COMMANDS: Readonly<Record<string, Command>> = {
+  router: { summary: 'run the sidecar HTTP router in front of the app container' },
+  control: { summary: 'run the webhook, route server, rollout controller, API and dashboard' },
+  inject: { summary: 'inject the router into Pod/Deployment YAML offline and print the result' },
+  status: { summary: 'show rollouts: phase, weight, step, last verdicts' },
+  promote: { summary: 'promote a rollout (skip remaining steps with --full)' },
+  abort: { summary: 'abort a rollout: canary to 0% at once, then roll back' },
+  retry: { summary: 'rerun a failed rollout of the same revision' },
+  pause: { summary: 'hold a rollout at its current step' },
+  resume: { summary: 'continue a paused rollout' },
+  'set-weight': { summary: 'set the canary weight by hand (pauses automatic steps)' },
+  rollout: { summary: 'file mode: `rollout start <service> --canary-upstream URL`' },
+  demo: { summary: 'run a complete canary rollout on this machine, no cluster needed' },
+};
+
+function usage(): string {
+  const width = Math.max(...Object.keys(COMMANDS).map((name) => name.length));
+  const lines = Object.entries(COMMANDS).map(
+    ([name, command]) =>
+      `  ${name.padEnd(width)}  ${command.summary}${command.load ? '' : ' (not built yet)'}`,
+  );
+  return [
+    `switchyard ${VERSION} — progressive delivery for Kubernetes without a service mesh`,
+    '',
+    'Usage: switchyard <command> [flags]   (switchyard <command> --help for its flags)',
+    '',
+    'Commands:',
+    ...lines,
+    '',
+  ].join('\n');
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+    process.stdout.write(usage());
+    return name === undefined ? 2 : 0;
+  }
+  if (name === '--version' || name === '-v') {
+    process.stdout.write(`${VERSION}\n`);
+    return 0;
+  }
+  const command = Object.hasOwn(COMMANDS, name) ? COMMANDS[name] : undefined;
+  if (!command) {
+    process.stderr.write(`switchyard: unknown command "${name}"\n\n${usage()}`);
+    return 2;
+  }
+  if (!command.load) {
+    throw new SwitchyardError(ErrorCode.NotImplemented, `switchyard ${name}: not built yet in ${VERSION}`);
+  }
+  const module = await command.load();
+  return module.main(rest);
+}
+
+export async function runCli(argv: string[]): Promise<void> {
+  try {
+    process.exitCode = await main(argv);
+  } catch (error) {
+    const code = isSwitchyardError(error) ? ` [${error.code}]` : '';
+    process.stderr.write(`switchyard: ${errorMessage(error)}${code}\n`);
+    process.exitCode = isSwitchyardError(error) && error.code === ErrorCode.NotImplemented ? 3 : 1;
+  }
+}
