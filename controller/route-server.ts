@@ -142,13 +142,25 @@ export async function requireRouterToken(
   return false;
 }
 
+// A publish is answered to every router at once: serialize each table once, not once per poll.
+const serialized = new WeakMap<RouteTable, string>();
+
+function bodyOf(table: RouteTable): string {
+  let body = serialized.get(table);
+  if (body === undefined) {
+    body = JSON.stringify(table);
+    serialized.set(table, body);
+  }
+  return body;
+}
+
 function sendTable(reply: FastifyReply, table: RouteTable): FastifyReply {
   return reply
     .code(200)
     .header('etag', `"${table.generation}"`)
     .header('cache-control', 'no-store')
     .type('application/json')
-    .send(JSON.stringify(table));
+    .send(bodyOf(table));
 }
 
 /** Registers `GET /v1/routes/:namespace/:service` on the app. */
