@@ -1,0 +1,156 @@
+import { describe, expect, it } from 'vitest';
+import {
+  Annotation,
+  DEFAULT_SETTINGS,
+  parseAnnotations,
+  parseDurationMs,
+  podTemplateHash,
+} from './annotations.js';
+import { SwitchyardError } from './errors.js';
+
+function errorOf(annotations: Record<string, string>): SwitchyardError {
+  try {
+    parseAnnotations(annotations);
+  } catch (error) {
+    if (error instanceof SwitchyardError) return error;
+    throw error;
+  }
+  throw new Error(`expected ${JSON.stringify(annotations)} to be rejected`);
+}
+
+describe('parseAnnotations', () => {
+  it('applies DESIGN.md defaults when only opted in', () => {
+    const { settings, warnings } = parseAnnotations({
+      [Annotation.canary]: 'enabled',
+      'app.kubernetes.io/x': 'y',
+    });
+    expect(settings).toEqual(DEFAULT_SETTINGS);
+    expect(warnings).toEqual([]);
+    expect(Object.isFrozen(settings)).toBe(true);
+  });
+
+  it('parses every annotation', () => {
+    const { settings } = parseAnnotations({
+      'switchyard.io/canary': 'enabled',
+      'switchyard.io/port': 'http',
+      'switchyard.io/steps': '10, 20,60',
+      'switchyard.io/interval': '1m30s',
+      'switchyard.io/max-failed-checks': '3',
+      'switchyard.io/success-rate': '0.95',
+      'switchyard.io/p99-latency': '500ms',
+      'switchyard.io/max-latency-ratio': '1.5',
+      'switchyard.io/min-requests': '100',
+      'switchyard.io/promotion': 'manual',
+      'switchyard.io/strategy': 'ab',
+      'switchyard.io/match':
+        '[{"header":{"name":"X-User-Group","exact":"beta"}},{"cookie":{"name":"plan","regex":"^pro-"}}]',
+      'switchyard.io/sticky': 'cookie',
+      'switchyard.io/mirror': '10',
+      'switchyard.io/canary-token-secret': 'tester-token',
+      'switchyard.io/check.errors': 'sum(rate(x[1m])) < 0.5',
+      'switchyard.io/patch-service': 'true',
+    });
+    expect(settings).toEqual({
+      port: 'http',
+      steps: [10, 20, 60],
+      intervalMs: 90_000,
+      maxFailedChecks: 3,
+      successRate: 0.95,
+      p99LatencyMs: 500,
+      maxLatencyRatio: 1.5,
+      minRequests: 100,
+      promotion: 'manual',
+      strategy: 'ab',
+      match: [
+        { header: { name: 'x-user-group', exact: 'beta' } },
+        { cookie: { name: 'plan', regex: '^pro-' } },
+      ],
+      stickyCookie: 'switchyard-track',
+      mirrorPercent: 10,
+      canaryTokenSecret: 'tester-token',
+      checks: [{ name: 'errors', query: 'sum(rate(x[1m]))', operator: '<', threshold: 0.5 }],
+      patchService: true,
+    });
+  });
+
+  it.each([
+    ['switchyard.io/steps', '5,x', 'ascending integers 1–99'],
+    ['switchyard.io/steps', '50,25', 'ascending integers 1–99'],
+    ['switchyard.io/steps', '5,100', 'ascending integers 1–99'],
+    ['switchyard.io/steps', '', 'ascending integers 1–99'],
+    ['switchyard.io/interval', '5s', 'from 10s to 24h'],
+    ['switchyard.io/interval', '1 minute', 'from 10s to 24h'],
+    ['switchyard.io/port', 'Not_A_Port', 'container port name'],
+    ['switchyard.io/port', '70000', 'integer 1–65535'],
+    ['switchyard.io/success-rate', '1.2', 'from 0 to 1'],
+    ['switchyard.io/max-failed-checks', '0', 'integer 1–100'],
+    ['switchyard.io/promotion', 'sometimes', 'one of auto, manual'],
+    ['switchyard.io/strategy', 'random', 'one of canary, ab, bluegreen'],
+    ['switchyard.io/match', '[{"header":{"name":"a","regex":"(a+)+"}}]', 'nested quantifiers'],
+    ['switchyard.io/match', 'not json', 'JSON array'],
+    ['switchyard.io/sticky', 'ip', '"cookie"'],
+    ['switchyard.io/mirror', '101', 'integer 0–100'],
+    ['switchyard.io/check.errors', 'sum(x)', '<PromQL'],
+    ['switchyard.io/check.Bad_Name', 'x < 1', 'DNS label'],
+    ['switchyard.io/canary', 'yes', 'one of enabled, disabled'],
+  ])('%s: %j is rejected naming the annotation, value and what is allowed', (annotation, value, allowed) => {
+    const error = errorOf({ [annotation]: value });
+    expect(error.code).toBe('SWY_ANNOTATION_INVALID');
+    expect(error.field).toBe(annotation);
+    expect(error.message).toContain(annotation);
+    expect(error.message).toContain(JSON.stringify(value));
+    expect(error.message).toContain(allowed);
+  });
+
+  it('requires match rules for the ab strategy', () => {
+    expect(errorOf({ 'switchyard.io/strategy': 'ab' }).message).toContain('switchyard.io/match');
+  });
+
+  it('warns about unknown annotations with a did-you-mean hint', () => {
+    const { warnings } = parseAnnotations({
+      'switchyard.io/stpes': '5',
+      'switchyard.io/zzzzzzzzzzzzzzzz': 'x',
+    });
+    expect(warnings[0]).toContain('did you mean switchyard.io/steps?');
+    expect(warnings[1]).toContain('unknown annotation switchyard.io/zzzzzzzzzzzzzzzz');
+    expect(warnings[1]).not.toContain('did you mean');
+  });
+});
+
+describe('parseDurationMs', () => {
+  it.each([
+    ['500ms', 500],
+    ['30s', 30_000],
+    ['1m', 60_000],
+    ['1h30m', 5_400_000],
+    ['1.5s', 1500],
+    ['1', null],
+    ['-1s', null],
+    ['1d', null],
+  ])('%s → %s', (text, ms) => expect(parseDurationMs(text)).toBe(ms));
+});
+
+describe('podTemplateHash', () => {
+  const template = {
+    metadata: { labels: { app: 'shop' } },
+    spec: { containers: [{ name: 'app', image: 'shop:1' }] },
+  };
+
+  it('ignores key order and switchyard-owned labels and annotations', () => {
+    const reordered = {
+      spec: { containers: [{ image: 'shop:1', name: 'app' }] },
+      metadata: {
+        annotations: { 'switchyard.io/port': 'http' },
+        labels: { 'switchyard.io/inject': 'true', app: 'shop', 'switchyard.io/track': 'stable' },
+      },
+    };
+    expect(podTemplateHash(reordered)).toBe(podTemplateHash(template));
+    expect(podTemplateHash(template)).toMatch(/^[0-9a-f]{16}$/);
+  });
+
+  it('changes when the user changes the template', () => {
+    const changed = structuredClone(template);
+    changed.spec.containers[0]!.image = 'shop:2';
+    expect(podTemplateHash(changed)).not.toBe(podTemplateHash(template));
+  });
+});
