@@ -1,0 +1,131 @@
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
+import { initialStatus } from '../rollout-types.js';
+import { parseConfig } from './config.js';
+import { StateStore } from './state-store.js';
+
+const EXAMPLE = `
+routerAuth:
+  secret: "0123456789abcdef-router"
+tickInterval: 500ms
+unsafeShortIntervals: true
+services:
+  - name: shop
+    tracks:
+      stable: { upstream: "http://127.0.0.1:8080", admin: ["http://127.0.0.1:15020"] }
+      canary: { upstream: "http://127.0.0.1:8081", admin: "http://127.0.0.1:15021" }
+    rollout:
+      steps: "10,50"
+      interval: 2s
+      success-rate: 0.95
+      min-requests: 20
+      sticky: cookie
+      check.errors: "sum(rate(x[1m])) < 5"
+`;
+
+function errorOf(yaml: string): { field?: string; message: string } {
+  try {
+    parseConfig(parse(yaml));
+  } catch (error) {
+    return error as { field?: string; message: string };
+  }
+  throw new Error('expected the config to be rejected');
+}
+
+describe('file-mode config', () => {
+  it('parses services, tracks and rollout settings in the annotation vocabulary', () => {
+    const config = parseConfig(parse(EXAMPLE));
+    expect(config.routerSecret).toBe('0123456789abcdef-router');
+    expect(config.tickMs).toBe(500);
+    expect(config.analysis).toEqual({ provider: 'builtin', prometheusUrl: null });
+    const [shop] = config.services;
+    expect(shop?.namespace).toBe('default');
+    expect(shop?.stable).toEqual({ upstream: 'http://127.0.0.1:8080', admin: ['http://127.0.0.1:15020'] });
+    expect(shop?.canary?.admin).toEqual(['http://127.0.0.1:15021']);
+    expect(shop?.settings).toMatchObject({
+      steps: [10, 50],
+      intervalMs: 2000,
+      successRate: 0.95,
+      minRequests: 20,
+      stickyCookie: 'switchyard-track',
+      checks: [{ name: 'errors', query: 'sum(rate(x[1m]))', operator: '<', threshold: 5 }],
+    });
+  });
+
+  it.each([
+    ['services: []', 'services'],
+    ['services: [{ name: Shop, tracks: { stable: { upstream: "http://a:1" } } }]', 'services[0].name'],
+    [
+      'services: [{ name: shop, tracks: { stable: { upstream: "ftp://a" } } }]',
+      'services[0].tracks.stable.upstream',
+    ],
+    [
+      'services: [{ name: shop, tracks: { canary: { upstream: "http://a:1" } } }]',
+      'services[0].tracks.stable',
+    ],
+    [
+      'services: [{ name: shop, tracks: { stable: { upstream: "http://a:1" } }, rollout: { steps: "5,x" } }]',
+      'services[0].rollout.steps',
+    ],
+    [
+      'services: [{ name: shop, tracks: { stable: { upstream: "http://a:1" } }, rollout: { interval: 2s } }]',
+      'services[0].rollout.interval',
+    ],
+    [
+      'services: [{ name: shop, tracks: { stable: { upstream: "http://a:1" } }, rollout: { stepz: "5" } }]',
+      'services[0].rollout.stepz',
+    ],
+    [
+      'analysis: { provider: prometheus }\nservices: [{ name: shop, tracks: { stable: { upstream: "http://a:1" } } }]',
+      'analysis.prometheusUrl',
+    ],
+    [
+      'routerAuth: { secret: short }\nservices: [{ name: shop, tracks: { stable: { upstream: "http://a:1" } } }]',
+      'routerAuth.secret',
+    ],
+  ])('rejects %s naming %s', (yaml, field) => {
+    const error = errorOf(yaml);
+    expect(error.field).toBe(field);
+    expect(error.message).toContain(field);
+  });
+
+  it('allows intervals under 10s only with unsafeShortIntervals', () => {
+    const config = parseConfig(
+      parse(
+        'unsafeShortIntervals: true\nservices: [{ name: shop, tracks: { stable: { upstream: "http://a:1" } }, rollout: { interval: 2s } }]',
+      ),
+    );
+    expect(config.services[0]?.settings.intervalMs).toBe(2000);
+  });
+});
+
+describe('state store', () => {
+  const dirs: string[] = [];
+  afterAll(async () => {
+    for (const dir of dirs) await rm(dir, { recursive: true, force: true });
+  });
+
+  it('round-trips a service state and leaves no temp files behind', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'swy-state-'));
+    dirs.push(dir);
+    const store = new StateStore(dir);
+    await store.init();
+    expect(await store.load('default', 'shop')).toBeNull();
+    const state = {
+      status: { ...initialStatus(new Date(0)), routeGeneration: 7 },
+      stable: { upstream: 'http://127.0.0.1:1', admin: [] },
+      canary: null,
+      configCanaryRevision: null,
+      events: [{ at: new Date(0).toISOString(), type: 'Normal' as const, reason: 'Started', message: 'x' }],
+    };
+    await store.save('default', 'shop', state);
+    await store.save('default', 'shop', { ...state, status: { ...state.status, routeGeneration: 8 } });
+    const loaded = await store.load('default', 'shop');
+    expect(loaded?.status.routeGeneration).toBe(8);
+    expect(loaded?.events).toHaveLength(1);
+    expect(await readdir(dir)).toEqual(['default_shop.json']);
+  });
+});

@@ -1,0 +1,219 @@
+// The file-mode config (`switchyard.yaml`): services, their tracks (upstream + router admin URLs),
+// rollout settings in the annotation vocabulary, the analysis provider and the router secret.
+
+import { readFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import type { RolloutSettings } from '../../api/annotations.js';
+import { ErrorCode, SwitchyardError, errorMessage } from '../../api/errors.js';
+import { TRACK_NAME_PATTERN } from '../../api/routes.js';
+import { parseDurationMs } from '../../api/annotations.js';
+import { parseRolloutBlock } from './settings.js';
+
+export interface TrackConfig {
+  /** Where other routers send this track's requests (scheme://host:port). */
+  readonly upstream: string;
+  /** Router admin URLs whose `/metrics` measure this track (builtin analysis). */
+  readonly admin: readonly string[];
+}
+
+export interface ServiceConfig {
+  readonly name: string;
+  readonly namespace: string;
+  readonly stable: TrackConfig;
+  /** A canary announced in the file (a change here starts a rollout), or null. */
+  readonly canary: TrackConfig | null;
+  readonly settings: RolloutSettings;
+}
+
+export type AnalysisProviderName = 'builtin' | 'prometheus';
+
+export interface FileConfig {
+  readonly services: readonly ServiceConfig[];
+  /** Shared secret routers present (`routerAuth.secret` / `routerAuth.secretFile`), or null. */
+  readonly routerSecret: string | null;
+  readonly analysis: { readonly provider: AnalysisProviderName; readonly prometheusUrl: string | null };
+  /** How often each service's loop runs analysis and deadlines. Default 1 s. */
+  readonly tickMs: number;
+  /** Intervals under 10 s allowed (tests and demos only). */
+  readonly unsafeShortIntervals: boolean;
+}
+
+const TOP_KEYS = ['services', 'routerAuth', 'analysis', 'tickInterval', 'unsafeShortIntervals'];
+const SERVICE_KEYS = ['name', 'namespace', 'tracks', 'rollout'];
+const NAME_PATTERN = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
+
+function fail(field: string, message: string): never {
+  throw new SwitchyardError(ErrorCode.ConfigInvalid, `config: ${field}: ${message}`, { field });
+}
+
+function mapping(value: unknown, field: string, allowed: readonly string[]): Record<string, unknown> {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) fail(field, 'expected a mapping');
+  for (const key of Object.keys(value)) {
+    if (!allowed.includes(key)) fail(`${field}.${key}`, `unknown field; allowed: ${allowed.join(', ')}`);
+  }
+  return value as Record<string, unknown>;
+}
+
+function name(value: unknown, field: string): string {
+  if (typeof value !== 'string' || !NAME_PATTERN.test(value)) {
+    fail(field, `${JSON.stringify(value)} — expected a lower-case DNS label (a-z, 0-9, -)`);
+  }
+  return value;
+}
+
+/** `http(s)://host[:port]` without a path; returns the origin. */
+export function parseOrigin(value: unknown, field: string): string {
+  let url: URL | null = null;
+  try {
+    url = typeof value === 'string' ? new URL(value) : null;
+  } catch {
+    url = null;
+  }
+  if (
+    !url ||
+    (url.protocol !== 'http:' && url.protocol !== 'https:') ||
+    url.pathname !== '/' ||
+    url.search !== ''
+  ) {
+    fail(field, `${JSON.stringify(value)} — expected http://host:port without a path`);
+  }
+  return url.origin;
+}
+
+function track(value: unknown, field: string): TrackConfig {
+  const object = mapping(value, field, ['upstream', 'admin']);
+  const admin = object.admin === undefined ? [] : object.admin;
+  const list = typeof admin === 'string' ? [admin] : admin;
+  if (!Array.isArray(list)) fail(`${field}.admin`, 'expected a list of router admin URLs');
+  return Object.freeze({
+    upstream: parseOrigin(object.upstream, `${field}.upstream`),
+    admin: Object.freeze(list.map((url: unknown, index) => parseOrigin(url, `${field}.admin[${index}]`))),
+  });
+}
+
+function service(value: unknown, field: string, allowShortIntervals: boolean): ServiceConfig {
+  const object = mapping(value, field, SERVICE_KEYS);
+  const tracks = mapping(object.tracks, `${field}.tracks`, ['stable', 'canary']);
+  if (tracks.stable === undefined) fail(`${field}.tracks.stable`, 'the stable track is required');
+  for (const key of Object.keys(tracks))
+    if (!TRACK_NAME_PATTERN.test(key)) fail(`${field}.tracks.${key}`, 'bad track name');
+  return Object.freeze({
+    name: name(object.name, `${field}.name`),
+    namespace: object.namespace === undefined ? 'default' : name(object.namespace, `${field}.namespace`),
+    stable: track(tracks.stable, `${field}.tracks.stable`),
+    canary:
+      tracks.canary === undefined || tracks.canary === null
+        ? null
+        : track(tracks.canary, `${field}.tracks.canary`),
+    settings: parseRolloutBlock(object.rollout, `${field}.rollout`, { allowShortIntervals }),
+  });
+}
+
+export interface ParseConfigOptions {
+  /** Reads `routerAuth.secretFile` (resolved against the config's directory by the caller). */
+  readonly secretFromFile?: (path: string) => string;
+  /** `--prometheus-url`, which wins over `analysis.prometheusUrl`. */
+  readonly prometheusUrl?: string | null;
+}
+
+/** Validates parsed YAML into a frozen FileConfig. Errors name the field (`services[0].tracks.stable.upstream`). */
+export function parseConfig(input: unknown, options: ParseConfigOptions = {}): FileConfig {
+  const root = mapping(input ?? {}, '$', TOP_KEYS);
+  const unsafe = root.unsafeShortIntervals ?? false;
+  if (typeof unsafe !== 'boolean') fail('unsafeShortIntervals', 'expected true or false');
+  if (!Array.isArray(root.services) || root.services.length === 0)
+    fail('services', 'expected a non-empty list of services');
+  const services = root.services.map((entry: unknown, index) => service(entry, `services[${index}]`, unsafe));
+  const seen = new Set<string>();
+  services.forEach((entry, index) => {
+    const key = `${entry.namespace}/${entry.name}`;
+    if (seen.has(key)) fail(`services[${index}].name`, `duplicate service ${key}`);
+    seen.add(key);
+  });
+
+  let routerSecret: string | null = null;
+  if (root.routerAuth !== undefined) {
+    const auth = mapping(root.routerAuth, 'routerAuth', ['secret', 'secretFile']);
+    if ((auth.secret === undefined) === (auth.secretFile === undefined))
+      fail('routerAuth', 'expected exactly one of secret, secretFile');
+    if (auth.secret !== undefined) {
+      if (typeof auth.secret !== 'string' || auth.secret.length < 16)
+        fail('routerAuth.secret', 'expected a string of at least 16 characters');
+      routerSecret = auth.secret;
+    } else {
+      if (typeof auth.secretFile !== 'string' || !options.secretFromFile)
+        fail('routerAuth.secretFile', 'expected a file path');
+      routerSecret = options.secretFromFile(auth.secretFile).trim();
+      if (routerSecret.length < 16)
+        fail('routerAuth.secretFile', 'the secret must be at least 16 characters');
+    }
+  }
+
+  const analysis = mapping(root.analysis ?? {}, 'analysis', ['provider', 'prometheusUrl']);
+  const provider = analysis.provider ?? 'builtin';
+  if (provider !== 'builtin' && provider !== 'prometheus')
+    fail('analysis.provider', `${JSON.stringify(provider)} — expected builtin or prometheus`);
+  const fromFile =
+    analysis.prometheusUrl === undefined
+      ? null
+      : parseOrigin(analysis.prometheusUrl, 'analysis.prometheusUrl');
+  const prometheusUrl = options.prometheusUrl ?? fromFile;
+  if (provider === 'prometheus' && prometheusUrl === null)
+    fail('analysis.prometheusUrl', 'provider prometheus needs --prometheus-url or analysis.prometheusUrl');
+
+  let tickMs = 1000;
+  if (root.tickInterval !== undefined) {
+    const parsed = typeof root.tickInterval === 'string' ? parseDurationMs(root.tickInterval) : null;
+    if (parsed === null || parsed < 50 || parsed > 60_000)
+      fail('tickInterval', `${JSON.stringify(root.tickInterval)} — expected a duration 50ms-60s, e.g. 1s`);
+    tickMs = parsed;
+  }
+
+  return Object.freeze({
+    services: Object.freeze(services),
+    routerSecret,
+    analysis: Object.freeze({ provider, prometheusUrl }),
+    tickMs,
+    unsafeShortIntervals: unsafe,
+  });
+}
+
+/** Reads and validates a config file; YAML syntax errors become ConfigInvalid too. */
+export async function loadConfig(
+  path: string,
+  options: Omit<ParseConfigOptions, 'secretFromFile'> = {},
+): Promise<FileConfig> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (error) {
+    throw new SwitchyardError(
+      ErrorCode.ConfigInvalid,
+      `config: cannot read ${path}: ${errorMessage(error)}`,
+      { field: path, cause: error },
+    );
+  }
+  let document: unknown;
+  try {
+    document = parseYaml(text);
+  } catch (error) {
+    throw new SwitchyardError(
+      ErrorCode.ConfigInvalid,
+      `config: ${path} is not valid YAML: ${errorMessage(error)}`,
+      { field: path, cause: error },
+    );
+  }
+  return parseConfig(document, {
+    ...options,
+    secretFromFile: (file) => {
+      const full = resolve(dirname(path), file);
+      try {
+        return readFileSync(full, 'utf8');
+      } catch (error) {
+        return fail('routerAuth.secretFile', `cannot read ${full}: ${errorMessage(error)}`);
+      }
+    },
+  });
+}

@@ -1,0 +1,87 @@
+// The `rollout:` block of a file-mode service: the annotation vocabulary without the
+// `switchyard.io/` prefix, parsed by the very same parseAnnotations the Kubernetes path uses.
+
+import {
+  ANNOTATION_PREFIX,
+  Annotation,
+  DEFAULT_SETTINGS,
+  parseAnnotations,
+  parseDurationMs,
+  type RolloutSettings,
+} from '../../api/annotations.js';
+import { ErrorCode, SwitchyardError, isSwitchyardError } from '../../api/errors.js';
+
+export const MIN_INTERVAL_MS = 10_000;
+
+/** Annotations that only make sense on Kubernetes objects. */
+const KUBERNETES_ONLY = new Set([
+  'canary',
+  'port',
+  'canary-token-secret',
+  'patch-service',
+  'pending-revision',
+  'injected',
+]);
+
+const ALLOWED = Object.values(Annotation)
+  .map((name) => name.slice(ANNOTATION_PREFIX.length))
+  .filter((name) => !KUBERNETES_ONLY.has(name) && name !== 'check.');
+
+function fail(field: string, message: string): never {
+  throw new SwitchyardError(ErrorCode.ConfigInvalid, `config: ${field}: ${message}`, { field });
+}
+
+export interface RolloutBlockOptions {
+  /** Allow intervals under 10 s (tests and demos only: `unsafeShortIntervals: true`). */
+  readonly allowShortIntervals: boolean;
+}
+
+/** Parses a service's `rollout:` block (keys as the annotations, without prefix); errors name `field.key`. */
+export function parseRolloutBlock(
+  input: unknown,
+  field: string,
+  options: RolloutBlockOptions,
+): RolloutSettings {
+  if (input === undefined || input === null) return DEFAULT_SETTINGS;
+  if (typeof input !== 'object' || Array.isArray(input))
+    fail(field, 'expected a mapping of rollout settings');
+  const annotations: Record<string, string> = {};
+  let shortIntervalMs: number | null = null;
+  for (const [key, value] of Object.entries(input)) {
+    const at = `${field}.${key}`;
+    if (KUBERNETES_ONLY.has(key)) fail(at, 'applies to Kubernetes workloads only, not to file mode');
+    let text: string;
+    if (typeof value === 'string') text = value;
+    else if (typeof value === 'number' || typeof value === 'boolean') text = String(value);
+    else if (key === 'match' && Array.isArray(value)) text = JSON.stringify(value);
+    else fail(at, `expected a string or number, got ${JSON.stringify(value)}`);
+    if (key === 'interval' && options.allowShortIntervals) {
+      const ms = parseDurationMs(text);
+      if (ms !== null && ms > 0 && ms < MIN_INTERVAL_MS) {
+        shortIntervalMs = ms;
+        continue;
+      }
+    }
+    annotations[`${ANNOTATION_PREFIX}${key}`] = text;
+  }
+  let parsed: ReturnType<typeof parseAnnotations>;
+  try {
+    parsed = parseAnnotations(annotations);
+  } catch (error) {
+    if (!isSwitchyardError(error)) throw error;
+    const key = (error.field ?? '').slice(ANNOTATION_PREFIX.length);
+    const extra =
+      key === 'interval'
+        ? ' (unsafeShortIntervals: true allows less than 10s, for tests and demos only)'
+        : '';
+    fail(`${field}.${key}`, `${error.message.slice(ANNOTATION_PREFIX.length + key.length + 2)}${extra}`);
+  }
+  const unknown = parsed.warnings.find((warning) => warning.startsWith('unknown annotation'));
+  if (unknown) {
+    const key = /unknown annotation switchyard\.io\/(\S+)/.exec(unknown)?.[1] ?? '?';
+    fail(`${field}.${key}`, `unknown setting; allowed: ${ALLOWED.join(', ')}, check.<name>`);
+  }
+  return shortIntervalMs === null
+    ? parsed.settings
+    : Object.freeze({ ...parsed.settings, intervalMs: shortIntervalMs });
+}
