@@ -60,8 +60,9 @@ export type Action =
       readonly message: string;
     }
   /**
-   * Analyse from `since` (ISO) until told otherwise. The persisted `status.stepSince` says the same,
-   * so a restarted adapter analyses while `phase === 'Progressing'` over `[stepSince, now]`.
+   * Analyse from `since` (ISO) until told otherwise. The persisted `status.stepSince` says the same:
+   * adapters (also after a restart) analyse `[stepSince, now]` whenever `stepSince` is not null, and
+   * stop when it is null.
    */
   | { readonly type: 'analyse'; readonly since: string; readonly step: number; readonly weight: number };
 

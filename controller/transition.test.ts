@@ -1,0 +1,513 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { DEFAULT_SETTINGS, type RolloutSettings } from '../api/annotations.js';
+import type { CheckOutcome, Command, Phase, RolloutStatus, Verdict } from '../api/canary.js';
+import { PHASES } from '../api/canary.js';
+import type { Action, Observation, PublishRoutes } from './rollout-types.js';
+import { initialStatus, PROGRESS_DEADLINE_INTERVALS, transition } from './transition.js';
+
+const T0 = Date.parse('2026-01-01T00:00:00.000Z');
+const INTERVAL = 60_000;
+const settings = (overrides: Partial<RolloutSettings> = {}): RolloutSettings => ({
+  ...DEFAULT_SETTINGS,
+  intervalMs: INTERVAL,
+  ...overrides,
+});
+
+function verdict(outcome: CheckOutcome, fastFail = false): Verdict {
+  return {
+    at: new Date(T0).toISOString(),
+    step: 0,
+    weight: 5,
+    outcome,
+    fastFail,
+    checks: [{ name: 'success-rate', outcome, value: 0.9, threshold: 0.99, message: `success ${outcome}` }],
+    canary: { requests: 100, errors: 10, successRate: 0.9, p50Seconds: 0.01, p99Seconds: 0.1 },
+    stable: { requests: 1900, errors: 0, successRate: 1, p50Seconds: 0.01, p99Seconds: 0.1 },
+  };
+}
+
+/** Drives the machine with a fake clock, keeping the history of actions. */
+class Driver {
+  state: RolloutStatus;
+  now: number;
+  actions: Action[] = [];
+  last: ReturnType<typeof transition> | null = null;
+  constructor(
+    readonly config: RolloutSettings = settings(),
+    stable: string | null = 'rev-a',
+  ) {
+    this.now = T0;
+    this.state = initialStatus(new Date(T0), stable);
+  }
+  advance(ms: number): this {
+    this.now += ms;
+    return this;
+  }
+  send(observation: Observation): this {
+    this.last = transition(this.state, observation, new Date(this.now), this.config);
+    this.state = this.last.state;
+    this.actions.push(...this.last.actions);
+    return this;
+  }
+  command(command: Command): this {
+    return this.send({ type: 'command', command });
+  }
+  analysis(outcome: CheckOutcome, fastFail = false): this {
+    return this.send({
+      type: 'analysis',
+      windowStart: this.state.stepSince ?? 'none',
+      verdict: verdict(outcome, fastFail),
+    });
+  }
+  /** Wait one interval and deliver a verdict. */
+  step(outcome: CheckOutcome): this {
+    return this.advance(INTERVAL).analysis(outcome);
+  }
+  lastActions(): readonly Action[] {
+    return this.last?.actions ?? [];
+  }
+  publishes(): PublishRoutes[] {
+    return this.actions.filter((a): a is PublishRoutes => a.type === 'publish-routes');
+  }
+}
+
+const progressing = (config = settings()) =>
+  new Driver(config).send({ type: 'new-revision', revision: 'rev-b' }).send({ type: 'canary-ready' });
+
+describe('transition: canary strategy', () => {
+  it('walks the steps, promotes, and ends Succeeded with stable on the new revision', () => {
+    const d = new Driver().send({ type: 'new-revision', revision: 'rev-b' });
+    expect(d.state.phase).toBe('Initializing');
+    expect(d.lastActions()).toContainEqual({ type: 'ensure-canary', revision: 'rev-b', weight: 5 });
+    d.send({ type: 'canary-ready' });
+    expect(d.state).toMatchObject({ phase: 'Progressing', step: 0, weight: 5, routeGeneration: 1 });
+    expect(d.lastActions()[0]).toMatchObject({ type: 'publish-routes', weights: { stable: 95, canary: 5 } });
+    expect(d.lastActions()).toContainEqual({ type: 'analyse', since: d.state.stepSince, step: 0, weight: 5 });
+
+    // A pass before the interval is over does not advance.
+    d.advance(INTERVAL / 2).analysis('pass');
+    expect(d.state.step).toBe(0);
+    d.advance(INTERVAL / 2).analysis('pass');
+    expect(d.state).toMatchObject({ step: 1, weight: 25 });
+    d.step('pass');
+    expect(d.state).toMatchObject({ step: 2, weight: 50 });
+    d.step('pass');
+    expect(d.state).toMatchObject({ phase: 'Promoting', weight: 100, step: 3 });
+    expect(d.lastActions().map((a) => a.type)).toEqual(['publish-routes', 'promote-stable', 'record-event']);
+    d.send({ type: 'promotion-complete' });
+    expect(d.state).toMatchObject({
+      phase: 'Succeeded',
+      weight: 0,
+      stableRevision: 'rev-b',
+      canaryRevision: null,
+    });
+    expect(d.lastActions()[0]).toMatchObject({ weights: { stable: 100, canary: 0 }, canaryTrack: false });
+    expect(d.lastActions()).toContainEqual({ type: 'delete-canary' });
+    expect(d.publishes().map((p) => p.weights.canary)).toEqual([5, 25, 50, 100, 0]);
+    expect(d.state.verdicts).toHaveLength(3);
+  });
+
+  it('waits in WaitingForPromotion with promotion manual until promote', () => {
+    const d = progressing(settings({ promotion: 'manual' }));
+    d.step('pass').step('pass').step('pass');
+    expect(d.state).toMatchObject({ phase: 'WaitingForPromotion', weight: 50 });
+    d.advance(100 * INTERVAL)
+      .send({ type: 'tick' })
+      .analysis('pass');
+    expect(d.state.phase).toBe('WaitingForPromotion');
+    d.command({ type: 'promote', full: false });
+    expect(d.state).toMatchObject({ phase: 'Promoting', weight: 100 });
+  });
+
+  it('still rolls back on a fast fail while waiting for promotion', () => {
+    const d = progressing(settings({ promotion: 'manual' }));
+    d.step('pass').step('pass').step('pass').advance(1000).analysis('fail', true);
+    expect(d.state.phase).toBe('RollingBack');
+  });
+
+  it('restarts the window after a failed check and rolls back at max-failed-checks, 0% first', () => {
+    const d = progressing();
+    const firstWindow = d.state.stepSince;
+    d.step('fail');
+    expect(d.state).toMatchObject({ phase: 'Progressing', failedChecks: 1, step: 0 });
+    expect(d.state.stepSince).not.toBe(firstWindow);
+    expect(d.lastActions()[0]).toEqual({ type: 'analyse', since: d.state.stepSince, step: 0, weight: 5 });
+    d.step('fail');
+    expect(d.state).toMatchObject({ phase: 'RollingBack', weight: 0, failedRevisions: ['rev-b'] });
+    expect(d.lastActions()[0]).toMatchObject({
+      type: 'publish-routes',
+      weights: { stable: 100, canary: 0 },
+      canaryTrack: false,
+    });
+    expect(d.lastActions()[1]).toEqual({ type: 'delete-canary' });
+    expect(d.lastActions()[2]).toMatchObject({
+      type: 'record-event',
+      eventType: 'Warning',
+      reason: 'RolledBack',
+    });
+    d.send({ type: 'canary-removed' });
+    expect(d.state.phase).toBe('Failed');
+  });
+
+  it('rolls back at once on a fast fail, without waiting for the interval', () => {
+    const d = progressing().advance(3000).analysis('fail', true);
+    expect(d.state.phase).toBe('RollingBack');
+    expect(d.state.verdicts.at(-1)?.fastFail).toBe(true);
+    expect(d.state.message).toContain('fast fail');
+  });
+
+  it('ignores a slow fail before the interval and a verdict for an old window', () => {
+    const d = progressing()
+      .advance(INTERVAL / 2)
+      .analysis('fail');
+    expect(d.state.failedChecks).toBe(0);
+    const stale = d.state.stepSince;
+    d.advance(INTERVAL).analysis('pass'); // advances to step 1
+    d.advance(INTERVAL).send({ type: 'analysis', windowStart: stale ?? '', verdict: verdict('fail', true) });
+    expect(d.state).toMatchObject({ phase: 'Progressing', step: 1 });
+  });
+
+  it('holds on inconclusive, records once per interval, and fails at the progress deadline', () => {
+    const d = progressing();
+    d.step('inconclusive');
+    expect(d.state).toMatchObject({ phase: 'Progressing', step: 0, inconclusiveChecks: 1 });
+    const recorded = d.state.verdicts.length;
+    d.advance(1000).analysis('inconclusive');
+    expect(d.state.verdicts).toHaveLength(recorded);
+    // Enough traffic later: the growing window passes.
+    d.advance(1000).analysis('pass');
+    expect(d.state.step).toBe(1);
+    for (let i = 1; i < PROGRESS_DEADLINE_INTERVALS; i++) d.step('inconclusive');
+    expect(d.state.phase).toBe('Progressing');
+    d.step('inconclusive');
+    expect(d.state.phase).toBe('RollingBack');
+    expect(d.state.message).toContain('progress deadline');
+  });
+
+  it('fails on a tick at the progress deadline even when no verdict ever arrives', () => {
+    const d = progressing()
+      .advance(PROGRESS_DEADLINE_INTERVALS * INTERVAL - 1)
+      .send({ type: 'tick' });
+    expect(d.state.phase).toBe('Progressing');
+    d.advance(1).send({ type: 'tick' });
+    expect(d.state.phase).toBe('RollingBack');
+  });
+
+  it('fails when the canary never becomes ready', () => {
+    const d = new Driver().send({ type: 'new-revision', revision: 'rev-b' });
+    d.send({ type: 'canary-not-ready', reason: 'ImagePullBackOff' });
+    expect(d.lastActions()).toEqual([
+      {
+        type: 'record-event',
+        eventType: 'Warning',
+        reason: 'CanaryNotReady',
+        message: 'canary not ready: ImagePullBackOff',
+      },
+    ]);
+    d.send({ type: 'canary-not-ready', reason: 'ImagePullBackOff' });
+    expect(d.lastActions()).toEqual([]);
+    d.advance(PROGRESS_DEADLINE_INTERVALS * INTERVAL).send({ type: 'tick' });
+    expect(d.state).toMatchObject({ phase: 'RollingBack', failedRevisions: ['rev-b'] });
+  });
+
+  it('never restarts a failed revision by itself; another revision starts; retry reruns', () => {
+    const d = progressing().step('fail').step('fail').send({ type: 'canary-removed' });
+    const failed = d.state;
+    d.send({ type: 'new-revision', revision: 'rev-b' });
+    expect(d.state).toBe(failed);
+    expect(d.lastActions()).toEqual([]);
+    d.command({ type: 'retry' });
+    expect(d.state).toMatchObject({ phase: 'Initializing', canaryRevision: 'rev-b', failedRevisions: [] });
+    expect(d.lastActions()).toContainEqual({ type: 'ensure-canary', revision: 'rev-b', weight: 5 });
+
+    const other = progressing().step('fail').step('fail').send({ type: 'canary-removed' });
+    other.send({ type: 'new-revision', revision: 'rev-c' });
+    expect(other.state).toMatchObject({
+      phase: 'Initializing',
+      canaryRevision: 'rev-c',
+      failedRevisions: ['rev-b'],
+    });
+  });
+
+  it('supersedes a running rollout with a newer revision, taking the old canary out first', () => {
+    const d = progressing().step('pass');
+    d.send({ type: 'new-revision', revision: 'rev-c' });
+    expect(d.state).toMatchObject({ phase: 'Initializing', canaryRevision: 'rev-c', weight: 0, step: 0 });
+    expect(d.lastActions()[0]).toMatchObject({ type: 'publish-routes', weights: { canary: 0 } });
+  });
+
+  it('cancels the rollout when the stable revision is re-applied', () => {
+    const d = progressing().send({ type: 'new-revision', revision: 'rev-a' });
+    expect(d.state).toMatchObject({ phase: 'Idle', weight: 0, canaryRevision: null, failedRevisions: [] });
+    expect(d.lastActions().map((a) => a.type)).toEqual(['publish-routes', 'delete-canary', 'record-event']);
+  });
+
+  it('repeated observations of the running revision change nothing (level-triggered adapters)', () => {
+    const d = progressing();
+    const before = d.state;
+    d.send({ type: 'new-revision', revision: 'rev-b' }).send({ type: 'canary-ready' });
+    expect(d.state).toBe(before);
+  });
+});
+
+describe('transition: ab and bluegreen', () => {
+  const match = [{ header: { name: 'x-user-group', exact: 'beta' } }] as const;
+  it('ab sends the match segment to the canary at 0% weight, then promotes', () => {
+    const d = progressing(settings({ strategy: 'ab', match }));
+    expect(d.lastActions()[0]).toMatchObject({
+      type: 'publish-routes',
+      weights: { stable: 100, canary: 0 },
+      canaryTrack: true,
+      rulesToCanary: match,
+    });
+    d.step('pass').step('pass').step('pass');
+    expect(d.state).toMatchObject({ phase: 'Promoting', weight: 100 });
+    expect(d.publishes().at(-1)).toMatchObject({ weights: { canary: 100 }, rulesToCanary: [] });
+  });
+
+  it('bluegreen keeps the canary at 0% live with mirroring, then switches 0→100', () => {
+    const d = progressing(settings({ strategy: 'bluegreen', mirrorPercent: 10 }));
+    expect(d.lastActions()[0]).toMatchObject({
+      weights: { canary: 0 },
+      canaryTrack: true,
+      mirrorPercent: 10,
+    });
+    d.step('pass').step('pass').step('pass');
+    expect(d.publishes().map((p) => p.weights.canary)).toEqual([0, 0, 0, 100]);
+    expect(d.publishes().at(-1)?.mirrorPercent).toBe(0);
+  });
+
+  it('rejects set-weight outside the canary strategy', () => {
+    const d = progressing(settings({ strategy: 'bluegreen' })).command({ type: 'set-weight', weight: 30 });
+    expect(d.last?.rejected).toContain('bluegreen');
+    expect(d.state.phase).toBe('Progressing');
+  });
+});
+
+// ------------------------------------------------------------------------------------------------
+// Every command in every phase.
+
+function inPhase(phase: Phase): Driver {
+  const scripts: Record<Phase, () => Driver> = {
+    Idle: () => new Driver(),
+    Initializing: () => new Driver().send({ type: 'new-revision', revision: 'rev-b' }),
+    Progressing: () => progressing().step('pass'),
+    Paused: () => progressing().step('pass').command({ type: 'pause' }),
+    WaitingForPromotion: () =>
+      progressing(settings({ promotion: 'manual' }))
+        .step('pass')
+        .step('pass')
+        .step('pass'),
+    Promoting: () => progressing().command({ type: 'promote', full: true }),
+    Succeeded: () =>
+      progressing().command({ type: 'promote', full: true }).send({ type: 'promotion-complete' }),
+    RollingBack: () => progressing().command({ type: 'abort' }),
+    Failed: () => progressing().command({ type: 'abort' }).send({ type: 'canary-removed' }),
+  };
+  const d = scripts[phase]();
+  expect(d.state.phase).toBe(phase);
+  return d;
+}
+
+const COMMAND_CASES: Record<string, Command> = {
+  promote: { type: 'promote', full: false },
+  'promote --full': { type: 'promote', full: true },
+  abort: { type: 'abort' },
+  retry: { type: 'retry' },
+  pause: { type: 'pause' },
+  resume: { type: 'resume' },
+  'set-weight 30': { type: 'set-weight', weight: 30 },
+};
+
+type Expect = Phase | 'rejected';
+const R = 'rejected';
+// Rows: phase; columns: the COMMAND_CASES in order. The expected phase afterwards, or rejected.
+const EXPECTED: Record<Phase, readonly Expect[]> = {
+  //                     promote        promote --full abort          retry           pause     resume                 set-weight
+  Idle: [R, R, R, R, R, R, R],
+  Initializing: [R, R, 'RollingBack', R, R, R, R],
+  Progressing: ['Progressing', 'Promoting', 'RollingBack', R, 'Paused', R, 'Paused'],
+  Paused: ['Progressing', 'Promoting', 'RollingBack', R, R, 'Progressing', 'Paused'],
+  WaitingForPromotion: ['Promoting', 'Promoting', 'RollingBack', R, 'Paused', R, 'Paused'],
+  Promoting: [R, R, R, R, R, R, R],
+  Succeeded: [R, R, R, R, R, R, R],
+  RollingBack: [R, R, R, R, R, R, R],
+  Failed: [R, R, R, 'Initializing', R, R, R],
+};
+
+describe('transition: every operator command in every phase', () => {
+  const cases = PHASES.flatMap((phase) =>
+    Object.entries(COMMAND_CASES).map(([name, command], index) => ({
+      phase,
+      name,
+      command,
+      expected: EXPECTED[phase][index] as Expect,
+    })),
+  );
+  it.each(cases)('$name in $phase → $expected', ({ phase, command, expected }) => {
+    const d = inPhase(phase);
+    const before = d.state;
+    d.command(command);
+    if (expected === 'rejected') {
+      expect(d.last?.rejected).toMatch(new RegExp(`${command.type} rejected.*: .+`));
+      expect(d.state).toBe(before);
+      expect(d.lastActions()).toEqual([]);
+    } else {
+      expect(d.last?.rejected).toBeNull();
+      expect(d.state.phase).toBe(expected);
+      expect(d.lastActions().some((a) => a.type === 'record-event')).toBe(true);
+    }
+  });
+
+  it('set-weight publishes the weight and holds it until resume restores the step weight', () => {
+    const d = progressing().command({ type: 'set-weight', weight: 40 });
+    expect(d.state).toMatchObject({
+      phase: 'Paused',
+      weight: 40,
+      pausedFrom: 'Progressing',
+      stepSince: null,
+    });
+    expect(d.lastActions()[0]).toMatchObject({ weights: { stable: 60, canary: 40 } });
+    d.advance(20 * INTERVAL)
+      .send({ type: 'tick' })
+      .analysis('fail', true);
+    expect(d.state.phase).toBe('Paused');
+    d.command({ type: 'resume' });
+    expect(d.state).toMatchObject({ phase: 'Progressing', weight: 5, step: 0 });
+    for (const weight of [-1, 101, 2.5]) {
+      const r = progressing().command({ type: 'set-weight', weight });
+      expect(r.last?.rejected).toContain('not an integer 0-100');
+    }
+  });
+
+  it('abort reaches 0% in the first action from every active phase', () => {
+    for (const phase of ['Initializing', 'Progressing', 'Paused', 'WaitingForPromotion'] as const) {
+      const d = inPhase(phase).command({ type: 'abort' });
+      expect(d.lastActions()[0]).toMatchObject({ type: 'publish-routes', weights: { canary: 0 } });
+    }
+  });
+
+  it('promote in the last step skips to promotion, and pause during WaitingForPromotion resumes there', () => {
+    const d = progressing().step('pass').step('pass').command({ type: 'promote', full: false });
+    expect(d.state.phase).toBe('Promoting');
+    const w = inPhase('WaitingForPromotion').command({ type: 'pause' }).command({ type: 'resume' });
+    expect(w.state).toMatchObject({ phase: 'WaitingForPromotion', weight: 50 });
+  });
+});
+
+// ------------------------------------------------------------------------------------------------
+// Restart from any persisted state; invariants under arbitrary observation sequences.
+
+const observationArb: fc.Arbitrary<[number, Observation]> = fc.tuple(
+  fc.integer({ min: 0, max: 3 * INTERVAL }),
+  fc.oneof(
+    fc.constantFrom<Observation>(
+      { type: 'new-revision', revision: 'rev-a' },
+      { type: 'new-revision', revision: 'rev-b' },
+      { type: 'new-revision', revision: 'rev-c' },
+      { type: 'canary-ready' },
+      { type: 'canary-not-ready', reason: 'CrashLoopBackOff' },
+      { type: 'tick' },
+      { type: 'promotion-complete' },
+      { type: 'canary-removed' },
+    ),
+    fc
+      .constantFrom(...Object.values(COMMAND_CASES))
+      .map((command): Observation => ({ type: 'command', command })),
+    fc.tuple(fc.constantFrom<CheckOutcome>('pass', 'fail', 'inconclusive'), fc.boolean(), fc.boolean()).map(
+      ([outcome, fastFail, current]): Observation => ({
+        type: 'analysis',
+        windowStart: current ? '@current' : '2000-01-01T00:00:00.000Z',
+        verdict: verdict(outcome, fastFail),
+      }),
+    ),
+  ),
+);
+
+const settingsArb = fc.record({
+  strategy: fc.constantFrom('canary' as const, 'ab' as const, 'bluegreen' as const),
+  promotion: fc.constantFrom('auto' as const, 'manual' as const),
+  maxFailedChecks: fc.integer({ min: 1, max: 3 }),
+});
+
+function resolve(observation: Observation, state: RolloutStatus): Observation {
+  return observation.type === 'analysis' && observation.windowStart === '@current'
+    ? { ...observation, windowStart: state.stepSince ?? 'none' }
+    : observation;
+}
+
+describe('transition: properties', () => {
+  it('weights stay 0-100, generations strictly increase per publish, failed revisions never restart alone', () => {
+    fc.assert(
+      fc.property(settingsArb, fc.array(observationArb, { maxLength: 60 }), (overrides, steps) => {
+        const config = settings(overrides);
+        let state = initialStatus(new Date(T0), 'rev-a');
+        let now = T0;
+        for (const [delay, raw] of steps) {
+          now += delay;
+          const observation = resolve(raw, state);
+          const before = state;
+          const out = transition(state, observation, new Date(now), config);
+          state = out.state;
+          expect(Number.isInteger(state.weight) && state.weight >= 0 && state.weight <= 100).toBe(true);
+          let generation = before.routeGeneration;
+          for (const action of out.actions) {
+            if (action.type !== 'publish-routes') continue;
+            expect(action.generation).toBe(generation + 1);
+            generation = action.generation;
+            expect(action.weights.stable + action.weights.canary).toBe(100);
+          }
+          expect(state.routeGeneration).toBe(generation);
+          if (state.phase === 'RollingBack' && before.phase !== 'RollingBack') {
+            expect(out.actions[0]).toMatchObject({ type: 'publish-routes', weights: { canary: 0 } });
+          }
+          if (
+            observation.type === 'new-revision' &&
+            before.failedRevisions.includes(observation.revision) &&
+            observation.revision !== before.stableRevision
+          ) {
+            expect(out.state).toBe(before);
+            expect(out.actions).toEqual([]);
+          }
+          if (out.rejected !== null) {
+            expect(out.state).toBe(before);
+            expect(out.actions).toEqual([]);
+          }
+          expect(state.verdicts.length).toBeLessThanOrEqual(20);
+        }
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('a restart from any persisted state (JSON round trip) continues exactly as without one', () => {
+    fc.assert(
+      fc.property(
+        settingsArb,
+        fc.array(observationArb, { minLength: 1, maxLength: 40 }),
+        fc.nat(),
+        (overrides, steps, cut) => {
+          const config = settings(overrides);
+          const split = cut % steps.length;
+          let live = initialStatus(new Date(T0), 'rev-a');
+          let restarted = live;
+          let now = T0;
+          steps.forEach(([delay, raw], index) => {
+            now += delay;
+            if (index === split) restarted = JSON.parse(JSON.stringify(live)) as RolloutStatus;
+            const a = transition(live, resolve(raw, live), new Date(now), config);
+            live = a.state;
+            if (index < split) return;
+            const b = transition(restarted, resolve(raw, restarted), new Date(now), config);
+            restarted = b.state;
+            expect(b.actions).toEqual(a.actions);
+            expect(b.rejected).toEqual(a.rejected);
+          });
+          expect(restarted).toEqual(live);
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+});

@@ -1,0 +1,620 @@
+// The rollout state machine: a pure function from (status, observation, time, settings) to the next
+// status and the actions adapters must execute. Every decision about weights, timing and verdicts.
+
+import type { RolloutSettings } from '../api/annotations.js';
+import type { Command, Phase, RolloutStatus, Verdict } from '../api/canary.js';
+import { MAX_RECORDED_VERDICTS } from '../api/canary.js';
+import type { Action, Observation, ObservationType, TransitionResult } from './rollout-types.js';
+
+export type { Action, Observation, TransitionResult } from './rollout-types.js';
+export { initialStatus } from './rollout-types.js';
+
+/**
+ * Inconclusive analyses (too little traffic) hold a step; after this many intervals without a
+ * verdict (or in Initializing without a ready canary) the rollout fails: a rollout can never wedge.
+ */
+export const PROGRESS_DEADLINE_INTERVALS = 10;
+/** failedRevisions is bounded so a status cannot grow without limit. */
+export const MAX_FAILED_REVISIONS = 20;
+
+interface Context<O extends Observation = Observation> {
+  readonly state: RolloutStatus;
+  readonly observation: O;
+  readonly now: Date;
+  readonly settings: RolloutSettings;
+}
+
+type Handler<T extends ObservationType> = (
+  context: Context<Extract<Observation, { type: T }>>,
+) => TransitionResult;
+type PhaseHandlers = { readonly [T in ObservationType]?: Handler<T> };
+
+type CommandType = Command['type'];
+type CommandHandler<C extends CommandType> = (
+  context: Context<Observation>,
+  command: Extract<Command, { type: C }>,
+) => TransitionResult;
+/** A handler, or the reason the command is rejected in that phase. */
+type CommandRow = { readonly [C in CommandType]: CommandHandler<C> | string };
+
+// ---------------------------------------------------------------------------------------------
+// Small builders. A result is assembled from a state change plus actions, in order.
+
+function unchanged(state: RolloutStatus): TransitionResult {
+  return { state, actions: [], rejected: null };
+}
+
+function result(state: RolloutStatus, actions: readonly Action[]): TransitionResult {
+  return { state, actions, rejected: null };
+}
+
+function iso(now: Date): string {
+  return now.toISOString();
+}
+
+function elapsedMs(since: string | null, now: Date): number {
+  return since === null ? 0 : now.getTime() - Date.parse(since);
+}
+
+/** Live canary weight of each analysis step: the configured steps for canary, 0 for ab/bluegreen. */
+export function stepWeights(settings: RolloutSettings): readonly number[] {
+  return settings.strategy === 'canary' ? settings.steps : settings.steps.map(() => 0);
+}
+
+function event(eventType: 'Normal' | 'Warning', reason: string, message: string): Action {
+  return { type: 'record-event', eventType, reason, message };
+}
+
+/** Returns the state with the next generation and the publish action for `weight`. */
+function publish(
+  state: RolloutStatus,
+  settings: RolloutSettings,
+  weight: number,
+  canaryTrack: boolean,
+): [RolloutStatus, Action] {
+  const generation = state.routeGeneration + 1;
+  const analysing = canaryTrack && weight < 100;
+  return [
+    { ...state, routeGeneration: generation, weight },
+    {
+      type: 'publish-routes',
+      generation,
+      weights: { stable: 100 - weight, canary: weight },
+      canaryTrack,
+      rulesToCanary: analysing && settings.strategy === 'ab' ? settings.match : [],
+      mirrorPercent: analysing ? settings.mirrorPercent : 0,
+    },
+  ];
+}
+
+function withVerdict(state: RolloutStatus, verdict: Verdict): RolloutStatus {
+  return { ...state, verdicts: [...state.verdicts, verdict].slice(-MAX_RECORDED_VERDICTS) };
+}
+
+function enterPhase(state: RolloutStatus, phase: Phase, now: Date, message: string): RolloutStatus {
+  return { ...state, phase, phaseSince: phase === state.phase ? state.phaseSince : iso(now), message };
+}
+
+/** One line naming the checks that decided a verdict, with their numbers. */
+export function describeVerdict(verdict: Verdict): string {
+  const deciding = verdict.checks.filter((check) => check.outcome === verdict.outcome);
+  const shown = (deciding.length > 0 ? deciding : verdict.checks).map((check) => check.message);
+  const traffic = `canary ${verdict.canary.requests} req / stable ${verdict.stable.requests} req`;
+  return `${verdict.outcome}${verdict.fastFail ? ' (fast fail)' : ''}: ${shown.join('; ') || 'no checks'} (${traffic})`;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Lifecycle steps shared by several rows of the table.
+
+function startRollout(context: Context, revision: string, why: string): TransitionResult {
+  const { now, settings } = context;
+  let state = context.state;
+  const actions: Action[] = [];
+  if (state.weight > 0 || isActive(state.phase)) {
+    // Superseding a rollout: take the old canary out of traffic before anything else.
+    const [published, action] = publish(state, settings, 0, false);
+    state = published;
+    actions.push(action);
+  }
+  state = {
+    ...enterPhase(state, 'Initializing', now, `${why}: waiting for canary ${revision} to be ready`),
+    phaseSince: iso(now),
+    canaryRevision: revision,
+    step: 0,
+    weight: 0,
+    stepSince: null,
+    failedChecks: 0,
+    inconclusiveChecks: 0,
+    pausedFrom: null,
+  };
+  const firstWeight = settings.strategy === 'bluegreen' ? 100 : (stepWeights(settings)[0] ?? 100);
+  actions.push(
+    { type: 'ensure-canary', revision, weight: firstWeight },
+    event('Normal', 'RolloutStarted', `${why}: rolling out revision ${revision} (${settings.strategy})`),
+  );
+  return result(state, actions);
+}
+
+function isActive(phase: Phase): boolean {
+  return phase !== 'Idle' && phase !== 'Succeeded' && phase !== 'Failed';
+}
+
+/** Enters analysis step `step` (publishing its weight) and starts its window. */
+function enterStep(context: Context, state: RolloutStatus, step: number, why: string): TransitionResult {
+  const { now, settings } = context;
+  const weights = stepWeights(settings);
+  const weight = weights[step];
+  if (weight === undefined) return finishSteps(context, state, why);
+  const [published, publishAction] = publish(state, settings, weight, true);
+  const since = iso(now);
+  const next: RolloutStatus = {
+    ...enterPhase(published, 'Progressing', now, `${why}: step ${step + 1}/${weights.length} at ${weight}%`),
+    step,
+    stepSince: since,
+    inconclusiveChecks: 0,
+    pausedFrom: null,
+  };
+  const revision = state.canaryRevision ?? '';
+  return result(next, [
+    publishAction,
+    { type: 'ensure-canary', revision, weight: settings.strategy === 'bluegreen' ? 100 : weight },
+    { type: 'analyse', since, step, weight },
+    event('Normal', 'StepStarted', next.message),
+  ]);
+}
+
+/** After the last analysis step: wait for the operator or promote. */
+function finishSteps(context: Context, state: RolloutStatus, why: string): TransitionResult {
+  const { now, settings } = context;
+  if (settings.promotion === 'manual') {
+    const since = iso(now);
+    const next: RolloutStatus = {
+      ...enterPhase(state, 'WaitingForPromotion', now, `${why}: all steps passed; waiting for promote`),
+      step: stepWeights(settings).length,
+      stepSince: since,
+      inconclusiveChecks: 0,
+      pausedFrom: null,
+    };
+    // Analysis continues while waiting, so a canary that turns bad is still rolled back (fast fail).
+    return result(next, [
+      { type: 'analyse', since, step: next.step, weight: next.weight },
+      event('Normal', 'WaitingForPromotion', next.message),
+    ]);
+  }
+  return startPromotion(context, state, why);
+}
+
+function startPromotion(context: Context, state: RolloutStatus, why: string): TransitionResult {
+  const { now, settings } = context;
+  const [published, publishAction] = publish(state, settings, 100, true);
+  const revision = state.canaryRevision ?? '';
+  const next: RolloutStatus = {
+    ...enterPhase(published, 'Promoting', now, `${why}: 100% to canary, promoting ${revision} to stable`),
+    step: stepWeights(settings).length,
+    stepSince: null,
+    inconclusiveChecks: 0,
+    pausedFrom: null,
+  };
+  return result(next, [
+    publishAction,
+    { type: 'promote-stable', revision },
+    event('Normal', 'Promoting', next.message),
+  ]);
+}
+
+function rollback(context: Context, state: RolloutStatus, why: string): TransitionResult {
+  const { now, settings } = context;
+  const [published, publishAction] = publish(state, settings, 0, false);
+  const revision = state.canaryRevision;
+  const failedRevisions =
+    revision === null || state.failedRevisions.includes(revision)
+      ? state.failedRevisions
+      : [...state.failedRevisions, revision].slice(-MAX_FAILED_REVISIONS);
+  const next: RolloutStatus = {
+    ...enterPhase(published, 'RollingBack', now, `rolled back ${revision ?? ''}: ${why}`),
+    failedRevisions,
+    stepSince: null,
+    pausedFrom: null,
+  };
+  // The 0 % publish comes first: nothing else may delay taking the canary out of traffic.
+  return result(next, [
+    publishAction,
+    { type: 'delete-canary' },
+    event('Warning', 'RolledBack', next.message),
+  ]);
+}
+
+/** Takes the canary out of traffic without marking it failed (the stable revision was re-applied). */
+function cancel(context: Context, why: string): TransitionResult {
+  const { state, now, settings } = context;
+  const [published, publishAction] = publish(state, settings, 0, false);
+  const next: RolloutStatus = {
+    ...enterPhase(published, 'Idle', now, why),
+    canaryRevision: null,
+    step: 0,
+    stepSince: null,
+    failedChecks: 0,
+    inconclusiveChecks: 0,
+    pausedFrom: null,
+  };
+  return result(next, [publishAction, { type: 'delete-canary' }, event('Normal', 'RolloutCancelled', why)]);
+}
+
+function pause(context: Context, weight: number | null): TransitionResult {
+  const { state, now, settings } = context;
+  const pausedFrom = state.phase === 'Paused' ? state.pausedFrom : state.phase;
+  const actions: Action[] = [];
+  let next = state;
+  if (weight !== null && weight !== state.weight) {
+    const [published, publishAction] = publish(state, settings, weight, true);
+    next = published;
+    actions.push(publishAction, { type: 'ensure-canary', revision: state.canaryRevision ?? '', weight });
+  }
+  const message =
+    weight === null
+      ? `paused at ${state.weight}% by operator`
+      : `weight set to ${weight}% by operator; paused until resume`;
+  next = { ...enterPhase(next, 'Paused', now, message), pausedFrom, stepSince: null };
+  actions.push(event('Normal', weight === null ? 'Paused' : 'WeightSet', message));
+  return result(next, actions);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Observation handlers.
+
+function onNewRevision(context: Context<Extract<Observation, { type: 'new-revision' }>>): TransitionResult {
+  const { state, observation } = context;
+  const revision = observation.revision;
+  if (revision === state.canaryRevision && isActive(state.phase)) return unchanged(state);
+  if (revision === state.stableRevision) {
+    return isActive(state.phase)
+      ? cancel(
+          context,
+          `stable revision ${revision} re-applied; rollout of ${state.canaryRevision} cancelled`,
+        )
+      : unchanged(state);
+  }
+  // A failed revision never starts by itself; `retry` reruns it. Level-triggered adapters repeat
+  // this observation, so it changes nothing (no event spam).
+  if (state.failedRevisions.includes(revision)) return unchanged(state);
+  return startRollout(context, revision, 'new revision');
+}
+
+/** In Promoting and RollingBack the workloads are mid-change: a new revision waits (adapters re-observe). */
+function deferNewRevision(
+  context: Context<Extract<Observation, { type: 'new-revision' }>>,
+): TransitionResult {
+  return unchanged(context.state);
+}
+
+function onCanaryReady(context: Context): TransitionResult {
+  return enterStep(context, context.state, 0, 'canary ready');
+}
+
+function onCanaryNotReady(
+  context: Context<Extract<Observation, { type: 'canary-not-ready' }>>,
+): TransitionResult {
+  const { state, observation } = context;
+  const message = `canary not ready: ${observation.reason}`;
+  if (state.message === message) return unchanged(state);
+  return result({ ...state, message }, [event('Warning', 'CanaryNotReady', message)]);
+}
+
+function initializingDeadline(context: Context): TransitionResult {
+  const { state, now, settings } = context;
+  const limit = PROGRESS_DEADLINE_INTERVALS * settings.intervalMs;
+  if (elapsedMs(state.phaseSince, now) < limit) return unchanged(state);
+  return rollback(context, state, `canary not ready within ${limit / 1000}s (progress deadline)`);
+}
+
+function progressDeadline(context: Context): TransitionResult {
+  const { state, now, settings } = context;
+  const limit = PROGRESS_DEADLINE_INTERVALS * settings.intervalMs;
+  if (elapsedMs(state.stepSince, now) < limit) return unchanged(state);
+  return rollback(
+    context,
+    state,
+    `no conclusive analysis at step ${state.step + 1} within ${PROGRESS_DEADLINE_INTERVALS} intervals (progress deadline)`,
+  );
+}
+
+function onAnalysis(context: Context<Extract<Observation, { type: 'analysis' }>>): TransitionResult {
+  const { state, observation, now, settings } = context;
+  const { verdict } = observation;
+  if (state.stepSince === null || observation.windowStart !== state.stepSince) return unchanged(state);
+  if (verdict.outcome === 'fail' && verdict.fastFail) {
+    return rollback(context, withVerdict(state, verdict), describeVerdict(verdict));
+  }
+  const elapsed = elapsedMs(state.stepSince, now);
+  if (elapsed < settings.intervalMs) return unchanged(state);
+  const intervals = Math.floor(elapsed / settings.intervalMs);
+  if (elapsed >= PROGRESS_DEADLINE_INTERVALS * settings.intervalMs && verdict.outcome !== 'pass') {
+    return rollback(context, withVerdict(state, verdict), `progress deadline: ${describeVerdict(verdict)}`);
+  }
+  return VERDICT_HANDLERS[verdict.outcome](context, verdict, intervals);
+}
+
+type VerdictHandler = (
+  context: Context<Extract<Observation, { type: 'analysis' }>>,
+  verdict: Verdict,
+  intervals: number,
+) => TransitionResult;
+
+const VERDICT_HANDLERS: { readonly [O in Verdict['outcome']]: VerdictHandler } = {
+  pass: (context, verdict) => {
+    const state = { ...withVerdict(context.state, verdict), inconclusiveChecks: 0 };
+    const passed = `step ${state.step + 1} passed (${describeVerdict(verdict)})`;
+    return enterStep(context, state, state.step + 1, passed);
+  },
+  fail: (context, verdict) => {
+    const { now, settings } = context;
+    const failedChecks = context.state.failedChecks + 1;
+    const state = { ...withVerdict(context.state, verdict), failedChecks };
+    const described = describeVerdict(verdict);
+    if (failedChecks >= settings.maxFailedChecks) {
+      return rollback(
+        context,
+        state,
+        `${failedChecks}/${settings.maxFailedChecks} failed checks: ${described}`,
+      );
+    }
+    // Below the limit: the step restarts with a fresh window, so a transient fault can recover.
+    const since = iso(now);
+    const message = `check failed (${failedChecks}/${settings.maxFailedChecks}): ${described}`;
+    return result({ ...state, stepSince: since, inconclusiveChecks: 0, message }, [
+      { type: 'analyse', since, step: state.step, weight: state.weight },
+      event('Warning', 'AnalysisFailed', message),
+    ]);
+  },
+  inconclusive: (context, verdict, intervals) => {
+    const { state } = context;
+    // The window keeps growing (more requests accumulate); recorded once per interval.
+    if (intervals <= state.inconclusiveChecks) return unchanged(state);
+    const message = `inconclusive for ${intervals} interval(s) at step ${state.step + 1}: ${describeVerdict(verdict)}`;
+    return result({ ...withVerdict(state, verdict), inconclusiveChecks: intervals, message }, [
+      event('Normal', 'AnalysisInconclusive', message),
+    ]);
+  },
+};
+
+/** While waiting for promotion only overwhelming evidence acts (fast fail). */
+function onAnalysisWhileWaiting(
+  context: Context<Extract<Observation, { type: 'analysis' }>>,
+): TransitionResult {
+  const { state, observation } = context;
+  const { verdict } = observation;
+  if (observation.windowStart !== state.stepSince || verdict.outcome !== 'fail' || !verdict.fastFail) {
+    return unchanged(state);
+  }
+  return rollback(context, withVerdict(state, verdict), describeVerdict(verdict));
+}
+
+function onPromotionComplete(context: Context): TransitionResult {
+  const { now, settings } = context;
+  const [published, publishAction] = publish(context.state, settings, 0, false);
+  const revision = published.canaryRevision;
+  const message = `revision ${revision ?? ''} promoted; stable serves 100%`;
+  const next: RolloutStatus = {
+    ...enterPhase(published, 'Succeeded', now, message),
+    stableRevision: revision,
+    canaryRevision: null,
+    stepSince: null,
+    pausedFrom: null,
+  };
+  return result(next, [publishAction, { type: 'delete-canary' }, event('Normal', 'Succeeded', message)]);
+}
+
+function onCanaryRemoved(context: Context): TransitionResult {
+  const { state, now } = context;
+  const message = `${state.message}; canary removed`;
+  return result(enterPhase(state, 'Failed', now, message), [event('Warning', 'Failed', message)]);
+}
+
+function onCommand(context: Context<Extract<Observation, { type: 'command' }>>): TransitionResult {
+  const { state, observation } = context;
+  const command = observation.command;
+  const row: CommandRow = COMMANDS[state.phase];
+  const entry = row[command.type] as CommandHandler<CommandType> | string;
+  if (typeof entry === 'string') {
+    return { state, actions: [], rejected: `${command.type} rejected in phase ${state.phase}: ${entry}` };
+  }
+  return entry(context, command as never);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Commands: phase × command → handler or rejection reason. Every cell is explicit.
+
+const NO_ROLLOUT = 'no rollout in progress';
+const NOT_PAUSED = 'the rollout is not paused';
+const RUNNING = 'a rollout is running; retry reruns a Failed rollout';
+
+const advanceNow: CommandHandler<'promote'> = (context, command) =>
+  command.full
+    ? startPromotion(context, context.state, 'promoted by operator (--full)')
+    : enterStep(context, context.state, context.state.step + 1, 'step promoted by operator');
+
+const promoteFromPause: CommandHandler<'promote'> = (context, command) =>
+  command.full || context.state.pausedFrom === 'WaitingForPromotion'
+    ? startPromotion(context, context.state, 'promoted by operator')
+    : enterStep(context, context.state, context.state.step + 1, 'step promoted by operator');
+
+const abort: CommandHandler<'abort'> = (context) => rollback(context, context.state, 'aborted by operator');
+
+const setWeight: CommandHandler<'set-weight'> = (context, command) => {
+  const { settings } = context;
+  if (settings.strategy !== 'canary') {
+    return {
+      state: context.state,
+      actions: [],
+      rejected: `set-weight rejected: strategy ${settings.strategy} routes by ${settings.strategy === 'ab' ? 'match rules' : 'a 0→100 switch'}, not by weight`,
+    };
+  }
+  if (!Number.isInteger(command.weight) || command.weight < 0 || command.weight > 100) {
+    return {
+      state: context.state,
+      actions: [],
+      rejected: `set-weight rejected: ${command.weight} is not an integer 0-100`,
+    };
+  }
+  return pause(context, command.weight);
+};
+
+const resume: CommandHandler<'resume'> = (context) => {
+  const { state, now, settings } = context;
+  if (state.pausedFrom === 'WaitingForPromotion') {
+    const weights = stepWeights(settings);
+    const lastWeight = weights[weights.length - 1] ?? 0;
+    const [published, publishAction] =
+      state.weight === lastWeight ? [state, null] : publish(state, settings, lastWeight, true);
+    const since = iso(now);
+    const next: RolloutStatus = {
+      ...enterPhase(published, 'WaitingForPromotion', now, 'resumed; waiting for promote'),
+      stepSince: since,
+      pausedFrom: null,
+    };
+    const actions: Action[] = publishAction === null ? [] : [publishAction];
+    actions.push(
+      { type: 'analyse', since, step: next.step, weight: next.weight },
+      event('Normal', 'Resumed', next.message),
+    );
+    return result(next, actions);
+  }
+  // Resuming restarts the current step's window at its configured weight.
+  return enterStep(context, { ...state, pausedFrom: null }, state.step, 'resumed by operator');
+};
+
+const COMMANDS: { readonly [P in Phase]: CommandRow } = {
+  Idle: {
+    promote: NO_ROLLOUT,
+    abort: NO_ROLLOUT,
+    retry: 'nothing has failed',
+    pause: NO_ROLLOUT,
+    resume: NO_ROLLOUT,
+    'set-weight': NO_ROLLOUT,
+  },
+  Initializing: {
+    promote: 'the canary is not ready yet',
+    abort,
+    retry: RUNNING,
+    pause: 'the canary is not ready yet; pause once it is progressing',
+    resume: NOT_PAUSED,
+    'set-weight': 'the canary is not ready yet',
+  },
+  Progressing: {
+    promote: advanceNow,
+    abort,
+    retry: RUNNING,
+    pause: (context) => pause(context, null),
+    resume: NOT_PAUSED,
+    'set-weight': setWeight,
+  },
+  Paused: {
+    promote: promoteFromPause,
+    abort,
+    retry: RUNNING,
+    pause: 'already paused',
+    resume,
+    'set-weight': setWeight,
+  },
+  WaitingForPromotion: {
+    promote: (context) => startPromotion(context, context.state, 'promoted by operator'),
+    abort,
+    retry: RUNNING,
+    pause: (context) => pause(context, null),
+    resume: 'not paused; waiting for promote',
+    'set-weight': setWeight,
+  },
+  Promoting: {
+    promote: 'already promoting',
+    abort: 'the stable workload is already being updated to the new revision; roll out the old one instead',
+    retry: RUNNING,
+    pause: 'a promotion cannot be paused',
+    resume: NOT_PAUSED,
+    'set-weight': 'promotion under way: the canary takes 100% until stable runs the new revision',
+  },
+  Succeeded: {
+    promote: NO_ROLLOUT,
+    abort: NO_ROLLOUT,
+    retry: 'the last rollout succeeded; nothing to retry',
+    pause: NO_ROLLOUT,
+    resume: NO_ROLLOUT,
+    'set-weight': NO_ROLLOUT,
+  },
+  RollingBack: {
+    promote: 'rolling back',
+    abort: 'already rolling back',
+    retry: 'wait until the rollback finishes (phase Failed)',
+    pause: 'rolling back',
+    resume: 'rolling back',
+    'set-weight': 'rolling back',
+  },
+  Failed: {
+    promote: 'the rollout failed; use retry to run it again',
+    abort: 'the rollout already failed',
+    retry: (context) => {
+      const { state } = context;
+      const revision = state.canaryRevision ?? state.failedRevisions[state.failedRevisions.length - 1];
+      if (revision === undefined)
+        return { state, actions: [], rejected: 'retry rejected: no failed revision recorded' };
+      const cleared = { ...state, failedRevisions: state.failedRevisions.filter((r) => r !== revision) };
+      return startRollout({ ...context, state: cleared }, revision, 'retry by operator');
+    },
+    pause: 'the rollout failed; nothing runs',
+    resume: 'the rollout failed; use retry to run it again',
+    'set-weight': 'the rollout failed; use retry to run it again',
+  },
+};
+
+// ---------------------------------------------------------------------------------------------
+// The table: phase × observation → handler. A missing cell means "ignored in this phase".
+
+const ignore = (context: Context): TransitionResult => unchanged(context.state);
+
+const TABLE: { readonly [P in Phase]: PhaseHandlers } = {
+  Idle: { 'new-revision': onNewRevision, command: onCommand },
+  Initializing: {
+    'new-revision': onNewRevision,
+    'canary-ready': onCanaryReady,
+    'canary-not-ready': onCanaryNotReady,
+    tick: initializingDeadline,
+    command: onCommand,
+  },
+  Progressing: {
+    'new-revision': onNewRevision,
+    'canary-not-ready': onCanaryNotReady,
+    analysis: onAnalysis,
+    tick: progressDeadline,
+    command: onCommand,
+  },
+  Paused: { 'new-revision': onNewRevision, 'canary-not-ready': onCanaryNotReady, command: onCommand },
+  WaitingForPromotion: {
+    'new-revision': onNewRevision,
+    'canary-not-ready': onCanaryNotReady,
+    analysis: onAnalysisWhileWaiting,
+    command: onCommand,
+  },
+  Promoting: {
+    'new-revision': deferNewRevision,
+    'promotion-complete': onPromotionComplete,
+    command: onCommand,
+  },
+  Succeeded: { 'new-revision': onNewRevision, 'canary-removed': ignore, command: onCommand },
+  RollingBack: { 'new-revision': deferNewRevision, 'canary-removed': onCanaryRemoved, command: onCommand },
+  Failed: { 'new-revision': onNewRevision, command: onCommand },
+};
+
+/**
+ * The next status and the actions to execute. Pure: same inputs, same outputs; `now` is the only
+ * clock. Commands that are not valid in the current phase come back with `rejected` set and the
+ * state unchanged.
+ */
+export function transition(
+  state: RolloutStatus,
+  observation: Observation,
+  now: Date,
+  settings: RolloutSettings,
+): TransitionResult {
+  const handler = TABLE[state.phase][observation.type] as Handler<ObservationType> | undefined;
+  if (handler === undefined) return unchanged(state);
+  return handler({ state, observation: observation as never, now, settings });
+}
