@@ -24,6 +24,8 @@ export const ErrorCode = {
   Unauthorized: 'SWY_UNAUTHORIZED',
   /** A remote dependency (control, API server, Prometheus) failed. */
   Unavailable: 'SWY_UNAVAILABLE',
+  /** A metrics source (router /metrics, Prometheus answer) returned something we cannot read. */
+  MetricsInvalid: 'SWY_METRICS_INVALID',
 } as const;
 
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
