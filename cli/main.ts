@@ -13,7 +13,10 @@ interface Command {
 }
 
 const COMMANDS: Readonly<Record<string, Command>> = {
-  router: { summary: 'run the sidecar HTTP router in front of the app container' },
+  router: {
+    summary: 'run the sidecar HTTP router in front of the app container',
+    load: () => import('./router.js'),
+  },
   control: { summary: 'run the webhook, route server, rollout controller, API and dashboard' },
   inject: { summary: 'inject the router into Pod/Deployment YAML offline and print the result' },
   status: { summary: 'show rollouts: phase, weight, step, last verdicts' },

@@ -18,6 +18,8 @@ export interface Decision {
   /** Index of the track in `CompiledRoutes.tracks`. */
   readonly index: number;
   readonly reason: Reason;
+  /** Position among all pre-built decisions (reason-major), for pre-bound per-decision metrics. */
+  readonly slot: number;
   /** `Set-Cookie` value to send with the response, or null (sticky off, or not a fresh decision). */
   readonly setCookie: string | null;
 }
@@ -163,6 +165,7 @@ export function compileRoutes(table: RouteTable): CompiledRoutes {
           track: tracks[index]!,
           index,
           reason,
+          slot: decisions.length,
           setCookie: fresh
             ? `${sticky.cookie}=${tracks[index]}; Path=/; Max-Age=${sticky.maxAgeSeconds}; HttpOnly; SameSite=Lax`
             : null,

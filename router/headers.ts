@@ -1,0 +1,117 @@
+// Header hygiene between client, router and app: hop-by-hop headers (and those named by Connection)
+// are dropped both ways, our own routing headers never reach the app, X-Forwarded-* are added.
+
+import { HOP_HEADER } from './hop.js';
+
+const DROP_REQUEST: Readonly<Record<string, true>> = Object.assign(Object.create(null), {
+  connection: true,
+  'keep-alive': true,
+  te: true,
+  trailer: true,
+  'transfer-encoding': true,
+  upgrade: true,
+  expect: true, // the router answers 100-continue itself; undici rejects the header
+  [HOP_HEADER]: true,
+  'x-forwarded-for': true,
+  'x-forwarded-proto': true,
+  'x-forwarded-host': true,
+});
+
+const DROP_RESPONSE: Readonly<Record<string, true>> = Object.assign(Object.create(null), {
+  connection: true,
+  'keep-alive': true,
+  te: true,
+  trailer: true,
+  'transfer-encoding': true,
+  upgrade: true,
+});
+
+function isProxyHeader(name: string): boolean {
+  return name.length > 6 && name.charCodeAt(0) === 112 && name.startsWith('proxy-');
+}
+
+/** Header names listed in a Connection value, beyond the usual keep-alive/close/upgrade; null if none. */
+export function connectionNamed(value: string | undefined): Set<string> | null {
+  if (value === undefined) return null;
+  const lower = value.toLowerCase();
+  if (lower === 'keep-alive' || lower === 'close' || lower === 'upgrade') return null;
+  let named: Set<string> | null = null;
+  for (const part of lower.split(',')) {
+    const name = part.trim();
+    if (name.length === 0 || name === 'keep-alive' || name === 'close') continue;
+    named ??= new Set();
+    named.add(name);
+  }
+  return named;
+}
+
+export interface ForwardedFrom {
+  readonly remoteAddress?: string | undefined;
+  /** Present (true) on TLS sockets. */
+  readonly encrypted?: boolean;
+}
+
+/**
+ * Builds the flat [name, value, ...] header list for the app or the next router. `hop` is the
+ * x-switchyard-hop value to add (null: none); `keepUpgrade` keeps Connection/Upgrade for upgrades.
+ */
+export function upstreamHeaders(
+  headers: Readonly<Record<string, string | string[] | undefined>>,
+  canaryHeader: string,
+  from: ForwardedFrom,
+  hop: string | null,
+  keepUpgrade: boolean,
+): string[] {
+  const named = connectionNamed(headers.connection as string | undefined);
+  const out: string[] = [];
+  for (const name in headers) {
+    if (DROP_REQUEST[name] === true || name === canaryHeader || isProxyHeader(name)) continue;
+    if (named?.has(name)) continue;
+    const value = headers[name];
+    if (typeof value === 'string') out.push(name, value);
+    else if (value !== undefined) for (const item of value) out.push(name, item);
+  }
+  const xff = headers['x-forwarded-for'];
+  const client = from.remoteAddress ?? '';
+  out.push('x-forwarded-for', typeof xff === 'string' && xff.length > 0 ? `${xff}, ${client}` : client);
+  const proto = headers['x-forwarded-proto'];
+  out.push(
+    'x-forwarded-proto',
+    typeof proto === 'string' ? proto : from.encrypted === true ? 'https' : 'http',
+  );
+  const forwardedHost = headers['x-forwarded-host'] ?? headers.host;
+  if (typeof forwardedHost === 'string') out.push('x-forwarded-host', forwardedHost);
+  if (hop !== null) out.push(HOP_HEADER, hop);
+  if (keepUpgrade) {
+    out.push('connection', 'upgrade');
+    const upgrade = headers.upgrade;
+    if (typeof upgrade === 'string') out.push('upgrade', upgrade);
+  }
+  return out;
+}
+
+/** Converts undici's raw response headers to a flat list for `res.writeHead`, dropping hop-by-hop ones. */
+export function downstreamHeaders(
+  raw: readonly Buffer[],
+  setCookie: string | null,
+  close: boolean,
+): string[] {
+  const out: string[] = [];
+  let named: Set<string> | null = null;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!.toString('latin1').toLowerCase();
+    if (name === 'connection') named = connectionNamed(raw[i + 1]!.toString('latin1'));
+    if (DROP_RESPONSE[name] === true || isProxyHeader(name)) continue;
+    out.push(name, raw[i + 1]!.toString('latin1'));
+  }
+  if (named !== null) {
+    const kept: string[] = [];
+    for (let i = 0; i < out.length; i += 2) if (!named.has(out[i]!)) kept.push(out[i]!, out[i + 1]!);
+    if (setCookie !== null) kept.push('set-cookie', setCookie);
+    if (close) kept.push('connection', 'close');
+    return kept;
+  }
+  if (setCookie !== null) out.push('set-cookie', setCookie);
+  if (close) out.push('connection', 'close');
+  return out;
+}

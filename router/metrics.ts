@@ -1,0 +1,152 @@
+// The router's Prometheus metrics (names fixed by DESIGN.md) on an explicit Registry. Hot-path
+// series are bound once — per process for the local track, per route table for decisions — so a
+// request only increments.
+
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import { VERSION } from '../api/version.js';
+import { type CompiledRoutes, REASONS } from './decide.js';
+
+export const DURATION_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+export const CODE_CLASSES = ['error', '1xx', '2xx', '3xx', '4xx', '5xx'] as const;
+export type UpstreamErrorKind = 'connect' | 'timeout' | 'reset';
+
+interface Inc {
+  inc(): void;
+}
+interface Observe {
+  observe(value: number): void;
+}
+
+/** Series for requests this router hands to its own app: indexed by Math.floor(status / 100) (0 = error). */
+export interface LocalSeries {
+  readonly requests: readonly Inc[];
+  readonly mirrored: readonly Inc[];
+  readonly duration: Observe;
+}
+
+export interface RouterMetrics {
+  readonly local: LocalSeries;
+  /** Decision counters for a compiled table, indexed like `routes.decision(...).slot`. */
+  bindDecisions(routes: CompiledRoutes): readonly Inc[];
+  upstreamError(track: string, kind: UpstreamErrorKind): void;
+  mirrorDropped(track: string, why: 'body' | 'no_hop_token' | 'error'): void;
+  tableLoaded(generation: number, loadedAtMs: number): void;
+  controlConnected(connected: boolean): void;
+}
+
+export function createRouterMetrics(
+  registry: Registry,
+  service: string,
+  track: string,
+  nowMs: () => number,
+): RouterMetrics {
+  const registers = [registry];
+  const requests = new Counter({
+    name: 'switchyard_requests_total',
+    help: 'Requests handed to the app by the router in front of it, by response status class',
+    labelNames: ['service', 'track', 'code_class'],
+    registers,
+  });
+  const mirrored = new Counter({
+    name: 'switchyard_mirrored_requests_total',
+    help: 'Mirrored copies served by the app (also included in switchyard_requests_total)',
+    labelNames: ['service', 'track', 'code_class'],
+    registers,
+  });
+  const duration = new Histogram({
+    name: 'switchyard_request_duration_seconds',
+    help: 'Time from request received to response finished, for requests handed to the app',
+    labelNames: ['service', 'track'],
+    buckets: DURATION_BUCKETS,
+    registers,
+  });
+  const decisions = new Counter({
+    name: 'switchyard_routing_decisions_total',
+    help: 'Routing decisions by chosen track and reason',
+    labelNames: ['service', 'track', 'reason'],
+    registers,
+  });
+  const errors = new Counter({
+    name: 'switchyard_upstream_errors_total',
+    help: 'Upstream failures (no response) by track and kind',
+    labelNames: ['service', 'track', 'kind'],
+    registers,
+  });
+  const mirrorDropped = new Counter({
+    name: 'switchyard_mirror_dropped_total',
+    help: 'Requests chosen for mirroring but not copied (body, no hop token, or send error)',
+    labelNames: ['service', 'track', 'reason'],
+    registers,
+  });
+  const generation = new Gauge({
+    name: 'switchyard_route_generation',
+    help: 'Generation of the active route table (-1 before the first table)',
+    registers,
+  });
+  let loadedAt: number | null = null;
+  new Gauge({
+    name: 'switchyard_route_age_seconds',
+    help: 'Seconds since the active route table was loaded',
+    registers,
+    collect() {
+      if (loadedAt !== null) this.set((nowMs() - loadedAt) / 1000);
+    },
+  });
+  const connected = new Gauge({
+    name: 'switchyard_control_connected',
+    help: '1 while the long-poll to control succeeds, 0 otherwise',
+    registers,
+  });
+  const buildInfo = new Gauge({
+    name: 'switchyard_build_info',
+    help: 'Always 1; the version label says which build runs',
+    labelNames: ['version'],
+    registers,
+  });
+  buildInfo.labels(VERSION).set(1);
+  generation.set(-1);
+
+  const local: LocalSeries = {
+    requests: CODE_CLASSES.map((codeClass) => {
+      const series = requests.labels(service, track, codeClass);
+      // Start the DESIGN.md classes at 0 so rates exist before the first error; 1xx stays lazy.
+      if (codeClass !== '1xx') series.inc(0);
+      return series;
+    }),
+    mirrored: CODE_CLASSES.map((codeClass) => mirrored.labels(service, track, codeClass)),
+    duration: duration.labels(service, track),
+  };
+  const boundDecisions = new Map<string, Inc>();
+
+  return {
+    local,
+    bindDecisions(routes) {
+      const bound: Inc[] = [];
+      for (const reason of REASONS) {
+        for (const name of routes.tracks) {
+          const key = `${name}\u0000${reason}`;
+          let series = boundDecisions.get(key);
+          if (series === undefined) {
+            series = decisions.labels(service, name, reason);
+            boundDecisions.set(key, series);
+          }
+          bound.push(series);
+        }
+      }
+      return bound;
+    },
+    upstreamError(name, kind) {
+      errors.labels(service, name, kind).inc();
+    },
+    mirrorDropped(name, why) {
+      mirrorDropped.labels(service, name, why).inc();
+    },
+    tableLoaded(value, loadedAtMs) {
+      generation.set(value);
+      loadedAt = loadedAtMs;
+    },
+    controlConnected(value) {
+      connected.set(value ? 1 : 0);
+    },
+  };
+}

@@ -1,0 +1,423 @@
+// The data plane: takes a request from node's http server, decides its track, streams it to the app
+// or the next router through one undici Pool per upstream and streams the answer back.
+
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Logger } from 'pino';
+import { type Dispatcher, Pool } from 'undici';
+import type { RouteTable } from '../api/routes.js';
+import type { RouterConfig } from './config.js';
+import { type CompiledRoutes, compileRoutes, type Decision, type Random } from './decide.js';
+import { downstreamHeaders, upstreamHeaders } from './headers.js';
+import { HOP_HEADER, type HopSecret, HopVerdict } from './hop.js';
+import type { RouterMetrics, UpstreamErrorKind } from './metrics.js';
+
+/** A route table made ready for traffic: decision core, one pool per track, pre-bound counters. */
+export interface RouteState {
+  readonly routes: CompiledRoutes;
+  readonly pools: readonly Pool[];
+  readonly origins: readonly string[];
+  /** true where a track's requests go to this router's own app (--local). */
+  readonly local: readonly boolean[];
+  readonly decisionCounters: readonly { inc(): void }[];
+}
+
+const KIND_BY_CODE: Readonly<Record<string, UpstreamErrorKind>> = {
+  ECONNREFUSED: 'connect',
+  ENOTFOUND: 'connect',
+  EAI_AGAIN: 'connect',
+  EHOSTUNREACH: 'connect',
+  ENETUNREACH: 'connect',
+  EADDRNOTAVAIL: 'connect',
+  UND_ERR_CONNECT_TIMEOUT: 'timeout',
+  UND_ERR_HEADERS_TIMEOUT: 'timeout',
+  UND_ERR_BODY_TIMEOUT: 'timeout',
+  ETIMEDOUT: 'timeout',
+  ECONNRESET: 'reset',
+  EPIPE: 'reset',
+  UND_ERR_SOCKET: 'reset',
+  UND_ERR_CLOSED: 'reset',
+};
+
+export function errorKind(error: Error): UpstreamErrorKind {
+  const code = (error as { code?: unknown }).code;
+  return (typeof code === 'string' && KIND_BY_CODE[code]) || 'reset';
+}
+
+const IDEMPOTENT: Readonly<Record<string, true>> = {
+  GET: true,
+  HEAD: true,
+  OPTIONS: true,
+  TRACE: true,
+  PUT: true,
+  DELETE: true,
+};
+
+function hasBody(req: IncomingMessage): boolean {
+  const length = req.headers['content-length'];
+  return (length !== undefined && length !== '0') || req.headers['transfer-encoding'] !== undefined;
+}
+
+const kRequest = Symbol('switchyard.request');
+type TaggedResponse = ServerResponse & { [kRequest]?: ProxyRequest };
+
+// Listeners hoisted out of the request path: `this` is the response, the request hangs off it.
+function onResponseClose(this: TaggedResponse): void {
+  this[kRequest]?.clientClosed();
+}
+function onResponseDrain(this: TaggedResponse): void {
+  this[kRequest]?.drained();
+}
+
+const ERROR_BODY: Readonly<Record<UpstreamErrorKind, { status: number; error: string }>> = {
+  connect: { status: 502, error: 'upstream_unavailable' },
+  reset: { status: 502, error: 'upstream_unavailable' },
+  timeout: { status: 504, error: 'upstream_timeout' },
+};
+
+class ProxyRequest implements Dispatcher.DispatchHandler {
+  readonly #proxy: DataPlane;
+  readonly #state: RouteState;
+  readonly #req: IncomingMessage;
+  readonly #res: TaggedResponse;
+  readonly #started: number;
+  readonly #mirror: boolean;
+  #decision: Decision;
+  /** A valid hop: serve with the local app whatever the table says. */
+  #hop: boolean;
+  #abort: ((error?: Error) => void) | null = null;
+  #resume: (() => void) | null = null;
+  #responded = false;
+  #done = false;
+  #waitingDrain = false;
+  #status = 0;
+
+  constructor(
+    proxy: DataPlane,
+    state: RouteState,
+    req: IncomingMessage,
+    res: TaggedResponse,
+    decision: Decision,
+    hop: boolean,
+    mirror: boolean,
+  ) {
+    this.#proxy = proxy;
+    this.#hop = hop;
+    this.#state = state;
+    this.#req = req;
+    this.#res = res;
+    this.#decision = decision;
+    this.#mirror = mirror;
+    this.#started = proxy.hrtime();
+    res[kRequest] = this;
+    res.on('close', onResponseClose);
+  }
+
+  dispatch(): void {
+    const { index } = this.#decision;
+    const local = this.#hop || this.#state.local[index]!;
+    const hop = local ? null : this.#proxy.hop.header(false);
+    const req = this.#req;
+    (local ? this.#proxy.localPool : this.#state.pools[index]!).dispatch(
+      {
+        path: req.url ?? '/',
+        method: req.method ?? 'GET',
+        headers: upstreamHeaders(req.headers, this.#state.routes.canaryHeader, req.socket, hop, false),
+        body: hasBody(req) ? req : null,
+      },
+      this,
+    );
+  }
+
+  onConnect(abort: (error?: Error) => void): void {
+    if (this.#done) abort(new Error('client closed the connection'));
+    else this.#abort = abort;
+  }
+
+  onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void, statusText: string): boolean {
+    if (this.#done) return false;
+    this.#resume = resume;
+    this.#responded = true;
+    this.#status = statusCode;
+    const headers = downstreamHeaders(rawHeaders, this.#decision.setCookie, this.#proxy.draining);
+    if (statusText) this.#res.writeHead(statusCode, statusText, headers);
+    else this.#res.writeHead(statusCode, headers);
+    return true;
+  }
+
+  onData(chunk: Buffer): boolean {
+    if (this.#res.write(chunk)) return true;
+    if (!this.#waitingDrain) {
+      this.#waitingDrain = true;
+      this.#res.once('drain', onResponseDrain);
+    }
+    return false;
+  }
+
+  drained(): void {
+    this.#waitingDrain = false;
+    this.#resume?.();
+  }
+
+  onComplete(): void {
+    this.#res.end();
+    this.#finish(this.#status);
+  }
+
+  onError(error: Error): void {
+    if (this.#done) return;
+    const track = this.#decision.track;
+    const kind = errorKind(error);
+    this.#proxy.metrics.upstreamError(track, kind);
+    if (this.#responded) {
+      // Mid-stream: the status line is gone; all the client can learn is an aborted response.
+      this.#res.destroy();
+      this.#finish(0);
+      return;
+    }
+    if (this.#canFallBack(kind)) {
+      const state = this.#state;
+      this.#decision = state.routes.decision(state.routes.baseline, 'fallback');
+      state.decisionCounters[this.#decision.slot]!.inc();
+      this.#abort = null;
+      this.#hop = false;
+      this.dispatch();
+      return;
+    }
+    const { status, error: code } = ERROR_BODY[kind];
+    const body = `{"error":"${code}","service":${JSON.stringify(this.#state.routes.table.service)},"track":${JSON.stringify(track)},"kind":"${kind}"}`;
+    if (!this.#res.headersSent) {
+      this.#res.writeHead(status, {
+        'content-type': 'application/json',
+        'content-length': Buffer.byteLength(body),
+      });
+    }
+    this.#res.end(body);
+    this.#finish(0);
+  }
+
+  #canFallBack(kind: UpstreamErrorKind): boolean {
+    const decision = this.#decision;
+    return (
+      decision.reason !== 'fallback' &&
+      decision.index !== this.#state.routes.baseline &&
+      (kind === 'connect' || kind === 'reset') &&
+      IDEMPOTENT[this.#req.method ?? ''] === true &&
+      !hasBody(this.#req)
+    );
+  }
+
+  clientClosed(): void {
+    if (this.#done) return;
+    if (this.#res.writableFinished) return;
+    this.#done = true;
+    this.#abort?.(new Error('client closed the connection'));
+    this.#proxy.settled();
+  }
+
+  #finish(status: number): void {
+    if (this.#done) return;
+    this.#done = true;
+    if (this.#hop || this.#state.local[this.#decision.index]) {
+      const metrics = this.#proxy.metrics.local;
+      const codeClass = status >= 100 && status < 600 ? (status / 100) | 0 : 0;
+      metrics.requests[codeClass]!.inc();
+      metrics.duration.observe((this.#proxy.hrtime() - this.#started) / 1000);
+      if (this.#mirror) metrics.mirrored[codeClass]!.inc();
+    }
+    this.#proxy.settled();
+  }
+}
+
+/** Fire-and-forget copy for mirroring: the response is read and discarded. */
+class MirrorCopy implements Dispatcher.DispatchHandler {
+  readonly #proxy: DataPlane;
+  readonly #track: string;
+  /** Set when the mirror track is this router's own: then this router measures the copy. */
+  readonly #local: boolean;
+  readonly #started: number;
+  #status = 0;
+
+  constructor(proxy: DataPlane, track: string, local: boolean) {
+    this.#proxy = proxy;
+    this.#track = track;
+    this.#local = local;
+    this.#started = local ? proxy.hrtime() : 0;
+  }
+  onConnect(): void {}
+  onHeaders(statusCode: number): boolean {
+    this.#status = statusCode;
+    return true;
+  }
+  onData(): boolean {
+    return true;
+  }
+  onComplete(): void {
+    if (!this.#local) return;
+    const metrics = this.#proxy.metrics.local;
+    const codeClass = (this.#status / 100) | 0;
+    metrics.requests[codeClass]!.inc();
+    metrics.mirrored[codeClass]!.inc();
+    metrics.duration.observe((this.#proxy.hrtime() - this.#started) / 1000);
+  }
+  onError(error: Error): void {
+    this.#proxy.metrics.mirrorDropped(this.#track, 'error');
+    if (this.#local) this.#proxy.metrics.upstreamError(this.#track, errorKind(error));
+  }
+}
+
+export interface ProxyDeps {
+  readonly config: RouterConfig;
+  readonly metrics: RouterMetrics;
+  readonly hop: HopSecret;
+  readonly random: Random;
+  /** Monotonic milliseconds (performance.now). */
+  readonly hrtime: () => number;
+  readonly logger: Logger;
+}
+
+export class DataPlane {
+  readonly metrics: RouterMetrics;
+  readonly hop: HopSecret;
+  readonly hrtime: () => number;
+  readonly #config: RouterConfig;
+  readonly #random: Random;
+  readonly #logger: Logger;
+  readonly #localPool: Pool;
+  #pools = new Map<string, Pool>();
+  state: RouteState | null = null;
+  draining = false;
+  active = 0;
+  #onIdle: (() => void) | null = null;
+
+  constructor(deps: ProxyDeps) {
+    this.#config = deps.config;
+    this.metrics = deps.metrics;
+    this.hop = deps.hop;
+    this.#random = deps.random;
+    this.hrtime = deps.hrtime;
+    this.#logger = deps.logger;
+    this.#localPool = this.#newPool(deps.config.local);
+  }
+
+  #newPool(origin: string): Pool {
+    const config = this.#config;
+    return new Pool(origin, {
+      headersTimeout: config.headersTimeoutMs,
+      bodyTimeout: config.bodyTimeoutMs,
+      keepAliveTimeout: config.idleTimeoutMs,
+      keepAliveMaxTimeout: Math.max(config.idleTimeoutMs, 1000),
+    });
+  }
+
+  get localPool(): Pool {
+    return this.#localPool;
+  }
+
+  /** Switches to a new table: new pools for new upstreams, old ones closed once their requests finish. */
+  applyTable(table: RouteTable): void {
+    const routes = compileRoutes(table);
+    const next = new Map<string, Pool>();
+    const pools: Pool[] = [];
+    const origins: string[] = [];
+    const local: boolean[] = [];
+    for (const name of routes.tracks) {
+      const isLocal = name === this.#config.track;
+      const origin = isLocal ? this.#config.local : table.tracks[name]!.upstream;
+      let pool = isLocal ? this.#localPool : (next.get(origin) ?? this.#pools.get(origin));
+      if (pool === undefined) pool = this.#newPool(origin);
+      if (!isLocal) next.set(origin, pool);
+      pools.push(pool);
+      origins.push(origin);
+      local.push(isLocal);
+    }
+    for (const [origin, pool] of this.#pools) {
+      if (!next.has(origin)) {
+        pool
+          .close()
+          .catch((error: unknown) => this.#logger.warn({ err: error, origin }, 'closing old pool failed'));
+      }
+    }
+    this.#pools = next;
+    this.state = { routes, pools, origins, local, decisionCounters: this.metrics.bindDecisions(routes) };
+  }
+
+  /** The http server's request listener (bound once). */
+  readonly handle = (req: IncomingMessage, res: ServerResponse): void => {
+    const state = this.state;
+    if (state === null) {
+      res.writeHead(503, { 'content-type': 'application/json' });
+      res.end('{"error":"no_route_table"}');
+      return;
+    }
+    this.active++;
+    let decision: Decision;
+    let mirror = false;
+    const hopValue = req.headers[HOP_HEADER];
+    const verdict = hopValue === undefined ? HopVerdict.Forged : this.hop.check(hopValue);
+    if (verdict !== HopVerdict.Forged) {
+      decision = this.#hopDecision(state);
+      mirror = verdict === HopVerdict.ValidMirror;
+    } else {
+      decision = state.routes.decide(req.headers, this.#random);
+      if (state.routes.mirror >= 0 && state.routes.shouldMirror(decision, this.#random))
+        this.#mirror(state, req);
+    }
+    state.decisionCounters[decision.slot]!.inc();
+    const hop = verdict !== HopVerdict.Forged;
+    new ProxyRequest(this, state, req, res as TaggedResponse, decision, hop, mirror).dispatch();
+  };
+
+  #hopDecision(state: RouteState): Decision {
+    const own = state.local.indexOf(true);
+    // Own track missing from the table (e.g. just removed): still serve locally, labelled baseline.
+    return state.routes.decision(own >= 0 ? own : state.routes.baseline, 'hop');
+  }
+
+  #mirror(state: RouteState, req: IncomingMessage): void {
+    const index = state.routes.mirror;
+    const track = state.routes.tracks[index]!;
+    if (hasBody(req)) {
+      this.metrics.mirrorDropped(track, 'body');
+      return;
+    }
+    const local = state.local[index]!;
+    const hop = local ? null : this.hop.header(true);
+    if (!local && hop === null) {
+      this.metrics.mirrorDropped(track, 'no_hop_token');
+      return;
+    }
+    state.pools[index]!.dispatch(
+      {
+        path: req.url ?? '/',
+        method: req.method ?? 'GET',
+        headers: upstreamHeaders(req.headers, state.routes.canaryHeader, req.socket, hop, false),
+        body: null,
+      },
+      new MirrorCopy(this, track, local),
+    );
+  }
+
+  /** Called once per request when it is over (answered, failed or abandoned by the client). */
+  settled(): void {
+    this.active--;
+    if (this.active === 0 && this.#onIdle !== null) this.#onIdle();
+  }
+
+  /** Resolves when no request is in flight (at once if none is). */
+  idle(): Promise<void> {
+    if (this.active === 0) return Promise.resolve();
+    return new Promise((resolve) => {
+      this.#onIdle = () => {
+        this.#onIdle = null;
+        resolve();
+      };
+    });
+  }
+
+  /** Closes every pool; `force` destroys in-flight upstream requests instead of waiting. */
+  async close(force: boolean): Promise<void> {
+    const pools = [this.#localPool, ...this.#pools.values()];
+    this.#pools.clear();
+    await Promise.all(pools.map((pool) => (force ? pool.destroy() : pool.close()).catch(() => undefined)));
+  }
+}

@@ -1,0 +1,200 @@
+// Wires the router together: proxy server, admin server, route source (file or control), hop secret,
+// metrics. `startRouter` is what the CLI, the demo and the tests embed.
+
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Logger } from 'pino';
+import type { Registry } from 'prom-client';
+import { ErrorCode, errorMessage, SwitchyardError } from '../api/errors.js';
+import { parseRouteTableJson, type RouteTable } from '../api/routes.js';
+import { createAdminServer } from './admin.js';
+import type { HostPort, RouterConfig } from './config.js';
+import { type ControlClient, startControlClient } from './control.js';
+import type { Random } from './decide.js';
+import { HopSecret } from './hop.js';
+import { createRouterMetrics } from './metrics.js';
+import { DataPlane } from './proxy.js';
+import { handleUpgrade } from './upgrade.js';
+import { type FileWatch, watchFileContent } from './watch.js';
+
+export interface RouterClock {
+  /** Wall-clock milliseconds since the epoch. */
+  now(): number;
+  /** Monotonic milliseconds, fractional (for durations). */
+  monotonic(): number;
+}
+
+export const systemClock: RouterClock = Object.freeze({
+  now: () => Date.now(),
+  monotonic: () => performance.now(),
+});
+
+export interface RouterDeps {
+  readonly logger: Logger;
+  readonly registry: Registry;
+  readonly random?: Random;
+  readonly clock?: RouterClock;
+}
+
+export interface BoundAddress extends HostPort {
+  /** http://host:port */
+  readonly url: string;
+}
+
+export interface RunningRouter {
+  readonly listenAddress: BoundAddress;
+  readonly adminAddress: BoundAddress;
+  /** Stops accepting, lets in-flight requests finish (up to the drain timeout), then releases everything. */
+  close(): Promise<void>;
+}
+
+function listen(server: Server, at: HostPort): Promise<BoundAddress> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(at.port, at.host, () => {
+      server.off('error', reject);
+      const address = server.address() as AddressInfo;
+      const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+      resolve({ host: address.address, port: address.port, url: `http://${host}:${address.port}` });
+    });
+  });
+}
+
+function closeServer(server: Server): Promise<void> {
+  return new Promise((resolve) => server.close(() => resolve()));
+}
+
+export async function startRouter(config: RouterConfig, deps: RouterDeps): Promise<RunningRouter> {
+  const logger = deps.logger.child({ component: 'router', service: config.service, track: config.track });
+  const random = deps.random ?? Math.random;
+  const clock = deps.clock ?? systemClock;
+  const metrics = createRouterMetrics(deps.registry, config.service, config.track, clock.now);
+  const hop = new HopSecret();
+  const proxy = new DataPlane({ config, metrics, hop, random, hrtime: clock.monotonic, logger });
+
+  const apply = (table: RouteTable, source: string): void => {
+    if (table.service !== config.service) {
+      throw new SwitchyardError(
+        ErrorCode.RouteTableInvalid,
+        `route table: service: "${table.service}" does not match --service "${config.service}"`,
+        { field: 'service' },
+      );
+    }
+    const first = proxy.state === null;
+    proxy.applyTable(table);
+    metrics.tableLoaded(table.generation, clock.now());
+    logger.info(
+      { generation: table.generation, weights: table.weights, source, first },
+      'route table loaded',
+    );
+  };
+
+  const watches: FileWatch[] = [];
+  if (config.hopSecretFile !== null) {
+    const path = config.hopSecretFile;
+    watches.push(
+      watchFileContent(
+        path,
+        (text) => {
+          hop.set(text);
+          logger.info(
+            { path, loaded: hop.loaded },
+            hop.loaded ? 'hop secret loaded' : 'no hop secret: hops not accepted',
+          );
+        },
+        logger,
+      ),
+    );
+  }
+  let control: ControlClient | null = null;
+  if (config.routesFile !== null) {
+    const path = config.routesFile;
+    watches.push(
+      watchFileContent(
+        path,
+        (text) => {
+          if (text === null) {
+            logger.warn({ path }, 'routes file missing; keeping the current table');
+            return;
+          }
+          try {
+            apply(parseRouteTableJson(text), path);
+          } catch (error) {
+            const field = error instanceof SwitchyardError ? error.field : undefined;
+            logger.error(
+              { path, field, err: errorMessage(error) },
+              'route table rejected; keeping the previous one',
+            );
+          }
+        },
+        logger,
+      ),
+    );
+  } else if (config.control !== null) {
+    control = await startControlClient({
+      base: config.control,
+      namespace: config.namespace,
+      service: config.service,
+      caFile: config.controlCaFile,
+      tokenFile: config.controlTokenFile,
+      random,
+      logger: deps.logger.child({ component: 'control-client' }),
+      onTable: (table) => {
+        try {
+          apply(table, 'control');
+        } catch (error) {
+          logger.error(
+            { err: errorMessage(error) },
+            'route table from control rejected; keeping the previous one',
+          );
+        }
+      },
+      onConnected: (connected) => metrics.controlConnected(connected),
+    });
+  }
+
+  const tunnels = new Set<Duplex>();
+  const server = createServer({ requestTimeout: 0, keepAliveTimeout: config.idleTimeoutMs }, proxy.handle);
+  server.on('upgrade', (req, socket: Duplex, head: Buffer) =>
+    handleUpgrade(proxy, config.local, random, tunnels, req, socket, head),
+  );
+  server.on('clientError', (error, socket) => {
+    logger.debug({ err: errorMessage(error) }, 'client error');
+    if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\n\r\n');
+  });
+  const admin = createAdminServer(proxy, deps.registry);
+  const listenAddress = await listen(server, config.listen);
+  const adminAddress = await listen(admin, config.admin);
+  logger.info(
+    { listen: listenAddress.url, admin: adminAddress.url, local: config.local },
+    'router listening',
+  );
+
+  let closing: Promise<void> | null = null;
+  const close = async (): Promise<void> => {
+    proxy.draining = true;
+    const stopped = closeServer(server);
+    server.closeIdleConnections();
+    const drained = await Promise.race([proxy.idle().then(() => true), sleep(config.drainTimeoutMs, false)]);
+    if (!drained) logger.warn({ inFlight: proxy.active }, 'drain timeout: closing remaining connections');
+    server.closeAllConnections();
+    for (const socket of tunnels) socket.destroy();
+    await stopped;
+    for (const watch of watches) watch.close();
+    await control?.close();
+    await proxy.close(!drained);
+    admin.closeAllConnections();
+    await closeServer(admin);
+    logger.info({ drained }, 'router stopped');
+  };
+  return {
+    listenAddress,
+    adminAddress,
+    close: () => {
+      closing ??= close();
+      return closing;
+    },
+  };
+}

@@ -1,0 +1,79 @@
+// HTTP Upgrade (WebSocket) pass-through: route the handshake like any request, then pipe raw bytes
+// between the client socket and a fresh upstream socket until either side closes.
+
+import type { IncomingMessage } from 'node:http';
+import { connect as connectTcp, type Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { connect as connectTls } from 'node:tls';
+import { upstreamHeaders } from './headers.js';
+import { HOP_HEADER, HopVerdict } from './hop.js';
+import { errorKind, type DataPlane } from './proxy.js';
+
+function reject(socket: Duplex, status: number, text: string, body: string): void {
+  socket.end(
+    `HTTP/1.1 ${status} ${text}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
+  );
+}
+
+/** Handles the http server's 'upgrade' event. Open tunnels are tracked in `tunnels` for shutdown. */
+export function handleUpgrade(
+  proxy: DataPlane,
+  localOrigin: string,
+  random: () => number,
+  tunnels: Set<Duplex>,
+  req: IncomingMessage,
+  socket: Duplex,
+  head: Buffer,
+): void {
+  const state = proxy.state;
+  if (state === null || proxy.draining) {
+    reject(socket, 503, 'Service Unavailable', '{"error":"no_route_table"}');
+    return;
+  }
+  const verdict = proxy.hop.check(req.headers[HOP_HEADER]);
+  let local: boolean;
+  let decision: ReturnType<typeof state.routes.decide>;
+  if (verdict !== HopVerdict.Forged) {
+    const own = state.local.indexOf(true);
+    decision = state.routes.decision(own >= 0 ? own : state.routes.baseline, 'hop');
+    local = true;
+  } else {
+    decision = state.routes.decide(req.headers, random);
+    local = state.local[decision.index]!;
+  }
+  state.decisionCounters[decision.slot]!.inc();
+  const origin = new URL(local ? localOrigin : state.origins[decision.index]!);
+  const hop = local ? null : proxy.hop.header(false);
+  const headers = upstreamHeaders(req.headers, state.routes.canaryHeader, req.socket, hop, true);
+  const port = Number(origin.port) || (origin.protocol === 'https:' ? 443 : 80);
+  const upstream: Socket =
+    origin.protocol === 'https:'
+      ? connectTls({ host: origin.hostname, port, servername: origin.hostname })
+      : connectTcp({ host: origin.hostname, port });
+  let connected = false;
+  tunnels.add(socket);
+  upstream.once(origin.protocol === 'https:' ? 'secureConnect' : 'connect', () => {
+    connected = true;
+    let lines = `${req.method} ${req.url} HTTP/1.1\r\n`;
+    for (let i = 0; i < headers.length; i += 2) lines += `${headers[i]}: ${headers[i + 1]}\r\n`;
+    upstream.write(`${lines}\r\n`);
+    if (head.length > 0) upstream.write(head);
+    socket.pipe(upstream);
+    upstream.pipe(socket);
+  });
+  upstream.on('error', (error) => {
+    proxy.metrics.upstreamError(decision.track, errorKind(error));
+    if (!connected) {
+      const body = `{"error":"upstream_unavailable","track":${JSON.stringify(decision.track)},"kind":"${errorKind(error)}"}`;
+      reject(socket, 502, 'Bad Gateway', body);
+    } else socket.destroy();
+  });
+  socket.on('error', () => upstream.destroy());
+  socket.on('close', () => {
+    tunnels.delete(socket);
+    upstream.destroy();
+  });
+  upstream.on('close', () => {
+    if (connected) socket.destroy();
+  });
+}
