@@ -119,6 +119,7 @@ describe('state store', () => {
       stable: { upstream: 'http://127.0.0.1:1', admin: [] },
       canary: null,
       configCanaryRevision: null,
+      lastRoutes: null,
       events: [{ at: new Date(0).toISOString(), type: 'Normal' as const, reason: 'Started', message: 'x' }],
     };
     await store.save('default', 'shop', state);

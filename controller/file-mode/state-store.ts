@@ -5,6 +5,7 @@ import { mkdir, open, readFile, rename, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { RolloutStatus } from '../../api/canary.js';
 import { ErrorCode, SwitchyardError, errorMessage } from '../../api/errors.js';
+import type { PublishRoutes } from '../rollout-types.js';
 import type { TrackConfig } from './config.js';
 
 /** One recorded event (what a Kubernetes Event would say), newest last. */
@@ -26,6 +27,8 @@ export interface ServiceState {
   /** Canary revision last read from the config file, so an unchanged file does not re-announce it. */
   readonly configCanaryRevision: string | null;
   readonly events: readonly RolloutEvent[];
+  /** The last route publish executed, republished verbatim (same generation) on restart. */
+  readonly lastRoutes: PublishRoutes | null;
 }
 
 interface StateFile extends ServiceState {
@@ -82,6 +85,7 @@ export class StateStore {
       canary: parsed.canary,
       configCanaryRevision: parsed.configCanaryRevision ?? null,
       events: parsed.events ?? [],
+      lastRoutes: parsed.lastRoutes ?? null,
     };
   }
 

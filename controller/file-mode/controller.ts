@@ -1,0 +1,205 @@
+// File mode as a whole: one ServiceRuntime per configured service, the loop that ticks them, config
+// reloads, and the RolloutBackend the operator API serves.
+
+import { type StatWatcher, unwatchFile, watchFile } from 'node:fs';
+import type { Logger } from 'pino';
+import type { Command } from '../../api/canary.js';
+import { ErrorCode, SwitchyardError, errorMessage } from '../../api/errors.js';
+import type {
+  BackendOutcome,
+  RolloutBackend,
+  RolloutEventView,
+  RolloutSummary,
+  StartRequest,
+} from '../api.js';
+import { summarize } from '../api.js';
+import type { RouteStore } from '../route-server.js';
+import { type FileConfig, loadConfig, parseOrigin, type ServiceConfig } from './config.js';
+import { type CommandOutcome, ServiceRuntime, type TransitionFn, type WindowAnalyzer } from './runtime.js';
+import type { StateStore } from './state-store.js';
+
+/** setInterval/clearInterval, injectable so tests drive the loop by hand. */
+export interface Scheduler {
+  every(ms: number, run: () => void): { stop(): void };
+}
+
+export const REAL_SCHEDULER: Scheduler = Object.freeze({
+  every(ms: number, run: () => void) {
+    const timer = setInterval(run, ms);
+    timer.unref();
+    return { stop: () => clearInterval(timer) };
+  },
+});
+
+export interface FileModeOptions {
+  readonly config: FileConfig;
+  /** Path of the config file, watched for edits; null = no watching. */
+  readonly configPath: string | null;
+  readonly store: StateStore;
+  readonly routes: RouteStore;
+  readonly transition: TransitionFn;
+  readonly analyzer: WindowAnalyzer;
+  readonly now: () => Date;
+  readonly scheduler: Scheduler;
+  readonly logger: Logger;
+  /** `--prometheus-url`, re-applied when the config reloads. */
+  readonly prometheusUrl?: string | null;
+}
+
+function key(namespace: string, name: string): string {
+  return `${namespace}/${name}`;
+}
+
+export class FileModeController implements RolloutBackend {
+  readonly #options: FileModeOptions;
+  readonly #runtimes = new Map<string, ServiceRuntime>();
+  readonly #log: Logger;
+  #config: FileConfig;
+  #loop: { stop(): void } | null = null;
+  #watcher: StatWatcher | null = null;
+
+  constructor(options: FileModeOptions) {
+    this.#options = options;
+    this.#config = options.config;
+    this.#log = options.logger.child({ component: 'file-mode' });
+  }
+
+  /** Starts every service (resuming saved state), the tick loop and the config watch. */
+  async run(): Promise<void> {
+    await this.#sync(this.#config.services);
+    this.#loop = this.#options.scheduler.every(this.#config.tickMs, () => {
+      void this.tickAll();
+    });
+    const path = this.#options.configPath;
+    if (path !== null) {
+      this.#watcher = watchFile(path, { interval: 1000, persistent: false }, (current, previous) => {
+        if (current.mtimeMs !== previous.mtimeMs || current.size !== previous.size) void this.reload();
+      });
+    }
+  }
+
+  async close(): Promise<void> {
+    this.#loop?.stop();
+    this.#loop = null;
+    if (this.#options.configPath !== null && this.#watcher) unwatchFile(this.#options.configPath);
+    this.#watcher = null;
+  }
+
+  /** One turn of the loop for every service (tests call this instead of waiting for the timer). */
+  async tickAll(): Promise<void> {
+    await Promise.all(
+      [...this.#runtimes.values()].map((runtime) =>
+        runtime.tick().catch((error: unknown) => {
+          this.#log.error({ service: runtime.name, err: errorMessage(error) }, 'tick failed');
+        }),
+      ),
+    );
+  }
+
+  /** Re-reads the config file; an invalid edit is logged and the running config kept. */
+  async reload(): Promise<void> {
+    const path = this.#options.configPath;
+    if (path === null) return;
+    try {
+      const config = await loadConfig(path, { prometheusUrl: this.#options.prometheusUrl ?? null });
+      this.#config = config;
+      await this.#sync(config.services);
+      this.#log.info({ path, services: config.services.length }, 'config reloaded');
+    } catch (error) {
+      this.#log.error(
+        { path, err: errorMessage(error) },
+        'config reload rejected; keeping the running config',
+      );
+    }
+  }
+
+  async #sync(services: readonly ServiceConfig[]): Promise<void> {
+    for (const service of services) {
+      const id = key(service.namespace, service.name);
+      const existing = this.#runtimes.get(id);
+      if (existing) {
+        await existing.reconfigure(service);
+        continue;
+      }
+      const runtime = new ServiceRuntime({
+        config: service,
+        store: this.#options.store,
+        routes: this.#options.routes,
+        transition: this.#options.transition,
+        analyzer: this.#options.analyzer,
+        now: this.#options.now,
+        logger: this.#options.logger,
+      });
+      await runtime.start();
+      this.#runtimes.set(id, runtime);
+    }
+    const wanted = new Set(services.map((service) => key(service.namespace, service.name)));
+    for (const [id, runtime] of this.#runtimes) {
+      if (!wanted.has(id)) {
+        // State stays on disk; its routes stay published so routers keep serving.
+        this.#runtimes.delete(id);
+        this.#log.warn(
+          { service: runtime.name, namespace: runtime.namespace },
+          'service removed from config; no longer managed',
+        );
+      }
+    }
+  }
+
+  runtime(namespace: string, name: string): ServiceRuntime {
+    const runtime = this.#runtimes.get(key(namespace, name));
+    if (!runtime) {
+      const known = [...this.#runtimes.keys()].join(', ') || 'none';
+      throw new SwitchyardError(
+        ErrorCode.NotFound,
+        `no rollout ${namespace}/${name} in file mode; configured services: ${known}`,
+        { field: `${namespace}/${name}` },
+      );
+    }
+    return runtime;
+  }
+
+  #summary(runtime: ServiceRuntime): RolloutSummary {
+    const state = runtime.snapshot();
+    const tracks: Record<string, string> = { stable: state.stable.upstream };
+    if (state.canary) tracks.canary = state.canary.upstream;
+    return summarize(
+      runtime.namespace,
+      runtime.name,
+      state.status,
+      runtime.settings,
+      this.#options.now(),
+      tracks,
+    );
+  }
+
+  #outcome(runtime: ServiceRuntime, outcome: CommandOutcome): BackendOutcome {
+    return outcome.accepted ? { accepted: true, rollout: this.#summary(runtime) } : outcome;
+  }
+
+  async list(): Promise<readonly RolloutSummary[]> {
+    return [...this.#runtimes.values()].map((runtime) => this.#summary(runtime));
+  }
+
+  async get(namespace: string, name: string): Promise<RolloutSummary> {
+    return this.#summary(this.runtime(namespace, name));
+  }
+
+  async events(namespace: string, name: string): Promise<readonly RolloutEventView[]> {
+    return this.runtime(namespace, name).snapshot().events;
+  }
+
+  async command(namespace: string, name: string, command: Command): Promise<BackendOutcome> {
+    const runtime = this.runtime(namespace, name);
+    return this.#outcome(runtime, await runtime.command(command));
+  }
+
+  async start(namespace: string, name: string, request: StartRequest): Promise<BackendOutcome> {
+    const runtime = this.runtime(namespace, name);
+    const canary = {
+      upstream: parseOrigin(request.canaryUpstream, 'canaryUpstream'),
+      admin: request.canaryAdmin.map((url, index) => parseOrigin(url, `canaryAdmin[${index}]`)),
+    };
+    return this.#outcome(runtime, await runtime.announce(canary, 'api'));
+  }
+}

@@ -1,0 +1,393 @@
+// The file-mode adapter of one service: feeds observations (ticks, verdicts, commands, new canary
+// upstreams) into the pure `transition`, persists the result, then executes its actions. It makes
+// no rollout decisions of its own.
+
+import { createHash } from 'node:crypto';
+import type { Logger } from 'pino';
+import type { RolloutSettings } from '../../api/annotations.js';
+import type { Command, RolloutStatus, Verdict } from '../../api/canary.js';
+import { ErrorCode, SwitchyardError, errorMessage } from '../../api/errors.js';
+import { parseRouteTable, type RouteTable } from '../../api/routes.js';
+import type { RouteStore } from '../route-server.js';
+import {
+  type Action,
+  initialStatus,
+  type Observation,
+  type PublishRoutes,
+  type TransitionResult,
+} from '../rollout-types.js';
+import type { ServiceConfig, TrackConfig } from './config.js';
+import { MAX_STORED_EVENTS, type RolloutEvent, type ServiceState, type StateStore } from './state-store.js';
+
+export type TransitionFn = (
+  state: RolloutStatus,
+  observation: Observation,
+  now: Date,
+  settings: RolloutSettings,
+) => TransitionResult;
+
+/** What an analysis needs to know about one window of one service. */
+export interface AnalysisWindow {
+  readonly namespace: string;
+  readonly service: string;
+  readonly stable: TrackConfig;
+  readonly canary: TrackConfig;
+  /** ISO start of the window (`status.stepSince`). */
+  readonly since: string;
+  readonly step: number;
+  readonly weight: number;
+  readonly settings: RolloutSettings;
+}
+
+/**
+ * Analysis as the runtime uses it. `begin` is called when a window starts (a builtin provider takes
+ * its counter baseline there); `analyse` judges the window so far, or returns null when nothing
+ * could be measured (e.g. every router unreachable).
+ */
+export interface WindowAnalyzer {
+  begin(window: AnalysisWindow): Promise<void>;
+  analyse(window: AnalysisWindow, now: Date): Promise<Verdict | null>;
+}
+
+/** The file-mode revision of a canary: a hash of its upstream URL. */
+export function revisionOf(track: TrackConfig): string {
+  return createHash('sha256').update(track.upstream).digest('hex').slice(0, 16);
+}
+
+export interface ServiceRuntimeOptions {
+  readonly config: ServiceConfig;
+  readonly store: StateStore;
+  readonly routes: RouteStore;
+  readonly transition: TransitionFn;
+  readonly analyzer: WindowAnalyzer;
+  readonly now: () => Date;
+  readonly logger: Logger;
+}
+
+/** Outcome of an operator command: accepted (with the new status) or rejected with the reason. */
+export type CommandOutcome =
+  | { readonly accepted: true; readonly status: RolloutStatus }
+  | { readonly accepted: false; readonly reason: string };
+
+type Persisted = ServiceState;
+
+const ACTIVE_ANALYSIS = new Set(['Progressing', 'WaitingForPromotion']);
+
+export class ServiceRuntime {
+  readonly namespace: string;
+  readonly name: string;
+  #config: ServiceConfig;
+  #state: Persisted | null = null;
+  /** Serializes every observation: one transition at a time, persisted before its actions run. */
+  #queue: Promise<unknown> = Promise.resolve();
+  #ticking = false;
+  readonly #options: ServiceRuntimeOptions;
+  readonly #log: Logger;
+
+  constructor(options: ServiceRuntimeOptions) {
+    this.#options = options;
+    this.#config = options.config;
+    this.namespace = options.config.namespace;
+    this.name = options.config.name;
+    this.#log = options.logger.child({
+      component: 'file-mode',
+      namespace: this.namespace,
+      service: this.name,
+    });
+  }
+
+  get settings(): RolloutSettings {
+    return this.#config.settings;
+  }
+
+  /** Current persisted view (status, tracks, events). */
+  snapshot(): ServiceState {
+    return this.#require();
+  }
+
+  /** Loads saved state (or starts fresh), republishes the last route table, announces a config canary. */
+  async start(): Promise<void> {
+    await this.#serial(async () => {
+      const saved = await this.#options.store.load(this.namespace, this.name);
+      const now = this.#options.now();
+      if (saved) {
+        this.#state = saved;
+        this.#log.info(
+          { phase: saved.status.phase, step: saved.status.step, weight: saved.status.weight },
+          'resumed saved rollout state',
+        );
+      } else {
+        const stable = this.#config.stable;
+        this.#state = {
+          status: initialStatus(now, revisionOf(stable)),
+          stable,
+          canary: null,
+          configCanaryRevision: null,
+          events: [],
+          lastRoutes: null,
+        };
+      }
+      let lastRoutes = this.#state.lastRoutes;
+      if (lastRoutes === null) {
+        // Routers need a table before any rollout: stable only, as the first generation.
+        const generation = this.#state.status.routeGeneration + 1;
+        lastRoutes = {
+          type: 'publish-routes',
+          generation,
+          weights: { stable: 100, canary: 0 },
+          canaryTrack: false,
+          rulesToCanary: [],
+          mirrorPercent: 0,
+        };
+        this.#state = {
+          ...this.#state,
+          status: { ...this.#state.status, routeGeneration: generation },
+          lastRoutes,
+        };
+      }
+      await this.#persist();
+      this.#publish(lastRoutes);
+    });
+    await this.reconfigure(this.#config);
+  }
+
+  /** Applies a (re)loaded config: new settings, and a changed `tracks.canary` announces a rollout. */
+  async reconfigure(config: ServiceConfig): Promise<void> {
+    this.#config = config;
+    const canary = config.canary;
+    const revision = canary === null ? null : revisionOf(canary);
+    if (revision === null || revision === this.#require().configCanaryRevision) return;
+    await this.#serial(async () => {
+      this.#state = { ...this.#require(), configCanaryRevision: revision };
+      await this.#persist();
+    });
+    await this.announce(canary!, 'config');
+  }
+
+  /** A new canary upstream (`rollout start` or config edit): remembered, then observed as a new revision. */
+  async announce(canary: TrackConfig, source: string): Promise<CommandOutcome> {
+    return this.#serial(async () => {
+      const state = this.#require();
+      const revision = revisionOf(canary);
+      if (revision === state.status.stableRevision) {
+        return { accepted: false, reason: `${canary.upstream} is already the stable upstream` } as const;
+      }
+      // Promoting and RollingBack defer new revisions; keep the announced track only if taken.
+      const result = this.#transition({ type: 'new-revision', revision });
+      if (result.state.canaryRevision !== revision) {
+        return {
+          accepted: false,
+          reason: state.status.failedRevisions.includes(revision)
+            ? `revision ${revision} (${canary.upstream}) failed before; use retry to run it again`
+            : `phase ${state.status.phase} does not accept a new canary now; try again when it is over`,
+        } as const;
+      }
+      this.#state = { ...state, canary };
+      this.#log.info({ revision, upstream: canary.upstream, source }, 'new canary announced');
+      await this.#apply(result);
+      return { accepted: true, status: this.#require().status } as const;
+    });
+  }
+
+  /** An operator command; a 0 % publish (abort) is executed before this resolves. */
+  async command(command: Command): Promise<CommandOutcome> {
+    return this.#serial(async () => {
+      const result = this.#transition({ type: 'command', command });
+      if (result.rejected !== null) return { accepted: false, reason: result.rejected } as const;
+      await this.#apply(result);
+      return { accepted: true, status: this.#require().status } as const;
+    });
+  }
+
+  /** One loop turn: analyse the open window (outside the queue, so commands never wait on scrapes), then tick. */
+  async tick(): Promise<void> {
+    if (this.#ticking) return;
+    this.#ticking = true;
+    try {
+      const { status, canary, stable } = this.#require();
+      if (ACTIVE_ANALYSIS.has(status.phase) && status.stepSince !== null && canary !== null) {
+        const window = this.#window(status, stable, canary, status.stepSince);
+        let verdict: Verdict | null = null;
+        try {
+          verdict = await this.#options.analyzer.analyse(window, this.#options.now());
+        } catch (error) {
+          this.#log.warn({ err: errorMessage(error) }, 'analysis failed; the step holds');
+        }
+        if (verdict !== null) {
+          await this.#observe({ type: 'analysis', windowStart: window.since, verdict });
+        }
+      }
+      await this.#observe({ type: 'tick' });
+    } finally {
+      this.#ticking = false;
+    }
+  }
+
+  async #observe(observation: Observation): Promise<void> {
+    await this.#serial(async () => {
+      await this.#apply(this.#transition(observation));
+    });
+  }
+
+  #transition(observation: Observation): TransitionResult {
+    return this.#options.transition(
+      this.#require().status,
+      observation,
+      this.#options.now(),
+      this.#config.settings,
+    );
+  }
+
+  /** Persist the new status first (generation survives a crash), then execute the actions in order. */
+  async #apply(result: TransitionResult): Promise<void> {
+    const queue: Observation[] = [];
+    let current: TransitionResult | null = result;
+    while (current !== null) {
+      const previous = this.#require().status;
+      this.#state = { ...this.#require(), status: current.state };
+      if (current.state.phase !== previous.phase) {
+        this.#log.info(
+          {
+            from: previous.phase,
+            to: current.state.phase,
+            weight: current.state.weight,
+            step: current.state.step,
+          },
+          current.state.message,
+        );
+      }
+      const lastPublish = [...current.actions]
+        .reverse()
+        .find((action): action is PublishRoutes => action.type === 'publish-routes');
+      if (lastPublish) this.#state = { ...this.#require(), lastRoutes: lastPublish };
+      for (const action of current.actions) if (action.type === 'record-event') this.#recordEvent(action);
+      await this.#persist();
+      for (const action of current.actions) {
+        const followUp = await this.#execute(action);
+        if (followUp) queue.push(followUp);
+      }
+      const next = queue.shift();
+      current = next === undefined ? null : this.#transition(next);
+      if (current !== null && current.state === this.#require().status && current.actions.length === 0)
+        current = null;
+    }
+  }
+
+  /** Executes one action; returns what the world says back (file mode answers at once). */
+  async #execute(action: Action): Promise<Observation | null> {
+    const state = this.#require();
+    switch (action.type) {
+      case 'publish-routes':
+        this.#publish(action);
+        return null;
+      case 'ensure-canary':
+        // File mode runs no workloads: the announced upstream joins the table; it is ready as given.
+        if (state.canary === null || revisionOf(state.canary) !== action.revision) {
+          return {
+            type: 'canary-not-ready',
+            reason: `no canary upstream known for revision ${action.revision}; run switchyard rollout start`,
+          };
+        }
+        return state.status.phase === 'Initializing' ? { type: 'canary-ready' } : null;
+      case 'delete-canary':
+        return { type: 'canary-removed' };
+      case 'promote-stable': {
+        if (state.canary === null) return null;
+        // The canary's upstream and routers become the stable track (documented in docs/file-mode.md).
+        this.#state = { ...state, stable: state.canary, canary: null };
+        await this.#persist();
+        return { type: 'promotion-complete' };
+      }
+      case 'analyse':
+        if (state.canary !== null) {
+          try {
+            await this.#options.analyzer.begin(
+              this.#window(state.status, state.stable, state.canary, action.since),
+            );
+          } catch (error) {
+            this.#log.warn({ err: errorMessage(error) }, 'could not take the analysis baseline');
+          }
+        }
+        return null;
+      case 'record-event':
+        return null;
+    }
+  }
+
+  #window(status: RolloutStatus, stable: TrackConfig, canary: TrackConfig, since: string): AnalysisWindow {
+    return {
+      namespace: this.namespace,
+      service: this.name,
+      stable,
+      canary,
+      since,
+      step: status.step,
+      weight: status.weight,
+      settings: this.#config.settings,
+    };
+  }
+
+  #recordEvent(action: Extract<Action, { type: 'record-event' }>): void {
+    const event: RolloutEvent = {
+      at: this.#options.now().toISOString(),
+      type: action.eventType,
+      reason: action.reason,
+      message: action.message,
+    };
+    const log =
+      action.eventType === 'Warning' ? this.#log.warn.bind(this.#log) : this.#log.info.bind(this.#log);
+    log({ event: action.reason }, action.message);
+    const state = this.#require();
+    this.#state = { ...state, events: [...state.events, event].slice(-MAX_STORED_EVENTS) };
+  }
+
+  /** The route table for a publish action: tracks from config/state, split and extras from the action. */
+  buildTable(action: PublishRoutes): RouteTable {
+    const state = this.#require();
+    const withCanary = action.canaryTrack && state.canary !== null;
+    const settings = this.#config.settings;
+    return parseRouteTable({
+      service: this.name,
+      generation: action.generation,
+      tracks: withCanary
+        ? { stable: { upstream: state.stable.upstream }, canary: { upstream: state.canary!.upstream } }
+        : { stable: { upstream: state.stable.upstream } },
+      weights: withCanary
+        ? { stable: action.weights.stable, canary: action.weights.canary }
+        : { stable: 100 },
+      rules: withCanary ? action.rulesToCanary.map((match) => ({ match, track: 'canary' })) : [],
+      sticky: settings.stickyCookie === null ? null : { cookie: settings.stickyCookie, maxAgeSeconds: 3600 },
+      mirror:
+        withCanary && action.mirrorPercent > 0 ? { track: 'canary', percent: action.mirrorPercent } : null,
+    });
+  }
+
+  #publish(action: PublishRoutes): void {
+    const table = this.buildTable(action);
+    if (this.#options.routes.publish(this.namespace, table)) {
+      this.#log.info({ generation: table.generation, weights: table.weights }, 'route table published');
+    }
+  }
+
+  async #persist(): Promise<void> {
+    await this.#options.store.save(this.namespace, this.name, this.#require());
+  }
+
+  #require(): Persisted {
+    if (this.#state === null) {
+      throw new SwitchyardError(
+        ErrorCode.Unavailable,
+        `rollout ${this.namespace}/${this.name} is not started yet`,
+      );
+    }
+    return this.#state;
+  }
+
+  #serial<T>(work: () => Promise<T>): Promise<T> {
+    const run = this.#queue.then(work, work);
+    this.#queue = run.catch((error: unknown) => {
+      this.#log.error({ err: errorMessage(error) }, 'rollout step failed');
+    });
+    return run;
+  }
+}
