@@ -2,7 +2,7 @@
 // a seam where the webhook (`POST /mutate`) and the dashboard register their routes.
 
 import type { AddressInfo } from 'node:net';
-import Fastify, { type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyInstance, LogController } from 'fastify';
 import type { Logger } from 'pino';
 import { type RolloutBackend, registerApi, type TokenCheck } from './api.js';
 import { RouteStore, registerRouteServer } from './route-server.js';
@@ -38,7 +38,8 @@ export async function startControlServer(options: ControlServerOptions): Promise
   // One app type for HTTP and HTTPS, with pino as its logger; the route modules need only the base shape.
   const app = Fastify({
     loggerInstance: options.logger.child({ component: 'http' }),
-    disableRequestLogging: true,
+    // No log line per request: routers poll constantly.
+    logController: new LogController({ disableRequestLogging: true }),
     // Held polls stay open up to holdMs; never cut them with a shorter socket timeout.
     connectionTimeout: 0,
     keepAliveTimeout: 65_000,
