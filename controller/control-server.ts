@@ -5,6 +5,7 @@ import type { AddressInfo } from 'node:net';
 import Fastify, { type FastifyInstance, LogController } from 'fastify';
 import type { Logger } from 'pino';
 import { type RolloutBackend, registerApi, type TokenCheck } from './api.js';
+import { registerDashboard } from './dashboard.js';
 import { RouteStore, registerRouteServer } from './route-server.js';
 import type { RouterAuthenticator } from './router-auth.js';
 
@@ -52,6 +53,7 @@ export async function startControlServer(options: ControlServerOptions): Promise
     ...(options.holdMs === undefined ? {} : { holdMs: options.holdMs }),
   });
   registerApi(app, { backend: options.backend, checkToken: options.checkApiToken });
+  registerDashboard(app);
   if (options.extend) await options.extend(app);
   await app.listen({ host: options.host, port: options.port });
   const address = app.server.address() as AddressInfo;

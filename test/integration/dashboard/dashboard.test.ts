@@ -1,0 +1,159 @@
+// The dashboard in a real browser (Debian's Chromium driven by playwright-core): it lists
+// rollouts from the operator API, asks for the API token, and its buttons send commands.
+
+import { existsSync } from 'node:fs';
+import { pino } from 'pino';
+import { type Browser, chromium } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Command, RolloutStatus } from '../../../api/canary.js';
+import type { BackendOutcome, RolloutBackend, RolloutSummary } from '../../../controller/api.js';
+import { apiTokenCheck } from '../../../controller/api.js';
+import { type ControlServer, RouteStore, startControlServer } from '../../../controller/control-server.js';
+import { SharedSecretAuthenticator } from '../../../controller/router-auth.js';
+
+const CHROMIUM = '/usr/bin/chromium';
+const TOKEN = 'dashboard-test-token';
+
+function summary(phase: RolloutStatus['phase'], weight: number): RolloutSummary {
+  const now = new Date().toISOString();
+  const status: RolloutStatus = {
+    phase,
+    stableRevision: 'aaa',
+    canaryRevision: 'bbb',
+    failedRevisions: [],
+    step: 1,
+    weight,
+    routeGeneration: 4,
+    phaseSince: now,
+    stepSince: now,
+    failedChecks: 0,
+    inconclusiveChecks: 0,
+    pausedFrom: null,
+    message: `canary at ${weight} %`,
+    verdicts: [],
+  };
+  return {
+    namespace: 'default',
+    name: 'shop',
+    phase,
+    weight,
+    step: 1,
+    steps: [5, 25, 50],
+    strategy: 'canary',
+    message: status.message,
+    phaseSince: now,
+    timeInPhaseSeconds: 12,
+    stableRevision: 'aaa',
+    canaryRevision: 'bbb',
+    lastVerdicts: [
+      {
+        at: now,
+        step: 1,
+        weight,
+        outcome: 'pass',
+        fastFail: false,
+        checks: [
+          {
+            name: 'success-rate',
+            outcome: 'pass',
+            value: 0.998,
+            threshold: 0.99,
+            message: 'canary success 0.998 >= 0.99 over 512 requests',
+          },
+        ],
+        canary: { requests: 512, errors: 1, successRate: 0.998, p50Seconds: 0.004, p99Seconds: 0.02 },
+        stable: { requests: 4000, errors: 4, successRate: 0.999, p50Seconds: 0.004, p99Seconds: 0.019 },
+      },
+    ],
+    status,
+  };
+}
+
+/** A backend that records commands: abort moves the rollout to RollingBack at 0 %. */
+class RecordingBackend implements RolloutBackend {
+  rollout = summary('Progressing', 25);
+  readonly commands: Command[] = [];
+  async list(): Promise<readonly RolloutSummary[]> {
+    return [this.rollout];
+  }
+  async get(): Promise<RolloutSummary> {
+    return this.rollout;
+  }
+  async events(): Promise<[]> {
+    return [];
+  }
+  async command(_namespace: string, _name: string, command: Command): Promise<BackendOutcome> {
+    this.commands.push(command);
+    if (command.type === 'abort') this.rollout = summary('RollingBack', 0);
+    return { accepted: true, rollout: this.rollout };
+  }
+}
+
+describe.skipIf(!existsSync(CHROMIUM))('dashboard in Chromium', () => {
+  const backend = new RecordingBackend();
+  let control: ControlServer;
+  let browser: Browser;
+
+  beforeAll(async () => {
+    control = await startControlServer({
+      host: '127.0.0.1',
+      port: 0,
+      tls: null,
+      logger: pino({ level: 'silent' }),
+      routes: new RouteStore(),
+      routerAuth: new SharedSecretAuthenticator('router-secret'),
+      backend,
+      checkApiToken: apiTokenCheck(TOKEN),
+    });
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      args: [
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-quic',
+        '--no-first-run',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+      ],
+    });
+  });
+
+  afterAll(async () => {
+    await browser?.close();
+    await control?.close();
+  });
+
+  it('shows the rollout after the token prompt and aborts it with a click', async () => {
+    const page = await browser.newPage();
+    const dialogs: string[] = [];
+    page.on('dialog', (dialog) => {
+      dialogs.push(dialog.type());
+      void (dialog.type() === 'prompt' ? dialog.accept(TOKEN) : dialog.accept());
+    });
+    await page.goto(`${control.url}/`);
+    expect(page.url()).toBe(`${control.url}/dashboard`);
+
+    const card = page.locator('[data-rollout="default/shop"]');
+    await card.waitFor({ timeout: 15_000 });
+    expect(await card.locator('.phase').textContent()).toBe('Progressing');
+    expect(await card.locator('.weight').textContent()).toBe('25 % canary');
+    expect(await card.textContent()).toContain('canary success 0.998 >= 0.99 over 512 requests');
+    expect(dialogs).toContain('prompt');
+
+    await card.locator('button[data-verb="abort"]').click();
+    await page.waitForFunction(
+      () => document.querySelector('[data-rollout="default/shop"] .phase')?.textContent === 'RollingBack',
+      undefined,
+      { timeout: 15_000 },
+    );
+    expect(backend.commands).toEqual([{ type: 'abort' }]);
+    expect(dialogs).toContain('confirm');
+    await page.screenshot({ path: 'test/integration/dashboard/.last-run.png' }).catch(() => undefined);
+  });
+
+  it('rejects API calls without the token', async () => {
+    const response = await fetch(`${control.url}/v1/rollouts`);
+    expect(response.status).toBe(401);
+  });
+});
