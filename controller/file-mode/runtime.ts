@@ -72,6 +72,14 @@ export type CommandOutcome =
 type Persisted = ServiceState;
 
 const ACTIVE_ANALYSIS = new Set(['Progressing', 'WaitingForPromotion']);
+const ACTIVE = new Set([
+  'Initializing',
+  'Progressing',
+  'Paused',
+  'WaitingForPromotion',
+  'Promoting',
+  'RollingBack',
+]);
 
 export class ServiceRuntime {
   readonly namespace: string;
@@ -154,30 +162,52 @@ export class ServiceRuntime {
   /** Applies a (re)loaded config: new settings, and a changed `tracks.canary` announces a rollout. */
   async reconfigure(config: ServiceConfig): Promise<void> {
     this.#config = config;
-    const canary = config.canary;
-    const revision = canary === null ? null : revisionOf(canary);
-    if (revision === null || revision === this.#require().configCanaryRevision) return;
+    await this.#announceConfigCanary();
+  }
+
+  /**
+   * Announces the config's `tracks.canary` once per revision. A phase that defers new revisions
+   * (Promoting, RollingBack) leaves it pending; the loop tries again on its next tick.
+   */
+  async #announceConfigCanary(): Promise<void> {
+    const canary = this.#config.canary;
+    if (canary === null || revisionOf(canary) === this.#require().configCanaryRevision) return;
+    const outcome = await this.announce(canary, 'config');
+    if (!outcome.accepted && outcome.deferred) return;
     await this.#serial(async () => {
-      this.#state = { ...this.#require(), configCanaryRevision: revision };
+      this.#state = { ...this.#require(), configCanaryRevision: revisionOf(canary) };
       await this.#persist();
     });
-    await this.announce(canary!, 'config');
+    if (!outcome.accepted) this.#log.warn({ upstream: canary.upstream }, outcome.reason);
   }
 
   /** A new canary upstream (`rollout start` or config edit): remembered, then observed as a new revision. */
-  async announce(canary: TrackConfig, source: string): Promise<CommandOutcome> {
+  async announce(
+    canary: TrackConfig,
+    source: string,
+  ): Promise<CommandOutcome & { readonly deferred?: boolean }> {
     return this.#serial(async () => {
       const state = this.#require();
       const revision = revisionOf(canary);
       if (revision === state.status.stableRevision) {
-        return { accepted: false, reason: `${canary.upstream} is already the stable upstream` } as const;
+        return {
+          accepted: false,
+          deferred: false,
+          reason: `${canary.upstream} is already the stable upstream`,
+        } as const;
       }
       // Promoting and RollingBack defer new revisions; keep the announced track only if taken.
       const result = this.#transition({ type: 'new-revision', revision });
-      if (result.state.canaryRevision !== revision) {
+      const failed = state.status.failedRevisions.includes(revision);
+      const alreadyRunning =
+        result.state === state.status &&
+        state.status.canaryRevision === revision &&
+        ACTIVE.has(state.status.phase);
+      if (failed || (result.state === state.status && !alreadyRunning)) {
         return {
           accepted: false,
-          reason: state.status.failedRevisions.includes(revision)
+          deferred: !failed,
+          reason: failed
             ? `revision ${revision} (${canary.upstream}) failed before; use retry to run it again`
             : `phase ${state.status.phase} does not accept a new canary now; try again when it is over`,
         } as const;
@@ -204,6 +234,7 @@ export class ServiceRuntime {
     if (this.#ticking) return;
     this.#ticking = true;
     try {
+      await this.#announceConfigCanary();
       const { status, canary, stable } = this.#require();
       if (ACTIVE_ANALYSIS.has(status.phase) && status.stepSince !== null && canary !== null) {
         const window = this.#window(status, stable, canary, status.stepSince);

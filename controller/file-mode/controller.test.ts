@@ -1,0 +1,191 @@
+// File-mode controller with the real transition and state store, a manual clock and scheduler and
+// scripted verdicts: config-announced rollouts, config reloads, abort, restart mid-rollout.
+
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pino } from 'pino';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { CheckOutcome, Verdict } from '../../api/canary.js';
+import { RouteStore } from '../route-server.js';
+import { transition } from '../transition.js';
+import { loadConfig } from './config.js';
+import { FileModeController, type Scheduler } from './controller.js';
+import type { AnalysisWindow, WindowAnalyzer } from './runtime.js';
+import { StateStore } from './state-store.js';
+
+const logger = pino({ level: 'silent' });
+
+function config(canary: string | null, steps = '10,50'): string {
+  return `unsafeShortIntervals: true
+services:
+  - name: shop
+    tracks:
+      stable: { upstream: "http://127.0.0.1:1001", admin: ["http://127.0.0.1:2001"] }
+${canary === null ? '' : `      canary: { upstream: "${canary}", admin: ["http://127.0.0.1:2002"] }\n`}    rollout: { steps: "${steps}", interval: 2s }
+`;
+}
+
+function verdict(outcome: CheckOutcome, at: Date): Verdict {
+  const stats = { requests: 100, errors: 0, successRate: 1, p50Seconds: 0.01, p99Seconds: 0.02 };
+  return {
+    at: at.toISOString(),
+    step: 0,
+    weight: 0,
+    outcome,
+    fastFail: false,
+    checks: [],
+    canary: stats,
+    stable: stats,
+  };
+}
+
+class ScriptedAnalyzer implements WindowAnalyzer {
+  outcome: CheckOutcome = 'pass';
+  readonly begun: string[] = [];
+  async begin(window: AnalysisWindow): Promise<void> {
+    this.begun.push(window.since);
+  }
+  async analyse(_window: AnalysisWindow, now: Date): Promise<Verdict> {
+    return verdict(this.outcome, now);
+  }
+}
+
+const manualScheduler: Scheduler = { every: () => ({ stop: () => undefined }) };
+
+describe('file-mode controller', () => {
+  let dir: string;
+  let configPath: string;
+  let clock: number;
+  let routes: RouteStore;
+  let analyzer: ScriptedAnalyzer;
+  let controllers: FileModeController[];
+
+  async function start(): Promise<FileModeController> {
+    const controller = new FileModeController({
+      config: await loadConfig(configPath),
+      configPath,
+      store: new StateStore(join(dir, 'state')),
+      routes,
+      transition,
+      analyzer,
+      now: () => new Date(clock),
+      scheduler: manualScheduler,
+      logger,
+    });
+    await new StateStore(join(dir, 'state')).init();
+    await controller.run();
+    controllers.push(controller);
+    return controller;
+  }
+
+  async function advance(controller: FileModeController, ms: number): Promise<void> {
+    clock += ms;
+    await controller.tickAll();
+  }
+
+  beforeEach(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'swy-fm-'));
+    configPath = join(dir, 'switchyard.yaml');
+    clock = Date.parse('2026-01-01T00:00:00Z');
+    routes = new RouteStore();
+    analyzer = new ScriptedAnalyzer();
+    controllers = [];
+  });
+  afterEach(async () => {
+    for (const controller of controllers) await controller.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('publishes a stable-only table at start, then runs a config-announced canary to Succeeded', async () => {
+    await writeFile(configPath, config(null));
+    const controller = await start();
+    expect(routes.get('default', 'shop')).toMatchObject({ generation: 1, weights: { stable: 100 } });
+
+    await writeFile(configPath, config('http://127.0.0.1:1002'));
+    await controller.reload();
+    const rollout = await controller.get('default', 'shop');
+    expect(rollout).toMatchObject({ phase: 'Progressing', weight: 10, step: 0 });
+    expect(routes.get('default', 'shop')?.weights).toEqual({ stable: 90, canary: 10 });
+    expect(analyzer.begun).toHaveLength(1);
+
+    await advance(controller, 2000);
+    expect((await controller.get('default', 'shop')).weight).toBe(50);
+    await advance(controller, 2000);
+    const done = await controller.get('default', 'shop');
+    expect(done.phase).toBe('Succeeded');
+    expect(done.tracks).toEqual({ stable: 'http://127.0.0.1:1002' });
+    expect(routes.get('default', 'shop')?.tracks).toEqual({ stable: { upstream: 'http://127.0.0.1:1002' } });
+
+    // An unchanged config does not start the same canary again.
+    await controller.reload();
+    await advance(controller, 2000);
+    expect((await controller.get('default', 'shop')).phase).toBe('Succeeded');
+    const reasons = (await controller.events('default', 'shop')).map((event) => event.reason);
+    expect(reasons.filter((reason) => reason === 'RolloutStarted')).toHaveLength(1);
+    expect(reasons).toContain('Succeeded');
+  });
+
+  it('abort publishes 0 % before it returns and ends Failed; the revision does not restart by itself', async () => {
+    await writeFile(configPath, config('http://127.0.0.1:1002'));
+    const controller = await start();
+    const generation = routes.get('default', 'shop')!.generation;
+    const outcome = await controller.command('default', 'shop', { type: 'abort' });
+    expect(outcome.accepted).toBe(true);
+    const table = routes.get('default', 'shop')!;
+    expect(table.generation).toBeGreaterThan(generation);
+    expect(table.weights).toEqual({ stable: 100 });
+    expect((await controller.get('default', 'shop')).phase).toBe('Failed');
+    await advance(controller, 2000);
+    expect((await controller.get('default', 'shop')).phase).toBe('Failed');
+    const again = await controller.start('default', 'shop', {
+      canaryUpstream: 'http://127.0.0.1:1002',
+      canaryAdmin: [],
+    });
+    expect(again).toMatchObject({ accepted: false, reason: expect.stringContaining('use retry') });
+    const retried = await controller.command('default', 'shop', { type: 'retry' });
+    expect(retried.accepted && retried.rollout.phase).toBe('Progressing');
+  });
+
+  it('rejects a command the phase does not allow, with the reason', async () => {
+    await writeFile(configPath, config(null));
+    const controller = await start();
+    const outcome = await controller.command('default', 'shop', { type: 'promote', full: false });
+    expect(outcome).toEqual({
+      accepted: false,
+      reason: expect.stringContaining('promote rejected in phase Idle'),
+    });
+  });
+
+  it('resumes after a restart at the same step with the route generation still increasing', async () => {
+    await writeFile(configPath, config('http://127.0.0.1:1002', '10,30,50'));
+    const first = await start();
+    await advance(first, 2000);
+    const before = await first.get('default', 'shop');
+    expect(before).toMatchObject({ phase: 'Progressing', step: 1, weight: 30 });
+    const generation = routes.get('default', 'shop')!.generation;
+    await first.close();
+
+    routes = new RouteStore();
+    const second = await start();
+    const after = await second.get('default', 'shop');
+    expect(after).toMatchObject({ phase: 'Progressing', step: 1, weight: 30 });
+    expect(after.status.stepSince).toBe(before.status.stepSince);
+    expect(routes.get('default', 'shop')).toMatchObject({ generation, weights: { stable: 70, canary: 30 } });
+    await advance(second, 2000);
+    expect(await second.get('default', 'shop')).toMatchObject({ step: 2, weight: 50 });
+    expect(routes.get('default', 'shop')!.generation).toBe(generation + 1);
+    const steps = (await second.events('default', 'shop'))
+      .filter((event) => event.reason === 'StepStarted')
+      .map((event) => /step (\d+)\//.exec(event.message)?.[1]);
+    expect(steps).toEqual(['1', '2', '3']);
+  });
+
+  it('keeps the running config when an edit is invalid', async () => {
+    await writeFile(configPath, config(null));
+    const controller = await start();
+    await writeFile(configPath, 'services: [{ name: Bad }]');
+    await controller.reload();
+    expect((await controller.list()).map((rollout) => rollout.name)).toEqual(['shop']);
+  });
+});
