@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# `make bench`: the router against a minimal undici proxy, @fastify/http-proxy and nginx, one run on
+# this machine over loopback (~2 minutes). Installs nginx and wrk from Debian packages if missing.
+# Never part of `make test`. BENCH_CPU_PROF=1 writes a router CPU profile into .bench/.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+missing=()
+command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing+=(nginx)
+command -v wrk >/dev/null 2>&1 || missing+=(wrk)
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "bench: installing ${missing[*]} from Debian packages" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq >/dev/null
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+export PATH="$PATH:/usr/sbin"
+if [ ! -d node_modules/@fastify/http-proxy ]; then
+  echo "bench: installing @fastify/http-proxy (dev dependency)" >&2
+  npm install --no-save --no-audit --no-fund @fastify/http-proxy >/dev/null
+fi
+[ -f dist/cli/main.js ] || npx tsc -p tsconfig.build.json
+
+exec node scripts/bench/run.mjs

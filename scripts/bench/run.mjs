@@ -1,0 +1,316 @@
+// `make bench`: one run on this machine, loopback only. An nginx static upstream; in front of it, one at
+// a time: the switchyard router (stable 90 / canary 10, both = the same nginx), a minimal undici proxy,
+// @fastify/http-proxy and nginx as reverse proxy (1 worker). For each: rps at c=50 (wrk), p50/p99 at
+// c=4 (wrk --latency), CPU-seconds per 1000 requests and RSS at a paced 1000 req/s (paced-load.mjs).
+// Prints a table, the ratios against the targets, and as last line one JSON object.
+import { execFile, spawn } from 'node:child_process';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { dirname, join, resolve } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+
+const run = promisify(execFile);
+const here = dirname(fileURLToPath(import.meta.url));
+const root = resolve(here, '..', '..');
+const work = join(root, '.bench');
+mkdirSync(work, { recursive: true });
+
+const RPS_SECONDS = Number(process.env.BENCH_RPS_SECONDS ?? 8);
+const LATENCY_SECONDS = Number(process.env.BENCH_LATENCY_SECONDS ?? 5);
+const PACED_SECONDS = Number(process.env.BENCH_PACED_SECONDS ?? 8);
+const PACED_RATE = 1000;
+const CLK_TCK = 100;
+
+const children = new Set();
+function cleanup() {
+  for (const child of children) child.kill('SIGKILL');
+}
+process.on('exit', cleanup);
+process.on('SIGINT', () => process.exit(130));
+
+async function freePort() {
+  return new Promise((resolvePort, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address();
+      server.close(() => resolvePort(port));
+    });
+  });
+}
+
+async function waitForHttp(url, what) {
+  const deadline = Date.now() + 15_000;
+  let last = 'no answer';
+  while (Date.now() < deadline) {
+    try {
+      const res = await fetch(url);
+      await res.arrayBuffer();
+      if (res.status < 500) return;
+      last = `HTTP ${res.status}`;
+    } catch (error) {
+      last = error.cause?.code ?? error.message;
+    }
+    await sleep(100);
+  }
+  throw new Error(`${what} did not answer at ${url} within 15 s (last: ${last})`);
+}
+
+function start(name, command, args, env = {}) {
+  const child = spawn(command, args, {
+    stdio: ['ignore', 'ignore', 'pipe'],
+    env: { ...process.env, ...env },
+  });
+  let stderr = '';
+  child.stderr.on('data', (chunk) => {
+    stderr = (stderr + chunk).slice(-2000);
+  });
+  child.on('exit', () => children.delete(child));
+  children.add(child);
+  child.describe = () => `${name}: ${stderr.trim()}`;
+  return child;
+}
+
+async function stop(child) {
+  if (child.exitCode !== null) return;
+  const exited = new Promise((resolveExit) => child.once('exit', resolveExit));
+  child.kill('SIGTERM');
+  await Promise.race([exited, sleep(5000)]);
+  if (child.exitCode === null) child.kill('SIGKILL');
+}
+
+function nginxConfig(prefix, port, body) {
+  return `worker_processes 1;
+daemon off;
+pid ${prefix}/nginx.pid;
+error_log ${prefix}/error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  client_body_temp_path ${prefix}/body;
+  proxy_temp_path ${prefix}/proxy;
+  fastcgi_temp_path ${prefix}/fastcgi;
+  uwsgi_temp_path ${prefix}/uwsgi;
+  scgi_temp_path ${prefix}/scgi;
+  keepalive_requests 1000000;
+  ${body.replaceAll('PORT', String(port))}
+}
+`;
+}
+
+async function startNginx(name, port, body) {
+  const prefix = join(work, name);
+  mkdirSync(prefix, { recursive: true });
+  writeFileSync(join(prefix, 'index.html'), `${'switchyard bench payload '.repeat(4)}\n`);
+  const conf = join(prefix, 'nginx.conf');
+  writeFileSync(conf, nginxConfig(prefix, port, body.replaceAll('ROOT', prefix)));
+  const child = start(name, 'nginx', ['-e', join(prefix, 'error.log'), '-p', prefix, '-c', conf]);
+  await waitForHttp(`http://127.0.0.1:${port}/`, name);
+  return child;
+}
+
+/** The pid that does the work: nginx's worker (child of the master), else the process itself. */
+async function workerPid(child, isNginx) {
+  if (!isNginx) return child.pid;
+  const { stdout } = await run('ps', ['-o', 'pid=', '--ppid', String(child.pid)]);
+  return Number(stdout.trim().split(/\s+/)[0]);
+}
+
+function cpuTicks(pid) {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  return Number(fields[11]) + Number(fields[12]);
+}
+
+function rssMb(pid) {
+  const line = readFileSync(`/proc/${pid}/status`, 'utf8')
+    .split('\n')
+    .find((l) => l.startsWith('VmRSS:'));
+  return Number(line.split(/\s+/)[1]) / 1024;
+}
+
+function toMicros(text) {
+  const match = /^([\d.]+)(us|ms|s)$/.exec(text);
+  if (!match) return Number.NaN;
+  return Number(match[1]) * { us: 1, ms: 1000, s: 1_000_000 }[match[2]];
+}
+
+async function wrk(url, connections, seconds, latency) {
+  const args = ['-t1', `-c${connections}`, `-d${seconds}s`, ...(latency ? ['--latency'] : []), url];
+  const { stdout } = await run('wrk', args, { timeout: (seconds + 30) * 1000 });
+  const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(stdout)?.[1]);
+  const p50 = /^\s+50%\s+(\S+)/m.exec(stdout)?.[1];
+  const p99 = /^\s+99%\s+(\S+)/m.exec(stdout)?.[1];
+  const errors = /Non-2xx or 3xx responses: (\d+)|Socket errors: (.*)/.exec(stdout)?.[0] ?? null;
+  return { rps, p50: p50 ? toMicros(p50) : null, p99: p99 ? toMicros(p99) : null, errors };
+}
+
+async function paced(url, pid) {
+  const before = cpuTicks(pid);
+  const { stdout } = await run(
+    process.execPath,
+    [join(here, 'paced-load.mjs'), url, String(PACED_RATE), String(PACED_SECONDS)],
+    { timeout: (PACED_SECONDS + 30) * 1000 },
+  );
+  const result = JSON.parse(stdout.trim().split('\n').pop());
+  const cpuSeconds = (cpuTicks(pid) - before) / CLK_TCK;
+  return { cpuPer1k: cpuSeconds / (result.ok / 1000), rss: rssMb(pid), failed: result.failed };
+}
+
+async function measure(name, url, child, isNginx) {
+  const pid = await workerPid(child, isNginx);
+  process.stderr.write(`bench: ${name} warm-up\n`);
+  await wrk(url, 50, 2, false);
+  process.stderr.write(`bench: ${name} rps at c=50 for ${RPS_SECONDS}s\n`);
+  const throughput = await wrk(url, 50, RPS_SECONDS, false);
+  process.stderr.write(`bench: ${name} latency at c=4 for ${LATENCY_SECONDS}s\n`);
+  const latency = await wrk(url, 4, LATENCY_SECONDS, true);
+  process.stderr.write(`bench: ${name} ${PACED_RATE} req/s for ${PACED_SECONDS}s (CPU, RSS)\n`);
+  const fixed = await paced(url, pid);
+  return {
+    name,
+    rps: throughput.rps,
+    p50: latency.p50,
+    p99: latency.p99,
+    ...fixed,
+    errors: throughput.errors,
+  };
+}
+
+async function main() {
+  const upstreamPort = await freePort();
+  const upstream = `http://127.0.0.1:${upstreamPort}`;
+  const nginxUpstream = await startNginx(
+    'upstream',
+    upstreamPort,
+    'server { listen 127.0.0.1:PORT; location / { root ROOT; } }',
+  );
+  const results = [];
+
+  process.stderr.write('bench: direct nginx latency at c=4\n');
+  await wrk(`${upstream}/`, 4, 2, false);
+  const direct = await wrk(`${upstream}/`, 4, LATENCY_SECONDS, true);
+
+  {
+    const port = await freePort();
+    const admin = await freePort();
+    const routes = join(work, 'routes.json');
+    writeFileSync(
+      routes,
+      JSON.stringify({
+        service: 'bench',
+        generation: 1,
+        tracks: { stable: { upstream }, canary: { upstream } },
+        weights: { stable: 90, canary: 10 },
+      }),
+    );
+    const args = [join(root, 'bin', 'switchyard.js'), 'router', '--listen', `127.0.0.1:${port}`];
+    args.push('--admin', `127.0.0.1:${admin}`, '--service', 'bench', '--track', 'stable');
+    args.push('--local', upstream, '--routes-file', routes, '--log-level', 'warn');
+    if (process.env.BENCH_CPU_PROF) args.unshift('--cpu-prof', `--cpu-prof-dir=${work}`);
+    const child = start('router', process.execPath, args);
+    await waitForHttp(`http://127.0.0.1:${port}/`, 'router');
+    results.push(await measure('switchyard router', `http://127.0.0.1:${port}/`, child, false));
+    await stop(child);
+  }
+  {
+    const port = await freePort();
+    const child = start('undici', process.execPath, [join(here, 'undici-proxy.mjs'), String(port), upstream]);
+    await waitForHttp(`http://127.0.0.1:${port}/`, 'minimal undici proxy');
+    results.push(await measure('minimal undici proxy', `http://127.0.0.1:${port}/`, child, false));
+    await stop(child);
+  }
+  {
+    const port = await freePort();
+    const child = start('fastify', process.execPath, [
+      join(here, 'fastify-proxy.mjs'),
+      String(port),
+      upstream,
+    ]);
+    await waitForHttp(`http://127.0.0.1:${port}/`, '@fastify/http-proxy');
+    results.push(await measure('@fastify/http-proxy', `http://127.0.0.1:${port}/`, child, false));
+    await stop(child);
+  }
+  {
+    const port = await freePort();
+    const child = await startNginx(
+      'nginx-proxy',
+      port,
+      `upstream app { server 127.0.0.1:${upstreamPort}; keepalive 64; }
+  server { listen 127.0.0.1:PORT;
+    location / { proxy_pass http://app; proxy_http_version 1.1; proxy_set_header Connection ""; } }`,
+    );
+    results.push(await measure('nginx reverse proxy', `http://127.0.0.1:${port}/`, child, true));
+    await stop(child);
+  }
+  await stop(nginxUpstream);
+
+  const fmt = (value, digits = 0) => (value === null || Number.isNaN(value) ? 'n/a' : value.toFixed(digits));
+  const rows = [
+    ['target', 'rps c=50', 'p50 us c=4', 'p99 us c=4', 'CPU-s/1k @1k/s', 'RSS MB @1k/s'],
+    ['direct nginx', '', fmt(direct.p50), fmt(direct.p99), '', ''],
+    ...results.map((r) => [r.name, fmt(r.rps), fmt(r.p50), fmt(r.p99), fmt(r.cpuPer1k, 3), fmt(r.rss, 1)]),
+  ];
+  const widths = rows[0].map((_, i) => Math.max(...rows.map((row) => row[i].length)));
+  const line = (row) =>
+    row.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]) : cell.padStart(widths[i]))).join('  ');
+  process.stdout.write(`\n${rows.map(line).join('\n')}\n\n`);
+  for (const r of results)
+    if (r.errors || r.failed)
+      process.stdout.write(`warning: ${r.name}: ${r.errors ?? ''} paced failures ${r.failed}\n`);
+
+  const [router, undici, fastify, nginx] = results;
+  const addedP50 = router.p50 - direct.p50;
+  const checks = [
+    ['router rps / minimal undici', router.rps / undici.rps, '>=', 1.0],
+    ['router rps / @fastify/http-proxy', router.rps / fastify.rps, '>=', 1.5],
+    ['router rps / nginx', router.rps / nginx.rps, '>=', 0.35],
+    ['router added p50 us (c=4)', addedP50, '<=', 200],
+    ['router CPU-s per 1k req', router.cpuPer1k, '<=', 0.12],
+    ['router RSS MB at 1k req/s', router.rss, '<=', 60],
+  ];
+  for (const [label, value, op, target] of checks) {
+    const ok = op === '>=' ? value >= target : value <= target;
+    process.stdout.write(
+      `${label.padEnd(34)} ${value.toFixed(3).padStart(9)}  target ${op} ${target}  ${ok ? 'MET' : 'MISSED'}\n`,
+    );
+  }
+  const load = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
+  process.stdout.write(
+    `load average at end: ${load} (shared 2-core machine; numbers vary with other load)\n`,
+  );
+  const round = (value, digits) => Number(value.toFixed(digits));
+  const summary = {
+    router_rps: round(router.rps, 0),
+    undici_rps: round(undici.rps, 0),
+    fastify_rps: round(fastify.rps, 0),
+    nginx_rps: round(nginx.rps, 0),
+    router_cpu_s_per_1k: round(router.cpuPer1k, 4),
+    router_rss_mb_1k: round(router.rss, 1),
+    router_added_p50_us: round(addedP50, 0),
+    router_p50_us: router.p50,
+    router_p99_us: router.p99,
+    direct_p50_us: direct.p50,
+    undici_cpu_s_per_1k: round(undici.cpuPer1k, 4),
+    fastify_cpu_s_per_1k: round(fastify.cpuPer1k, 4),
+    nginx_cpu_s_per_1k: round(nginx.cpuPer1k, 4),
+    ratio_router_undici: round(router.rps / undici.rps, 3),
+    ratio_router_fastify: round(router.rps / fastify.rps, 3),
+    ratio_router_nginx: round(router.rps / nginx.rps, 3),
+  };
+  process.stdout.write(`${JSON.stringify(summary)}\n`);
+}
+
+main().then(
+  () => {
+    cleanup();
+    process.exit(0);
+  },
+  (error) => {
+    process.stderr.write(`bench failed: ${error.stack ?? error}\n`);
+    for (const child of children) process.stderr.write(`${child.describe()}\n`);
+    cleanup();
+    process.exit(1);
+  },
+);

@@ -1,0 +1,249 @@
+// HTTP correctness through the router, on real sockets: streaming both ways, large and chunked
+// uploads, Expect: 100-continue, WebSocket pass-through, forwarding headers, hop-by-hop hygiene,
+// upstream keep-alive, client disconnects and timeouts.
+import { request as httpRequest } from 'node:http';
+import { connect } from 'node:net';
+import { Readable } from 'node:stream';
+import { request } from 'undici';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { WebSocket, WebSocketServer } from 'ws';
+import { type App, startApp, startTestRouter, type TestRouter, waitFor } from './helpers.js';
+
+let app: App;
+let canaryApp: App;
+let router: TestRouter;
+let slowRouter: TestRouter;
+let releaseStream: (() => void) | null = null;
+let closedByClient = 0;
+let wss: WebSocketServer;
+
+beforeAll(async () => {
+  app = await startApp('stable', (req, res) => {
+    if (req.url === '/stream') {
+      res.writeHead(200, { 'content-type': 'text/plain', 'x-app': 'stable' });
+      res.write('first chunk\n');
+      releaseStream = () => res.end('second chunk\n');
+      return true;
+    }
+    if (req.url === '/hold') {
+      res.on('close', () => {
+        if (!res.writableFinished) closedByClient++;
+      });
+      req.resume();
+      return true;
+    }
+    if (req.url === '/hop-by-hop-response') {
+      res.writeHead(
+        200,
+        [
+          ['connection', 'x-internal, keep-alive'],
+          ['x-internal', 'secret'],
+          ['keep-alive', 'timeout=5'],
+          ['proxy-authenticate', 'Basic'],
+          ['x-public', 'yes'],
+        ].flat(),
+      );
+      res.end('ok');
+      return true;
+    }
+    if (req.url === '/never') {
+      req.resume();
+      return true;
+    }
+    return false;
+  });
+  canaryApp = await startApp('canary');
+  wss = new WebSocketServer({ noServer: true });
+  app.server.on('upgrade', (req, socket, head) => {
+    wss.handleUpgrade(req, socket, head, (ws) => {
+      ws.send(`hello from stable, canary header: ${req.headers['x-canary'] ?? 'absent'}`);
+      ws.on('message', (data) => ws.send(`echo:${data.toString()}`));
+    });
+  });
+  const table = { tracks: { stable: app.url, canary: canaryApp.url }, weights: { stable: 100, canary: 0 } };
+  router = await startTestRouter({ local: app.url, table });
+  slowRouter = await startTestRouter({ local: app.url, table, config: { headersTimeoutMs: 300 } });
+});
+
+afterAll(async () => {
+  await router.close();
+  await slowRouter.close();
+  wss.close();
+  await app.close();
+  await canaryApp.close();
+});
+
+/** Writes raw bytes to the router and returns everything it answers until it closes. */
+function rawExchange(text: string): Promise<string> {
+  const { port } = router.router.listenAddress;
+  return new Promise<string>((resolve, reject) => {
+    const socket = connect(port, '127.0.0.1', () => socket.write(text));
+    let answer = '';
+    socket.on('data', (data) => {
+      answer += data;
+    });
+    socket.on('end', () => resolve(answer));
+    socket.on('error', reject);
+  });
+}
+
+/** The JSON object in a raw (possibly chunked) response: between the first '{' and the last '}'. */
+function jsonBody(raw: string): unknown {
+  return JSON.parse(raw.slice(raw.indexOf('{'), raw.lastIndexOf('}') + 1));
+}
+
+describe('HTTP correctness', () => {
+  it('streams the response: the first chunk arrives before the app has finished', async () => {
+    const res = await request(`${router.url}/stream`);
+    const reader = res.body[Symbol.asyncIterator]();
+    const first = await reader.next();
+    expect(Buffer.from(first.value as Buffer).toString()).toBe('first chunk\n');
+    releaseStream!();
+    let rest = '';
+    for (let next = await reader.next(); !next.done; next = await reader.next())
+      rest += Buffer.from(next.value as Buffer).toString();
+    expect(rest).toBe('second chunk\n');
+  });
+
+  it('streams a large upload (48 MiB) without losing bytes', async () => {
+    const chunk = Buffer.alloc(1024 * 1024, 7);
+    const body = Readable.from(
+      (function* () {
+        for (let i = 0; i < 48; i++) yield chunk;
+      })(),
+    );
+    const res = await request(`${router.url}/upload`, {
+      method: 'PUT',
+      body,
+      headers: { 'content-length': String(48 * chunk.length) },
+    });
+    const answer = (await res.body.json()) as { bytes: number; headers: Record<string, string> };
+    expect(answer.bytes).toBe(48 * chunk.length);
+  });
+
+  it('passes chunked request bodies through', async () => {
+    const raw = await rawExchange(
+      'POST /chunked HTTP/1.1\r\nHost: x\r\nConnection: close\r\nTransfer-Encoding: chunked\r\n\r\n' +
+        '9\r\npart one,\r\n9\r\npart two,\r\na\r\npart three\r\n0\r\n\r\n',
+    );
+    const answer = jsonBody(raw) as { bytes: number; headers: Record<string, string> };
+    expect(answer.bytes).toBe('part one,part two,part three'.length);
+    // undici may re-frame a body it already holds completely with content-length; the bytes must match.
+    expect(answer.headers['content-length'] ?? answer.headers['transfer-encoding']).toBeDefined();
+  });
+
+  it('answers Expect: 100-continue so the client sends its body', async () => {
+    const { port } = router.router.listenAddress;
+    const answer = await new Promise<{ continued: boolean; status: number; body: string }>(
+      (resolve, reject) => {
+        let continued = false;
+        const req = httpRequest(
+          {
+            host: '127.0.0.1',
+            port,
+            method: 'POST',
+            path: '/expect',
+            headers: { expect: '100-continue', 'content-length': '5' },
+          },
+          (res) => {
+            let text = '';
+            res.on('data', (data: Buffer) => {
+              text += data;
+            });
+            res.on('end', () => resolve({ continued, status: res.statusCode ?? 0, body: text }));
+          },
+        );
+        req.on('continue', () => {
+          continued = true;
+          req.end('hello');
+        });
+        req.on('error', reject);
+      },
+    );
+    expect(answer.continued).toBe(true);
+    expect(answer.status).toBe(200);
+    expect(JSON.parse(answer.body)).toMatchObject({ bytes: 5 });
+  });
+
+  it('passes WebSocket upgrades through, routed like requests, with X-Canary stripped', async () => {
+    const ws = new WebSocket(`${router.url.replace('http', 'ws')}/socket`, {
+      headers: { 'x-canary': 'never' },
+    });
+    const messages: string[] = [];
+    ws.on('message', (data) => messages.push(data.toString()));
+    await new Promise<void>((resolve, reject) => {
+      ws.once('open', () => resolve());
+      ws.once('error', reject);
+    });
+    ws.send('ping');
+    await waitFor('greeting and echo over the tunnel', () => messages, [
+      'hello from stable, canary header: absent',
+      'echo:ping',
+    ]);
+    ws.close();
+    expect(
+      await router.metric('switchyard_routing_decisions_total', { track: 'stable', reason: 'header' }),
+    ).toBeGreaterThanOrEqual(1);
+  });
+
+  it('appends X-Forwarded-For and sets X-Forwarded-Proto/-Host', async () => {
+    const res = await request(`${router.url}/fwd`, {
+      headers: { 'x-forwarded-for': '203.0.113.9', host: 'shop.example' },
+    });
+    const { headers } = (await res.body.json()) as { headers: Record<string, string> };
+    expect(headers['x-forwarded-for']).toBe('203.0.113.9, 127.0.0.1');
+    expect(headers['x-forwarded-proto']).toBe('http');
+    expect(headers['x-forwarded-host']).toBe('shop.example');
+    expect(headers.host).toBe('shop.example');
+  });
+
+  it('strips hop-by-hop request headers, including those named by Connection', async () => {
+    const raw = await rawExchange(
+      'GET /hop HTTP/1.1\r\nHost: x\r\nConnection: close, x-secret\r\nX-Secret: 1\r\nKeep-Alive: timeout=9\r\n' +
+        'TE: trailers\r\nProxy-Authorization: Basic Zm9v\r\nX-Kept: yes\r\n\r\n',
+    );
+    const { headers } = jsonBody(raw) as { headers: Record<string, string> };
+    expect(headers['x-kept']).toBe('yes');
+    for (const name of ['x-secret', 'keep-alive', 'te', 'proxy-authorization'])
+      expect(headers[name]).toBeUndefined();
+  });
+
+  it('strips hop-by-hop response headers, including those named by Connection', async () => {
+    const res = await request(`${router.url}/hop-by-hop-response`);
+    await res.body.text();
+    expect(res.headers['x-public']).toBe('yes');
+    expect(res.headers['x-internal']).toBeUndefined();
+    expect(res.headers['proxy-authenticate']).toBeUndefined();
+  });
+
+  it('keeps connections to the app alive: sequential requests reuse one upstream socket', async () => {
+    const before = app.seen.length;
+    for (let i = 0; i < 5; i++) await (await request(`${router.url}/ka-${i}`)).body.text();
+    const ports = new Set(app.seen.slice(before).map((seen) => seen.remotePort));
+    expect(ports.size).toBe(1);
+  });
+
+  it('a client disconnect aborts the upstream request', async () => {
+    const controller = new AbortController();
+    const pending = request(`${router.url}/hold`, { signal: controller.signal }).catch(
+      (error: unknown) => error,
+    );
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    controller.abort();
+    await pending;
+    await waitFor('the app to see its request aborted', () => closedByClient, 1);
+  });
+
+  it('times out waiting for response headers (configurable) with 504 JSON', async () => {
+    const res = await request(`${slowRouter.url}/never`);
+    expect(res.statusCode).toBe(504);
+    expect(await res.body.json()).toMatchObject({
+      error: 'upstream_timeout',
+      kind: 'timeout',
+      track: 'stable',
+    });
+    expect(
+      await slowRouter.metric('switchyard_upstream_errors_total', { track: 'stable', kind: 'timeout' }),
+    ).toBe(1);
+  });
+});

@@ -1,0 +1,378 @@
+// Every numbered routing behaviour of issue 3, end to end through real sockets: client → router(s) → apps.
+import { createHash } from 'node:crypto';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import {
+  type App,
+  deadUrl,
+  sequence,
+  startApp,
+  startTestRouter,
+  type TestRouter,
+  waitFor,
+} from './helpers.js';
+
+interface Answer {
+  status: number;
+  app: string | undefined;
+  headers: Headers;
+  body: Record<string, unknown>;
+}
+
+async function get(
+  url: string,
+  headers: Record<string, string> = {},
+  init: RequestInit = {},
+): Promise<Answer> {
+  const res = await fetch(url, { headers, ...init });
+  const text = await res.text();
+  let body: Record<string, unknown> = {};
+  try {
+    body = JSON.parse(text);
+  } catch {
+    body = { text };
+  }
+  return { status: res.status, app: res.headers.get('x-app') ?? undefined, headers: res.headers, body };
+}
+
+let stable: App;
+let canary: App;
+const routers: TestRouter[] = [];
+
+beforeAll(async () => {
+  stable = await startApp('stable');
+  canary = await startApp('canary');
+});
+afterEach(async () => {
+  await Promise.all(routers.splice(0).map((router) => router.close()));
+  stable.seen.length = 0;
+  canary.seen.length = 0;
+});
+afterAll(async () => {
+  await stable.close();
+  await canary.close();
+});
+
+async function router(options: Parameters<typeof startTestRouter>[0]): Promise<TestRouter> {
+  const started = await startTestRouter(options);
+  routers.push(started);
+  return started;
+}
+
+/** A router in front of the stable app whose table sends canary straight to the canary app. */
+async function stableRouter(
+  extra: Record<string, unknown> = {},
+  weights = { stable: 90, canary: 10 },
+  random = () => 0.5,
+) {
+  return router({
+    local: stable.url,
+    random,
+    // The stable upstream in the table is dead on purpose: the router's own track must use --local.
+    table: { tracks: { stable: await deadUrl(), canary: canary.url }, weights, ...extra },
+  });
+}
+
+describe('1. X-Canary header', () => {
+  it('always / never / track name, case-insensitive, and the header never reaches the app', async () => {
+    const r = await stableRouter({}, { stable: 50, canary: 50 });
+    expect((await get(r.url, { 'X-Canary': 'always' })).app).toBe('canary');
+    expect((await get(r.url, { 'X-Canary': 'NEVER' })).app).toBe('stable');
+    expect((await get(r.url, { 'x-canary': 'Canary' })).app).toBe('canary');
+    expect((await get(r.url, { 'x-canary': 'Stable' })).app).toBe('stable');
+    for (const seen of [...stable.seen, ...canary.seen]) expect(seen.headers['x-canary']).toBeUndefined();
+    expect(await r.metric('switchyard_routing_decisions_total', { track: 'canary', reason: 'header' })).toBe(
+      2,
+    );
+  });
+
+  it('with canaryHeader.tokenSha256 it is honoured only as "always; token=<t>"', async () => {
+    const tokenSha256 = createHash('sha256').update('s3cret').digest('hex');
+    const r = await stableRouter({ canaryHeader: { name: 'x-canary', tokenSha256 } });
+    expect((await get(r.url, { 'X-Canary': 'always' })).app).toBe('stable');
+    expect((await get(r.url, { 'X-Canary': 'always; token=wrong' })).app).toBe('stable');
+    expect((await get(r.url, { 'X-Canary': 'always; token=s3cret' })).app).toBe('canary');
+    for (const seen of [...stable.seen, ...canary.seen]) expect(seen.headers['x-canary']).toBeUndefined();
+  });
+});
+
+describe('2. match rules', () => {
+  it.each([
+    [
+      'header exact',
+      { header: { name: 'x-user-group', exact: 'beta' } },
+      { 'x-user-group': 'beta' },
+      { 'x-user-group': 'betamax' },
+    ],
+    [
+      'header prefix',
+      { header: { name: 'x-user-group', prefix: 'beta' } },
+      { 'x-user-group': 'beta-2' },
+      { 'x-user-group': 'alpha' },
+    ],
+    [
+      'header regex',
+      { header: { name: 'x-user-group', regex: '^b[0-9]+$' } },
+      { 'x-user-group': 'b42' },
+      { 'x-user-group': 'b4x' },
+    ],
+    [
+      'cookie exact',
+      { cookie: { name: 'plan', exact: 'pro' } },
+      { cookie: 'a=1; plan=pro' },
+      { cookie: 'plan=free' },
+    ],
+    [
+      'cookie prefix',
+      { cookie: { name: 'plan', prefix: 'pro-' } },
+      { cookie: 'plan=pro-x' },
+      { cookie: 'xplan=pro-x' },
+    ],
+    [
+      'cookie regex',
+      { cookie: { name: 'plan', regex: '^pro-' } },
+      { cookie: 'plan=pro-1; b=2' },
+      { cookie: 'plan=free' },
+    ],
+  ])('%s', async (_name, match, hit, miss) => {
+    const r = await stableRouter({ rules: [{ match, track: 'canary' }] });
+    expect((await get(r.url, hit)).app).toBe('canary');
+    expect((await get(r.url, miss)).app).toBe('stable');
+    expect(await r.metric('switchyard_routing_decisions_total', { track: 'canary', reason: 'rule' })).toBe(1);
+  });
+});
+
+describe('3. sticky cookie', () => {
+  it('the first decision sets an HttpOnly Max-Age cookie; later requests honour it while the track has weight', async () => {
+    // random: first request 0.2 → canary (weights 50/50), then always 0.9 → stable without the cookie.
+    const r = await stableRouter(
+      { sticky: { cookie: 'my-track', maxAgeSeconds: 120 } },
+      { stable: 50, canary: 50 },
+      sequence(0.2, 0.9),
+    );
+    const first = await get(r.url);
+    expect(first.app).toBe('canary');
+    const cookie = first.headers.get('set-cookie') ?? '';
+    expect(cookie).toMatch(/^my-track=canary; Path=\/; Max-Age=120; HttpOnly/);
+    for (let i = 0; i < 3; i++) {
+      const again = await get(r.url, { cookie: 'my-track=canary' });
+      expect(again.app).toBe('canary');
+      expect(again.headers.get('set-cookie')).toBeNull();
+    }
+    expect((await get(r.url)).app).toBe('stable');
+    expect(await r.metric('switchyard_routing_decisions_total', { track: 'canary', reason: 'sticky' })).toBe(
+      3,
+    );
+
+    r.writeTable({
+      tracks: { stable: stable.url, canary: canary.url },
+      weights: { stable: 100, canary: 0 },
+      generation: 2,
+      sticky: { cookie: 'my-track', maxAgeSeconds: 120 },
+    });
+    await waitFor('generation 2', () => r.metric('switchyard_route_generation'), 2);
+    const moved = await get(r.url, { cookie: 'my-track=canary' });
+    expect(moved.app).toBe('stable');
+    expect(moved.headers.get('set-cookie')).toMatch(/^my-track=stable;/);
+  });
+});
+
+describe('4. hashOn key', () => {
+  it('routes each key consistently, and keys on canary stay there when the canary weight grows', async () => {
+    const r = await stableRouter({ hashOn: { header: 'x-user-id' } }, { stable: 70, canary: 30 }, () => {
+      throw new Error('hashed requests must not use randomness');
+    });
+    const users = Array.from({ length: 40 }, (_, i) => `user-${i}`);
+    const at30 = new Map<string, string | undefined>();
+    for (const user of users) at30.set(user, (await get(r.url, { 'x-user-id': user })).app);
+    for (const user of users) expect((await get(r.url, { 'x-user-id': user })).app).toBe(at30.get(user));
+    const onCanary = users.filter((user) => at30.get(user) === 'canary');
+    expect(onCanary.length).toBeGreaterThan(0);
+    expect(onCanary.length).toBeLessThan(users.length);
+
+    r.writeTable({
+      tracks: { stable: stable.url, canary: canary.url },
+      weights: { stable: 40, canary: 60 },
+      generation: 2,
+      hashOn: { header: 'x-user-id' },
+    });
+    await waitFor('generation 2', () => r.metric('switchyard_route_generation'), 2);
+    for (const user of onCanary) expect((await get(r.url, { 'x-user-id': user })).app).toBe('canary');
+    expect(await r.metric('switchyard_routing_decisions_total', { reason: 'hash' })).toBe(
+      users.length * 2 + onCanary.length,
+    );
+  });
+});
+
+describe('5. weighted random', () => {
+  it('splits by the injected Random over any number of tracks', async () => {
+    const green = await startApp('green');
+    try {
+      const r = await router({
+        local: stable.url,
+        random: sequence(0.1, 0.3, 0.6),
+        table: {
+          tracks: { stable: stable.url, canary: canary.url, green: green.url },
+          weights: { stable: 40, canary: 20, green: 40 },
+        },
+      });
+      // Buckets: canary [0,20), green [20,60), stable [60,100).
+      expect((await get(r.url)).app).toBe('canary');
+      expect((await get(r.url)).app).toBe('green');
+      expect((await get(r.url)).app).toBe('stable');
+      expect(await r.metric('switchyard_routing_decisions_total', { reason: 'weight' })).toBe(3);
+    } finally {
+      await green.close();
+    }
+  });
+});
+
+/** Two routers sharing a hop secret, each in front of its own app, with a table naming both routers. */
+async function pair(
+  extra: Record<string, unknown> = {},
+  weights = { stable: 100, canary: 0 },
+  secrets = ['hop-token', 'hop-token'],
+) {
+  const s = await router({ local: stable.url, hopSecret: secrets[0]!, random: () => 0.5 });
+  const c = await router({ local: canary.url, track: 'canary', hopSecret: secrets[1]!, random: () => 0.5 });
+  const table = { tracks: { stable: s.url, canary: c.url }, weights, ...extra };
+  s.writeTable(table);
+  c.writeTable(table);
+  await waitFor(
+    'both routers loaded',
+    async () => [
+      await s.metric('switchyard_route_generation'),
+      await c.metric('switchyard_route_generation'),
+    ],
+    [1, 1],
+  );
+  return { s, c };
+}
+
+describe('6. mirroring', () => {
+  it('copies requests fire-and-forget: the client gets stable’s answer while the mirror still holds its copy', async () => {
+    let release: (() => void) | null = null;
+    const held = await startApp('mirror-target', (req, res) => {
+      release = () => res.end('mirror answer');
+      req.resume();
+      return true;
+    });
+    try {
+      const c = await router({ local: held.url, track: 'canary', hopSecret: 'hop-token' });
+      const s = await router({ local: stable.url, hopSecret: 'hop-token', random: () => 0.5 });
+      const table = {
+        tracks: { stable: s.url, canary: c.url },
+        weights: { stable: 100, canary: 0 },
+        mirror: { track: 'canary', percent: 100 },
+      };
+      c.writeTable(table);
+      s.writeTable(table);
+      await waitFor(
+        'tables',
+        async () => [
+          await s.metric('switchyard_route_generation'),
+          await c.metric('switchyard_route_generation'),
+        ],
+        [1, 1],
+      );
+      const answer = await get(`${s.url}/checkout?x=1`);
+      expect(answer.app).toBe('stable');
+      expect(answer.body.url).toBe('/checkout?x=1');
+      await waitFor('mirror copy to reach the canary app', () => release !== null, true);
+      release!();
+      await waitFor(
+        'mirrored copy counted at the canary router',
+        () => c.metric('switchyard_mirrored_requests_total', { track: 'canary', code_class: '2xx' }),
+        1,
+      );
+      expect(await c.metric('switchyard_requests_total', { track: 'canary', code_class: '2xx' })).toBe(1);
+      expect(await s.metric('switchyard_requests_total', { track: 'stable', code_class: '2xx' })).toBe(1);
+    } finally {
+      await held.close();
+    }
+  });
+
+  it('a failing mirror never fails the client response', async () => {
+    const r = await stableRouter({ mirror: { track: 'canary', percent: 100 } }, { stable: 100, canary: 0 });
+    // No hop token: the copy cannot be marked as a hop, so it is dropped and counted.
+    expect((await get(r.url)).app).toBe('stable');
+    expect(
+      await r.metric('switchyard_mirror_dropped_total', { track: 'canary', reason: 'no_hop_token' }),
+    ).toBe(1);
+  });
+});
+
+describe('7. cross-track forwarding with x-switchyard-hop', () => {
+  it('a request decided for the other track is served by that track’s router, measured once, never re-routed', async () => {
+    const { s, c } = await pair();
+    const answer = await get(s.url, { 'X-Canary': 'always' });
+    expect(answer.app).toBe('canary');
+    expect(canary.seen[0]!.headers['x-switchyard-hop']).toBeUndefined();
+    expect(canary.seen[0]!.headers['x-canary']).toBeUndefined();
+    expect(await s.metric('switchyard_routing_decisions_total', { track: 'canary', reason: 'header' })).toBe(
+      1,
+    );
+    expect(await s.metric('switchyard_requests_total')).toBe(0);
+    expect(await c.metric('switchyard_routing_decisions_total', { track: 'canary', reason: 'hop' })).toBe(1);
+    expect(await c.metric('switchyard_requests_total', { track: 'canary', code_class: '2xx' })).toBe(1);
+  });
+
+  it('a forged or tokenless hop header is stripped and the request routed normally', async () => {
+    const { c } = await pair();
+    for (const forged of ['wrong-token', '']) {
+      const answer = await get(c.url, { 'x-switchyard-hop': forged });
+      expect(answer.app).toBe('stable'); // weights 100/0: routed, not served locally by the canary router
+    }
+    for (const seen of stable.seen) expect(seen.headers['x-switchyard-hop']).toBeUndefined();
+    expect(await c.metric('switchyard_routing_decisions_total', { reason: 'hop' })).toBe(0);
+  });
+
+  it('a router without a hop secret accepts no hops, and accepts them once the secret file appears', async () => {
+    const { s, c } = await pair({}, { stable: 100, canary: 0 }, ['hop-token', '']);
+    // The canary router's secret file is empty: a hop from the stable router is re-routed to stable.
+    expect((await get(s.url, { 'X-Canary': 'always' })).app).toBe('stable');
+    const { writeFileSync } = await import('node:fs');
+    writeFileSync(`${c.dir}/hop-secret`, 'hop-token');
+    await waitFor(
+      'hop accepted after the secret appears',
+      async () => (await get(s.url, { 'X-Canary': 'always' })).app,
+      'canary',
+    );
+  });
+});
+
+describe('8. unreachable upstreams', () => {
+  it('canary unreachable: idempotent requests retried once on stable (reason fallback)', async () => {
+    const r = await router({
+      local: stable.url,
+      random: () => 0.5,
+      table: { tracks: { stable: stable.url, canary: await deadUrl() }, weights: { stable: 90, canary: 10 } },
+    });
+    const answer = await get(r.url, { 'X-Canary': 'always' });
+    expect(answer).toMatchObject({ status: 200, app: 'stable' });
+    expect(
+      await r.metric('switchyard_routing_decisions_total', { track: 'stable', reason: 'fallback' }),
+    ).toBe(1);
+    expect(await r.metric('switchyard_upstream_errors_total', { track: 'canary', kind: 'connect' })).toBe(1);
+    const post = await get(
+      r.url,
+      { 'X-Canary': 'always', 'content-type': 'text/plain' },
+      { method: 'POST', body: 'order' },
+    );
+    expect(post.status).toBe(502);
+    expect(post.body).toMatchObject({ error: 'upstream_unavailable', track: 'canary', kind: 'connect' });
+  });
+
+  it('stable (local) unreachable: 502 JSON, counted as an error of the local track', async () => {
+    const r = await router({
+      local: await deadUrl(),
+      random: () => 0.5,
+      table: { tracks: { stable: stable.url }, weights: { stable: 100 } },
+    });
+    const answer = await get(r.url);
+    expect(answer.status).toBe(502);
+    expect(answer.headers.get('content-type')).toBe('application/json');
+    expect(answer.body).toMatchObject({ error: 'upstream_unavailable', service: 'shop', track: 'stable' });
+    expect(await r.metric('switchyard_requests_total', { track: 'stable', code_class: 'error' })).toBe(1);
+    expect(await r.metric('switchyard_upstream_errors_total', { track: 'stable', kind: 'connect' })).toBe(1);
+  });
+});
