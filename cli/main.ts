@@ -18,7 +18,10 @@ const COMMANDS: Readonly<Record<string, Command>> = {
     load: () => import('./router.js'),
   },
   control: { summary: 'run the webhook, route server, rollout controller, API and dashboard' },
-  inject: { summary: 'inject the router into Pod/Deployment YAML offline and print the result' },
+  inject: {
+    summary: 'inject the router into Pod/Deployment YAML offline and print the result',
+    load: () => import('./inject.js'),
+  },
   status: { summary: 'show rollouts: phase, weight, step, last verdicts' },
   promote: { summary: 'promote a rollout (skip remaining steps with --full)' },
   abort: { summary: 'abort a rollout: canary to 0% at once, then roll back' },

@@ -13,6 +13,7 @@ import {
   podTemplateHash,
 } from '../api/annotations.js';
 import { isSwitchyardError } from '../api/errors.js';
+import { hasRouter } from './inject.js';
 import { resolveAppPort } from './ports.js';
 import type { AdmissionRequest } from './review.js';
 import type { Deployment } from './types.js';
@@ -128,9 +129,15 @@ export function admitDeployment(request: AdmissionRequest, options: DeploymentOp
       warnings,
     );
   }
-  const resolution = resolveAppPort(next.spec.template.spec, parsed.settings.port);
-  if (!resolution.ok) return denied(DeploymentReason.portNotFound, resolution.message, warnings);
-  if (resolution.port.name === null && !parsed.settings.patchService) {
+  // A template injected offline (`switchyard inject`) already handed the port's name to the router.
+  const preInjected =
+    hasRouter(next.spec.template.spec) ||
+    next.spec.template.metadata?.annotations?.[OwnedAnnotation.injected] !== undefined;
+  const resolution = preInjected ? null : resolveAppPort(next.spec.template.spec, parsed.settings.port);
+  if (resolution !== null && !resolution.ok) {
+    return denied(DeploymentReason.portNotFound, resolution.message, warnings);
+  }
+  if (resolution !== null && resolution.port.name === null && !parsed.settings.patchService) {
     warnings.push(
       `container port ${resolution.port.number} has no name, so a Service with numeric targetPort: ${resolution.port.number} bypasses the router; name the port (and target the name) or set ${PATCH_SERVICE_ANNOTATION}: "true" to let the controller repoint the Service`,
     );
