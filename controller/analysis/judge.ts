@@ -1,0 +1,322 @@
+// Turns one window of per-track counts into a Verdict: absolute thresholds, canary-vs-stable
+// statistical tests, the min-requests guard and fast fail. Pure; every number lands in the verdict.
+
+import type { CheckOperator, CustomCheck, RolloutSettings } from '../../api/annotations.js';
+import type { CheckOutcome, CheckResult, TrackStats, Verdict } from '../../api/canary.js';
+import { bucketCounts, histogramQuantile } from './histogram.js';
+import { conditionalBinomialTest, mannWhitneyBuckets, twoProportionZTest } from './stats.js';
+import type { Bucket, TrackCounts } from './window.js';
+
+/** A custom check's query result for the window: null when the query returned nothing or NaN. */
+export interface CustomValue {
+  readonly check: CustomCheck;
+  readonly value: number | null;
+  /** Why there is no value (query error), for the message. */
+  readonly error?: string;
+}
+
+/** What a provider measured over one window. */
+export interface Measurement {
+  readonly canary: TrackCounts;
+  readonly stable: TrackCounts;
+  readonly custom: readonly CustomValue[];
+}
+
+/**
+ * Tuning of the judges. The defaults were chosen with `make sim` (see docs/analysis.md): α = 0.01
+ * for both tests keeps the A/A false-rollback rate well under 1 % across a whole rollout (a
+ * rollback needs max-failed-checks failures), fast fail at p < 1e-6 stays silent on healthy
+ * canaries even though it is looked at every few seconds.
+ */
+export interface JudgeOptions {
+  /** α of the one-sided error-rate z-test. */
+  readonly errorRateAlpha: number;
+  /** α of the one-sided Mann–Whitney latency test. */
+  readonly latencyAlpha: number;
+  /**
+   * Least effect size U/(n1·n2) for a latency failure: with thousands of requests a 1 ms shift is
+   * "significant"; 0.56 is a small effect (Vargha–Delaney), below that a canary is not worse in
+   * any way a user would notice.
+   */
+  readonly minLatencyEffect: number;
+  /** Errors taken off the canary side of the z-test (continuity correction). */
+  readonly continuity: number;
+  readonly fastFailErrorRate: number;
+  readonly fastFailMinRequests: number;
+  readonly fastFailPValue: number;
+}
+
+export const DEFAULT_JUDGE_OPTIONS: JudgeOptions = Object.freeze({
+  errorRateAlpha: 0.01,
+  latencyAlpha: 0.01,
+  minLatencyEffect: 0.56,
+  continuity: 0.25,
+  fastFailErrorRate: 0.5,
+  fastFailMinRequests: 10,
+  fastFailPValue: 1e-6,
+});
+
+export interface VerdictContext {
+  readonly at: Date;
+  readonly step: number;
+  readonly weight: number;
+}
+
+const percent = (value: number): string => `${(value * 100).toFixed(2)}%`;
+const ms = (seconds: number): string => `${(seconds * 1000).toFixed(1)}ms`;
+const pText = (p: number): string => (p < 1e-4 ? p.toExponential(1) : p.toFixed(4));
+
+function check(
+  name: string,
+  outcome: CheckOutcome,
+  value: number | null,
+  threshold: number | null,
+  message: string,
+  pValue?: number,
+): CheckResult {
+  return pValue === undefined
+    ? { name, outcome, value, threshold, message }
+    : { name, outcome, value, threshold, pValue, message };
+}
+
+export function trackStats(counts: TrackCounts): TrackStats {
+  return {
+    requests: counts.requests,
+    errors: counts.errors,
+    successRate: counts.requests > 0 ? 1 - counts.errors / counts.requests : null,
+    p50Seconds: histogramQuantile(0.5, counts.buckets),
+    p99Seconds: histogramQuantile(0.99, counts.buckets),
+  };
+}
+
+/** Null when `track` has enough requests, else the inconclusive reason. */
+function tooFew(track: string, counts: TrackCounts, minRequests: number): string | null {
+  return counts.requests < minRequests
+    ? `${track} ${counts.requests} requests < min-requests ${minRequests}`
+    : null;
+}
+
+const OPERATORS: { readonly [O in CheckOperator]: (a: number, b: number) => boolean } = {
+  '<': (a, b) => a < b,
+  '<=': (a, b) => a <= b,
+  '>': (a, b) => a > b,
+  '>=': (a, b) => a >= b,
+  '==': (a, b) => a === b,
+  '!=': (a, b) => a !== b,
+};
+
+function customCheck({ check: custom, value, error }: CustomValue): CheckResult {
+  const name = `check.${custom.name}`;
+  const rule = `${custom.operator} ${custom.threshold}`;
+  // NaN or no series is never a pass: the check could not be evaluated.
+  if (value === null || Number.isNaN(value)) {
+    return check(
+      name,
+      'inconclusive',
+      null,
+      custom.threshold,
+      `${name}: no value${error ? ` (${error})` : ''}; need ${rule}`,
+    );
+  }
+  const ok = OPERATORS[custom.operator](value, custom.threshold);
+  return check(
+    name,
+    ok ? 'pass' : 'fail',
+    value,
+    custom.threshold,
+    `${name}: ${value} ${ok ? 'meets' : 'violates'} ${rule}`,
+  );
+}
+
+function successRateCheck(canary: TrackCounts, settings: RolloutSettings): CheckResult {
+  const few = tooFew('canary', canary, settings.minRequests);
+  if (few) return check('success-rate', 'inconclusive', null, settings.successRate, few);
+  const rate = 1 - canary.errors / canary.requests;
+  const ok = rate >= settings.successRate;
+  return check(
+    'success-rate',
+    ok ? 'pass' : 'fail',
+    rate,
+    settings.successRate,
+    `canary success ${percent(rate)} ${ok ? '≥' : '<'} ${percent(settings.successRate)} over ${canary.requests} requests`,
+  );
+}
+
+function p99Check(canary: TrackCounts, limitMs: number, minRequests: number): CheckResult {
+  const limit = limitMs / 1000;
+  const few = tooFew('canary', canary, minRequests);
+  const p99 = histogramQuantile(0.99, canary.buckets);
+  if (few || p99 === null)
+    return check('p99-latency', 'inconclusive', p99, limit, few ?? 'canary has no latency histogram');
+  const ok = p99 <= limit;
+  return check(
+    'p99-latency',
+    ok ? 'pass' : 'fail',
+    p99,
+    limit,
+    `canary p99 ${ms(p99)} ${ok ? '≤' : '>'} ${ms(limit)}`,
+  );
+}
+
+function ratioCheck(
+  canary: TrackCounts,
+  stable: TrackCounts,
+  maxRatio: number,
+  minRequests: number,
+): CheckResult {
+  const few = tooFew('canary', canary, minRequests) ?? tooFew('stable', stable, minRequests);
+  const canaryP99 = histogramQuantile(0.99, canary.buckets);
+  const stableP99 = histogramQuantile(0.99, stable.buckets);
+  if (few || canaryP99 === null || stableP99 === null || stableP99 <= 0) {
+    return check('latency-ratio', 'inconclusive', null, maxRatio, few ?? 'no latency histogram to compare');
+  }
+  const ratio = canaryP99 / stableP99;
+  const ok = ratio <= maxRatio;
+  return check(
+    'latency-ratio',
+    ok ? 'pass' : 'fail',
+    ratio,
+    maxRatio,
+    `canary p99 ${ms(canaryP99)} / stable p99 ${ms(stableP99)} = ${ratio.toFixed(2)} ${ok ? '≤' : '>'} ${maxRatio}`,
+  );
+}
+
+function zTestCheck(
+  canary: TrackCounts,
+  stable: TrackCounts,
+  settings: RolloutSettings,
+  options: JudgeOptions,
+): CheckResult {
+  const alpha = options.errorRateAlpha;
+  const few =
+    tooFew('canary', canary, settings.minRequests) ?? tooFew('stable', stable, settings.minRequests);
+  const test = twoProportionZTest(
+    canary.errors,
+    canary.requests,
+    stable.errors,
+    stable.requests,
+    options.continuity,
+  );
+  if (few || test === null)
+    return check('error-rate-z-test', 'inconclusive', null, alpha, few ?? 'no requests');
+  const worse = test.pValue < alpha;
+  return check(
+    'error-rate-z-test',
+    worse ? 'fail' : 'pass',
+    test.pValue,
+    alpha,
+    `canary errors ${percent(canary.errors / canary.requests)} vs stable ${percent(stable.errors / stable.requests)}: z ${test.z.toFixed(2)}, p ${pText(test.pValue)} ${worse ? '<' : '≥'} α ${alpha}`,
+    test.pValue,
+  );
+}
+
+function alignedCounts(a: readonly Bucket[], b: readonly Bucket[]): [number[], number[]] | null {
+  if (a.length === 0 || a.length !== b.length || a.some((bucket, i) => bucket.le !== b[i]?.le)) return null;
+  return [bucketCounts(a), bucketCounts(b)];
+}
+
+function mannWhitneyCheck(
+  canary: TrackCounts,
+  stable: TrackCounts,
+  settings: RolloutSettings,
+  options: JudgeOptions,
+): CheckResult {
+  const alpha = options.latencyAlpha;
+  const few =
+    tooFew('canary', canary, settings.minRequests) ?? tooFew('stable', stable, settings.minRequests);
+  const aligned = alignedCounts(canary.buckets, stable.buckets);
+  const test = aligned && mannWhitneyBuckets(aligned[0], aligned[1]);
+  if (few || !test) {
+    return check(
+      'latency-mann-whitney',
+      'inconclusive',
+      null,
+      alpha,
+      few ?? 'no comparable latency histograms',
+    );
+  }
+  const worse = test.pValue < alpha && test.effect >= options.minLatencyEffect;
+  return check(
+    'latency-mann-whitney',
+    worse ? 'fail' : 'pass',
+    test.pValue,
+    alpha,
+    `canary slower than stable in ${percent(test.effect)} of pairs: z ${test.z.toFixed(2)}, p ${pText(test.pValue)}${worse ? ` < α ${alpha}` : test.pValue < alpha ? ` (effect < ${options.minLatencyEffect})` : ` ≥ α ${alpha}`}`,
+    test.pValue,
+  );
+}
+
+/** Overwhelming evidence of a bad canary, or null: judged on any amount of data ≥ fastFailMinRequests. */
+function fastFailCheck(canary: TrackCounts, stable: TrackCounts, options: JudgeOptions): CheckResult | null {
+  if (canary.requests < options.fastFailMinRequests) return null;
+  const rate = canary.errors / canary.requests;
+  if (rate >= options.fastFailErrorRate) {
+    return check(
+      'fast-fail',
+      'fail',
+      rate,
+      options.fastFailErrorRate,
+      `canary error rate ${percent(rate)} ≥ ${percent(options.fastFailErrorRate)} over ${canary.requests} requests`,
+    );
+  }
+  const test = twoProportionZTest(
+    canary.errors,
+    canary.requests,
+    stable.errors,
+    stable.requests,
+    options.continuity,
+  );
+  // The z-test's normal tail is far too small at a handful of errors; the exact conditional test
+  // must agree before a few unlucky errors can end a rollout without waiting for the interval.
+  const exact = conditionalBinomialTest(canary.errors, canary.requests, stable.errors, stable.requests);
+  if (test === null || exact === null) return null;
+  const pValue = Math.max(test.pValue, exact);
+  if (pValue >= options.fastFailPValue) return null;
+  return check(
+    'fast-fail',
+    'fail',
+    pValue,
+    options.fastFailPValue,
+    `canary errors ${percent(rate)} vs stable ${percent(stable.errors / stable.requests)}: z-test p ${pText(test.pValue)}, exact p ${pText(exact)} < ${options.fastFailPValue}`,
+    pValue,
+  );
+}
+
+const SEVERITY: { readonly [O in CheckOutcome]: number } = { pass: 0, inconclusive: 1, fail: 2 };
+
+/** The verdict of one window. Any fail → fail; else any inconclusive → inconclusive; else pass. */
+export function judge(
+  measurement: Measurement,
+  settings: RolloutSettings,
+  context: VerdictContext,
+  options: JudgeOptions = DEFAULT_JUDGE_OPTIONS,
+): Verdict {
+  const { canary, stable } = measurement;
+  const checks: CheckResult[] = [successRateCheck(canary, settings)];
+  if (settings.p99LatencyMs !== null)
+    checks.push(p99Check(canary, settings.p99LatencyMs, settings.minRequests));
+  if (settings.maxLatencyRatio !== null) {
+    checks.push(ratioCheck(canary, stable, settings.maxLatencyRatio, settings.minRequests));
+  }
+  checks.push(
+    zTestCheck(canary, stable, settings, options),
+    mannWhitneyCheck(canary, stable, settings, options),
+  );
+  checks.push(...measurement.custom.map(customCheck));
+  const fastFail = fastFailCheck(canary, stable, options);
+  if (fastFail) checks.unshift(fastFail);
+  const outcome = checks.reduce<CheckOutcome>(
+    (worst, result) => (SEVERITY[result.outcome] > SEVERITY[worst] ? result.outcome : worst),
+    'pass',
+  );
+  return {
+    at: context.at.toISOString(),
+    step: context.step,
+    weight: context.weight,
+    outcome,
+    fastFail: fastFail !== null,
+    checks,
+    canary: trackStats(canary),
+    stable: trackStats(stable),
+  };
+}
