@@ -177,7 +177,12 @@ export async function startRouter(config: RouterConfig, deps: RouterDeps): Promi
     proxy.draining = true;
     const stopped = closeServer(server);
     server.closeIdleConnections();
-    const drained = await Promise.race([proxy.idle().then(() => true), sleep(config.drainTimeoutMs, false)]);
+    const timeout = new AbortController();
+    const drained = await Promise.race([
+      proxy.idle().then(() => true),
+      sleep(config.drainTimeoutMs, false, { signal: timeout.signal }).catch(() => false),
+    ]);
+    timeout.abort(); // the timer must not keep the process alive once drained
     if (!drained) logger.warn({ inFlight: proxy.active }, 'drain timeout: closing remaining connections');
     server.closeAllConnections();
     for (const socket of tunnels) socket.destroy();

@@ -1,0 +1,227 @@
+// Where tables come from: the watched routes file (reload, rejection keeps the previous table) and
+// the control long-poll client against a small fake control server (ETag, 304, token, backoff).
+import { writeFileSync } from 'node:fs';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type App, startApp, startTestRouter, tableJson, waitFor } from './helpers.js';
+
+let stable: App;
+let canary: App;
+
+beforeAll(async () => {
+  stable = await startApp('stable');
+  canary = await startApp('canary');
+});
+afterAll(async () => {
+  await stable.close();
+  await canary.close();
+});
+
+async function appOf(url: string, headers: Record<string, string> = {}): Promise<string | null> {
+  const res = await fetch(url, { headers });
+  await res.arrayBuffer();
+  return res.headers.get('x-app');
+}
+
+describe('routes file', () => {
+  it('reloads on change; rejects an invalid table naming the field, keeps the previous one and stays ready', async () => {
+    const r = await startTestRouter({
+      local: stable.url,
+      random: () => 0.5,
+      table: { tracks: { stable: stable.url, canary: canary.url }, weights: { stable: 100, canary: 0 } },
+    });
+    try {
+      expect(await appOf(r.url)).toBe('stable');
+      r.writeTable({
+        tracks: { stable: stable.url, canary: canary.url },
+        weights: { stable: 0, canary: 100 },
+        generation: 2,
+      });
+      await waitFor('the new weights to apply', () => appOf(r.url), 'canary');
+
+      r.writeTable({
+        tracks: { stable: stable.url, canary: canary.url },
+        weights: { stable: 50, canary: 40 },
+        generation: 3,
+      });
+      await waitFor(
+        'a rejection naming the field',
+        () => r.logs.some((line) => line.field === 'weights' && String(line.err).includes('sum to 100')),
+        true,
+      );
+      r.writeTable({
+        tracks: { stable: stable.url, canary: canary.url },
+        weights: { stable: 50, canary: 50 },
+        generation: 4,
+        rules: [{ match: { header: { name: 'x', regex: '(a+)+$' } }, track: 'canary' }],
+      });
+      await waitFor(
+        'the catastrophic regex to be rejected',
+        () => r.logs.some((line) => line.field === 'rules[0].match.header.regex'),
+        true,
+      );
+      r.writeTable('{ not json');
+      await waitFor('a syntax error to be rejected', () => r.logs.some((line) => line.field === '$'), true);
+
+      expect(await appOf(r.url)).toBe('canary');
+      expect(await r.metric('switchyard_route_generation')).toBe(2);
+      const routes = (await (await fetch(`${r.admin}/routes`)).json()) as { generation: number };
+      expect(routes.generation).toBe(2);
+      expect((await fetch(`${r.admin}/readyz`)).status).toBe(200);
+    } finally {
+      await r.close();
+    }
+  });
+
+  it('rejects a table for another service', async () => {
+    const r = await startTestRouter({ local: stable.url });
+    try {
+      r.writeTable(tableJson({ tracks: { stable: stable.url }, weights: { stable: 100 } }, 'other'));
+      await waitFor('rejection naming service', () => r.logs.some((line) => line.field === 'service'), true);
+      expect((await fetch(`${r.admin}/readyz`)).status).toBe(503);
+    } finally {
+      await r.close();
+    }
+  });
+});
+
+interface FakeControl {
+  readonly url: string;
+  readonly requests: { url: string; authorization: string | undefined; ifNoneMatch: string | undefined }[];
+  publish(weights: Record<string, number>): void;
+  close(): Promise<void>;
+}
+
+/** A fake route server: answers at once when the table is newer than ?generation=N, else holds ≤300 ms then 304. */
+async function fakeControl(token: () => string, port = 0): Promise<FakeControl> {
+  let generation = 1;
+  let weights: Record<string, number> = { stable: 100, canary: 0 };
+  const waiting = new Set<() => void>();
+  const requests: FakeControl['requests'] = [];
+  const body = () => tableJson({ tracks: { stable: stable.url, canary: canary.url }, weights, generation });
+  const handler = (req: IncomingMessage, res: ServerResponse): void => {
+    requests.push({
+      url: req.url ?? '',
+      authorization: req.headers.authorization,
+      ifNoneMatch: req.headers['if-none-match'],
+    });
+    const url = new URL(req.url ?? '/', 'http://x');
+    if (url.pathname !== '/v1/routes/shop-ns/shop') {
+      res.writeHead(404).end();
+      return;
+    }
+    if (req.headers.authorization !== `Bearer ${token()}`) {
+      res.writeHead(401).end('{"code":"SWY_UNAUTHORIZED"}');
+      return;
+    }
+    const after = url.searchParams.get('generation');
+    const send = () => {
+      res.writeHead(200, { etag: `"${generation}"`, 'content-type': 'application/json' });
+      res.end(body());
+    };
+    if (after === null || generation > Number(after)) {
+      send();
+      return;
+    }
+    const wake = () => {
+      clearTimeout(timer);
+      waiting.delete(wake);
+      send();
+    };
+    const timer = setTimeout(() => {
+      waiting.delete(wake);
+      res.writeHead(304, { etag: `"${generation}"` }).end();
+    }, 300);
+    waiting.add(wake);
+  };
+  const server: Server = createServer(handler);
+  await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    requests,
+    publish(next) {
+      weights = next;
+      generation++;
+      for (const wake of [...waiting]) wake();
+    },
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+describe('control long-poll client', () => {
+  it('long-polls with generation + ETag, follows publishes, re-reads the token, keeps the last table when control is gone', async () => {
+    let token = 'token-one';
+    const control = await fakeControl(() => token);
+    const { mkdtempSync } = await import('node:fs');
+    const { join } = await import('node:path');
+    const { tmpdir } = await import('node:os');
+    const tokenFile = join(mkdtempSync(join(tmpdir(), 'switchyard-token-')), 'token');
+    writeFileSync(tokenFile, `${token}\n`);
+    const r = await startTestRouter({
+      local: stable.url,
+      random: () => 0.5,
+      config: { routesFile: null, control: control.url, namespace: 'shop-ns', controlTokenFile: tokenFile },
+    });
+    let restarted: FakeControl | null = null;
+    try {
+      await waitFor('the first table', () => r.metric('switchyard_route_generation'), 1);
+      expect(await r.metric('switchyard_control_connected')).toBe(1);
+      expect(await appOf(r.url)).toBe('stable');
+      await waitFor(
+        'a held poll that ended in 304 and was renewed',
+        () => control.requests.length >= 3,
+        true,
+      );
+      const renewed = control.requests[1]!;
+      expect(renewed.url).toBe('/v1/routes/shop-ns/shop?generation=1');
+      expect(renewed.ifNoneMatch).toBe('"1"');
+      expect(renewed.authorization).toBe('Bearer token-one');
+
+      control.publish({ stable: 0, canary: 100 });
+      await waitFor('the published table', () => r.metric('switchyard_route_generation'), 2);
+      expect(await appOf(r.url)).toBe('canary');
+
+      token = 'token-two';
+      writeFileSync(tokenFile, token);
+      const seen = control.requests.length;
+      await waitFor(
+        'a poll with the rotated token',
+        () => control.requests.slice(seen).some((q) => q.authorization === 'Bearer token-two'),
+        true,
+      );
+
+      const port = Number(new URL(control.url).port);
+      await control.close();
+      await waitFor('control_connected to drop', () => r.metric('switchyard_control_connected'), 0);
+      expect(await appOf(r.url)).toBe('canary');
+      expect((await fetch(`${r.admin}/readyz`)).status).toBe(200);
+      expect(
+        r.logs.some(
+          (line) =>
+            line.msg === 'route poll failed; keeping last table' && typeof line.retryInMs === 'number',
+        ),
+      ).toBe(true);
+
+      restarted = await fakeControl(() => token, port);
+      restarted.publish({ stable: 100, canary: 0 });
+      restarted.publish({ stable: 100, canary: 0 });
+      await waitFor(
+        'reconnect and take generation 3',
+        () => r.metric('switchyard_route_generation'),
+        3,
+        15_000,
+      );
+      expect(await r.metric('switchyard_control_connected')).toBe(1);
+      expect(await appOf(r.url)).toBe('stable');
+    } finally {
+      await r.close();
+      await restarted?.close();
+      await control.close().catch(() => undefined);
+    }
+  });
+});
