@@ -10,6 +10,8 @@ interface Command {
   readonly summary: string;
   /** Absent while the subcommand is not built yet. */
   readonly load?: () => Promise<{ main: CommandMain }>;
+  /** Left out of the help: internal helpers such as the demo's sample app. */
+  readonly hidden?: boolean;
 }
 
 const COMMANDS: Readonly<Record<string, Command>> = {
@@ -31,14 +33,21 @@ const COMMANDS: Readonly<Record<string, Command>> = {
   'set-weight': { summary: 'set the canary weight by hand (pauses automatic steps)' },
   rollout: { summary: 'file mode: `rollout start <service> --canary-upstream URL`' },
   demo: { summary: 'run a complete canary rollout on this machine, no cluster needed' },
+  'shop-app': {
+    summary: 'the sample shop app of the demo and e2e tests',
+    hidden: true,
+    load: () => import('./demo/shop-app.js'),
+  },
 };
 
 function usage(): string {
   const width = Math.max(...Object.keys(COMMANDS).map((name) => name.length));
-  const lines = Object.entries(COMMANDS).map(
-    ([name, command]) =>
-      `  ${name.padEnd(width)}  ${command.summary}${command.load ? '' : ' (not built yet)'}`,
-  );
+  const lines = Object.entries(COMMANDS)
+    .filter(([, command]) => !command.hidden)
+    .map(
+      ([name, command]) =>
+        `  ${name.padEnd(width)}  ${command.summary}${command.load ? '' : ' (not built yet)'}`,
+    );
   return [
     `switchyard ${VERSION} — progressive delivery for Kubernetes without a service mesh`,
     '',

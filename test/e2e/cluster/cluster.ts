@@ -3,16 +3,28 @@
 // proxies and a kubelet that runs pods as local processes. See README.md beside this file.
 
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer as createHttpServer, type Server } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createAdmission } from './admission.js';
 import { Api, internalContext } from './api.js';
+import { EventRecorder } from './controllers/events.js';
+import { Housekeeping } from './controllers/housekeeping.js';
+import { ReconcileLoop } from './controllers/loop.js';
+import { ServiceNetworking } from './controllers/services.js';
+import { WorkloadControllers } from './controllers/workloads.js';
+import { DNS_PRELOAD_SOURCE, writeHostsFile } from './dns.js';
+import { DEFAULT_IMAGE_RULES, type ImageRule } from './images.js';
+import { Kubelet } from './kubelet.js';
 import { writeKubeconfig } from './kubeconfig.js';
 import { AddressBlock } from './network.js';
 import type { KubeObject, UserInfo } from './objects.js';
+import { PodFiles } from './pod-files.js';
 import { HttpHandler } from './server.js';
 import { Store } from './store.js';
 import { createCertificateAuthority, createServingCertificate } from './tls.js';
@@ -32,6 +44,14 @@ export interface FakeClusterOptions {
   /** Where temp files (kubeconfig, pod volumes, logs) go; removed by close() when created here. */
   readonly workDir?: string;
   readonly log?: (line: string) => void;
+  /** Image → command rules tried before the defaults (see images.ts). */
+  readonly images?: readonly ImageRule[];
+  /** Repository whose `bin/switchyard.js` pods run; found from this file by default. */
+  readonly repoRoot?: string;
+  /** How often the kubelet probes (probe periodSeconds/initialDelaySeconds are compressed to this). */
+  readonly probePeriodMs?: number;
+  /** Upper bound of a pod's termination grace period (SIGTERM → SIGKILL). */
+  readonly maxGraceMs?: number;
 }
 
 export interface FakeCluster {
@@ -47,6 +67,14 @@ export interface FakeCluster {
   readonly api: Api;
   /** Writes a kubeconfig for a service account (its token is accepted by the API and TokenReview). */
   writeServiceAccountKubeconfig(namespace: string, serviceAccount: string, path: string): Promise<string>;
+  /** A bearer token for `system:serviceaccount:<ns>:<sa>` valid for `audiences` (API audience by default). */
+  issueToken(namespace: string, serviceAccount: string, audiences?: readonly string[]): string;
+  /** `http://<ClusterIP>:<port>` of a Service (reachable from the test process too). */
+  serviceUrl(namespace: string, name: string, port: number, scheme?: 'http' | 'https'): string;
+  /** ClusterIP for a Service host name (`svc.ns`, `svc.ns.svc`, `svc.ns.svc.cluster.local`). */
+  resolveServiceHost(host: string): string | undefined;
+  /** The output of a pod's container (the first main container when not named). */
+  podLogs(namespace: string, name: string, container?: string): string | undefined;
   close(): Promise<void>;
 }
 
@@ -80,12 +108,13 @@ export async function startFakeCluster(options: FakeClusterOptions = {}): Promis
     await api.create(namespaceType, undefined, { metadata: { name } }, internalContext('bootstrap'));
   }
 
+  let kubelet: Kubelet | undefined;
   const handler = new HttpHandler({
     api,
     tokens,
     version: parseVersion(options.kubernetesVersion ?? '1.32.0'),
     bookmarkIntervalMs: options.bookmarkIntervalMs ?? 1000,
-    podLogs: () => undefined,
+    podLogs: (namespace, name, container) => kubelet?.logs(namespace, name, container),
     now: () => Date.now(),
   });
   const useTls = options.tls ?? true;
@@ -116,6 +145,121 @@ export async function startFakeCluster(options: FakeClusterOptions = {}): Promis
   await writeKubeconfig(kubeconfigPath, { server: url, caPem, token: adminToken });
   log(`fake cluster: API server at ${url}, kubeconfig ${kubeconfigPath}`);
 
+  const events = new EventRecorder(api, log);
+  const services = new ServiceNetworking(api, log);
+  api.setAdmission(
+    createAdmission({
+      api,
+      resolveService: (namespace, name, port) => services.pick(namespace, name, port),
+      log,
+    }),
+  );
+  const workloads = new WorkloadControllers(api, events);
+  const housekeeping = new Housekeeping(api);
+  const hostsFile = join(workDir, 'hosts.json');
+  const preload = join(workDir, 'dns-preload.cjs');
+  await writeFile(preload, DNS_PRELOAD_SOURCE);
+  await writeHostsFile(hostsFile, {});
+  await mkdir(join(workDir, 'pods'), { recursive: true });
+  let lastHosts = '';
+  const loops = {
+    deployments: new ReconcileLoop(
+      'deployment-controller',
+      () => workloads.reconcileDeployments(),
+      1000,
+      log,
+    ),
+    replicaSets: new ReconcileLoop(
+      'replicaset-controller',
+      () => workloads.reconcileReplicaSets(),
+      1000,
+      log,
+    ),
+    services: new ReconcileLoop(
+      'endpoint-controller',
+      async () => {
+        await services.reconcile();
+        const hosts = JSON.stringify(services.hosts());
+        if (hosts !== lastHosts) {
+          lastHosts = hosts;
+          await writeHostsFile(hostsFile, JSON.parse(hosts) as Record<string, string>);
+        }
+      },
+      1000,
+      log,
+    ),
+    garbage: new ReconcileLoop('garbage-collector', () => housekeeping.collectGarbage(), 2000, log),
+    namespaces: new ReconcileLoop(
+      'namespace-controller',
+      () => housekeeping.reconcileNamespaces(),
+      1000,
+      log,
+    ),
+  };
+  const unsubscribe = store.subscribe((event) => {
+    switch (event.typeKey) {
+      case 'apps/deployments':
+        loops.deployments.trigger();
+        break;
+      case 'apps/replicasets':
+        loops.deployments.trigger();
+        loops.replicaSets.trigger();
+        break;
+      case '/pods':
+        loops.replicaSets.trigger();
+        loops.services.trigger();
+        break;
+      case '/services':
+        loops.services.trigger();
+        break;
+      case '/namespaces':
+        loops.namespaces.trigger();
+        break;
+      default:
+        break;
+    }
+    if (event.type === 'DELETED') {
+      loops.garbage.trigger();
+      loops.namespaces.trigger();
+    }
+  });
+  const files = new PodFiles({ api, tokens, caPem });
+  const repoRoot = options.repoRoot ?? findRepoRoot();
+  kubelet = new Kubelet({
+    api,
+    files,
+    events,
+    images: [...(options.images ?? []), ...DEFAULT_IMAGE_RULES],
+    repoRoot,
+    workDir,
+    nextPodIp: () => block.nextPodIp(),
+    probePeriodMs: options.probePeriodMs ?? 300,
+    maxGraceMs: options.maxGraceMs ?? 10_000,
+    log,
+    baseEnv: async (pod, podDir) => {
+      const namespace = pod.metadata.namespace ?? 'default';
+      const serviceAccount = String(
+        (pod.spec as Record<string, unknown> | undefined)?.serviceAccountName ?? 'default',
+      );
+      const podKubeconfig = join(podDir, 'kubeconfig');
+      if (!existsSync(podKubeconfig)) {
+        const token = tokens.issueServiceAccountToken(namespace, serviceAccount);
+        await writeKubeconfig(podKubeconfig, { server: url, caPem, token, namespace, user: serviceAccount });
+      }
+      return {
+        PATH: process.env.PATH ?? '/usr/bin:/bin',
+        HOME: podDir,
+        NODE_OPTIONS: `--require ${preload}`,
+        SWITCHYARD_FAKE_HOSTS: hostsFile,
+        SWITCHYARD_FAKE_NAMESPACE: namespace,
+        KUBECONFIG: podKubeconfig,
+        KUBERNETES_SERVICE_HOST: '127.0.0.1',
+        KUBERNETES_SERVICE_PORT: String(port),
+      };
+    },
+  });
+  for (const loop of Object.values(loops)) loop.start();
+
   let closed = false;
   return {
     url,
@@ -129,9 +273,27 @@ export async function startFakeCluster(options: FakeClusterOptions = {}): Promis
       await writeKubeconfig(path, { server: url, caPem, token, namespace, user: serviceAccount });
       return path;
     },
+    issueToken(namespace, serviceAccount, audiences) {
+      return tokens.issueServiceAccountToken(namespace, serviceAccount, audiences);
+    },
+    serviceUrl(namespace, name, servicePort, scheme = 'http') {
+      const ip = services.hosts()[`${name}.${namespace}`];
+      if (!ip) throw new Error(`fake cluster: no Service ${namespace}/${name} with a ClusterIP`);
+      return `${scheme}://${ip}:${servicePort}`;
+    },
+    resolveServiceHost(host) {
+      return services.hosts()[host.toLowerCase().replace(/\.$/, '')];
+    },
+    podLogs(namespace, name, container) {
+      return kubelet?.logs(namespace, name, container);
+    },
     async close() {
       if (closed) return;
       closed = true;
+      unsubscribe();
+      await Promise.all(Object.values(loops).map((loop) => loop.stop()));
+      await kubelet?.close();
+      services.close();
       handler.closeWatches();
       await new Promise<void>((resolve) => {
         server.close(() => resolve());
@@ -141,6 +303,16 @@ export async function startFakeCluster(options: FakeClusterOptions = {}): Promis
       if (ownWorkDir) await rm(workDir, { recursive: true, force: true });
     },
   };
+}
+
+/** The repository root: the nearest parent directory with switchyard's package.json. */
+function findRepoRoot(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (let depth = 0; depth < 8; depth++) {
+    if (existsSync(join(dir, 'package.json')) && existsSync(join(dir, 'bin', 'switchyard.js'))) return dir;
+    dir = dirname(dir);
+  }
+  throw new Error('fake cluster: cannot find the repository root (bin/switchyard.js); pass repoRoot');
 }
 
 export type { KubeObject };
