@@ -154,3 +154,31 @@ describe('podTemplateHash', () => {
     expect(podTemplateHash(changed)).not.toBe(podTemplateHash(template));
   });
 });
+
+describe('parseAnnotations fuzz', () => {
+  it('10 000 random values either parse or fail with AnnotationInvalid naming the annotation', async () => {
+    const fc = (await import('fast-check')).default;
+    const names = [
+      ...Object.values(Annotation).filter((name) => !name.endsWith('.')),
+      'switchyard.io/check.x',
+      'switchyard.io/patch-service',
+    ];
+    fc.assert(
+      fc.property(
+        fc.constantFrom(...names),
+        fc.oneof(fc.string(), fc.stringMatching(/^[0-9., a-z:\-[\]{}"<>=]{0,20}$/), fc.json()),
+        (annotation, value) => {
+          try {
+            const { settings } = parseAnnotations({ [annotation]: value });
+            expect(Object.isFrozen(settings)).toBe(true);
+          } catch (error) {
+            expect(error).toBeInstanceOf(SwitchyardError);
+            expect((error as SwitchyardError).code).toBe('SWY_ANNOTATION_INVALID');
+            expect((error as SwitchyardError).message).toContain('switchyard.io/');
+          }
+        },
+      ),
+      { numRuns: 10_000 },
+    );
+  });
+});

@@ -65,4 +65,14 @@ describe('golden AdmissionReviews', () => {
     // The patch applies cleanly to the object the API server sent.
     expect(() => jsonPatch.applyPatch(structuredClone(review.request.object), patch, true)).not.toThrow();
   });
+
+  it.each(inputs)('%s: dryRun flipped gives the identical response', (file) => {
+    const review = JSON.parse(readFileSync(join(DIR, file), 'utf8'));
+    const flipped = structuredClone(review);
+    flipped.request.dryRun = !review.request.dryRun;
+    const options = optionsFor(file);
+    expect(admit(parseAdmissionReview(flipped), options).response).toEqual(
+      admit(parseAdmissionReview(review), options).response,
+    );
+  });
 });
