@@ -312,12 +312,17 @@ async function status(client: RolloutClient, parsed: Parsed, io: OperateIo): Pro
         }
       }
     }
+    if (io.signal?.aborted) break;
     await new Promise<void>((resolve) => {
       const timer = setTimeout(resolve, 2000);
-      io.signal?.addEventListener('abort', () => {
-        clearTimeout(timer);
-        resolve();
-      });
+      io.signal?.addEventListener(
+        'abort',
+        () => {
+          clearTimeout(timer);
+          resolve();
+        },
+        { once: true },
+      );
     });
   }
   return 0;

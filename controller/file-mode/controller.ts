@@ -83,6 +83,7 @@ export class FileModeController implements RolloutBackend {
     this.#loop = null;
     if (this.#options.configPath !== null && this.#watcher) unwatchFile(this.#options.configPath);
     this.#watcher = null;
+    await Promise.all([...this.#runtimes.values()].map((runtime) => runtime.stop()));
   }
 
   /** One turn of the loop for every service (tests call this instead of waiting for the timer). */

@@ -89,6 +89,8 @@ export class ServiceRuntime {
   /** Serializes every observation: one transition at a time, persisted before its actions run. */
   #queue: Promise<unknown> = Promise.resolve();
   #ticking = false;
+  #stopped = false;
+  #tickDone: Promise<void> = Promise.resolve();
   readonly #options: ServiceRuntimeOptions;
   readonly #log: Logger;
 
@@ -230,9 +232,14 @@ export class ServiceRuntime {
   }
 
   /** One loop turn: analyse the open window (outside the queue, so commands never wait on scrapes), then tick. */
-  async tick(): Promise<void> {
-    if (this.#ticking) return;
+  tick(): Promise<void> {
+    if (this.#ticking || this.#stopped) return this.#tickDone;
     this.#ticking = true;
+    this.#tickDone = this.#tickOnce();
+    return this.#tickDone;
+  }
+
+  async #tickOnce(): Promise<void> {
     try {
       await this.#announceConfigCanary();
       const { status, canary, stable } = this.#require();
@@ -252,6 +259,13 @@ export class ServiceRuntime {
     } finally {
       this.#ticking = false;
     }
+  }
+
+  /** Stops ticking and waits until the running tick and every queued observation are done. */
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    await this.#tickDone.catch(() => undefined);
+    await this.#queue;
   }
 
   async #observe(observation: Observation): Promise<void> {

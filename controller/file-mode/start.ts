@@ -123,8 +123,9 @@ export async function startFileModeControl(options: FileModeControlOptions): Pro
     controller,
     routes,
     close: async () => {
-      await controller.close();
+      // No new commands first, then let the rollouts finish what they are persisting.
       await server.close();
+      await controller.close();
     },
   };
 }

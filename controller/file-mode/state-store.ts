@@ -39,6 +39,7 @@ interface StateFile extends ServiceState {
 
 export class StateStore {
   readonly #dir: string;
+  #writes = 0;
 
   constructor(dir: string) {
     this.#dir = dir;
@@ -91,7 +92,8 @@ export class StateStore {
 
   async save(namespace: string, name: string, state: ServiceState): Promise<void> {
     const file = this.path(namespace, name);
-    const temp = `${file}.${process.pid}.tmp`;
+    // Unique per write: a temp name shared by two writers would be renamed away under the other.
+    const temp = `${file}.${process.pid}.${++this.#writes}.tmp`;
     const body: StateFile = {
       version: 1,
       namespace,
