@@ -142,6 +142,7 @@ export function formatVerdict(verdict: Verdict | undefined): string {
 }
 
 function stepCell(rollout: RolloutSummary): string {
+  if (rollout.phase === 'Idle') return '-';
   return rollout.step >= rollout.steps.length
     ? `${rollout.steps.length}/${rollout.steps.length}`
     : `${rollout.step + 1}/${rollout.steps.length}`;

@@ -21,7 +21,7 @@ export class SharedSecretAuthenticator implements RouterAuthenticator {
   }
 
   async authenticate(token: string): Promise<boolean> {
-    return timingSafeEqual(digest(token), this.#expected);
+    return token.length > 0 && timingSafeEqual(digest(token), this.#expected);
   }
 }
 
