@@ -19,19 +19,46 @@ const COMMANDS: Readonly<Record<string, Command>> = {
     summary: 'run the sidecar HTTP router in front of the app container',
     load: () => import('./router.js'),
   },
-  control: { summary: 'run the webhook, route server, rollout controller, API and dashboard' },
+  control: {
+    summary: 'run the webhook, route server, rollout controller, API and dashboard',
+    load: () => import('./control.js'),
+  },
   inject: {
     summary: 'inject the router into Pod/Deployment YAML offline and print the result',
     load: () => import('./inject.js'),
   },
-  status: { summary: 'show rollouts: phase, weight, step, last verdicts' },
-  promote: { summary: 'promote a rollout (skip remaining steps with --full)' },
-  abort: { summary: 'abort a rollout: canary to 0% at once, then roll back' },
-  retry: { summary: 'rerun a failed rollout of the same revision' },
-  pause: { summary: 'hold a rollout at its current step' },
-  resume: { summary: 'continue a paused rollout' },
-  'set-weight': { summary: 'set the canary weight by hand (pauses automatic steps)' },
-  rollout: { summary: 'file mode: `rollout start <service> --canary-upstream URL`' },
+  status: {
+    summary: 'show rollouts: phase, weight, step, last verdicts',
+    load: () => import('./operate.js').then((m) => ({ main: m.commandMain('status') })),
+  },
+  promote: {
+    summary: 'promote a rollout (skip remaining steps with --full)',
+    load: () => import('./operate.js').then((m) => ({ main: m.commandMain('promote') })),
+  },
+  abort: {
+    summary: 'abort a rollout: canary to 0% at once, then roll back',
+    load: () => import('./operate.js').then((m) => ({ main: m.commandMain('abort') })),
+  },
+  retry: {
+    summary: 'rerun a failed rollout of the same revision',
+    load: () => import('./operate.js').then((m) => ({ main: m.commandMain('retry') })),
+  },
+  pause: {
+    summary: 'hold a rollout at its current step',
+    load: () => import('./operate.js').then((m) => ({ main: m.commandMain('pause') })),
+  },
+  resume: {
+    summary: 'continue a paused rollout',
+    load: () => import('./operate.js').then((m) => ({ main: m.commandMain('resume') })),
+  },
+  'set-weight': {
+    summary: 'set the canary weight by hand (pauses automatic steps)',
+    load: () => import('./operate.js').then((m) => ({ main: m.commandMain('set-weight') })),
+  },
+  rollout: {
+    summary: 'file mode: `rollout start <service> --canary-upstream URL`',
+    load: () => import('./operate.js').then((m) => ({ main: m.commandMain('rollout') })),
+  },
   demo: { summary: 'run a complete canary rollout on this machine, no cluster needed' },
   'shop-app': {
     summary: 'the sample shop app of the demo and e2e tests',

@@ -1,0 +1,215 @@
+// `switchyard control`: flags and SWITCHYARD_<FLAG> env parsed once into a frozen config; file mode
+// (--config) starts the file-mode controller; Kubernetes mode is not built yet.
+
+import { readFile } from 'node:fs/promises';
+import { parseArgs } from 'node:util';
+import { pino } from 'pino';
+import { ErrorCode, SwitchyardError, errorMessage } from '../api/errors.js';
+import { createProvider } from '../controller/analysis/provider.js';
+import { ProviderAnalyzer } from '../controller/file-mode/analyzer.js';
+import { startFileModeControl } from '../controller/file-mode/start.js';
+
+interface FlagSpec {
+  readonly value: string;
+  readonly help: string;
+  readonly default?: string;
+}
+
+export const CONTROL_FLAGS: Readonly<Record<string, FlagSpec>> = {
+  config: {
+    value: 'path',
+    help: 'file mode: switchyard.yaml (services, tracks, rollout settings); absent = Kubernetes mode',
+  },
+  'state-dir': {
+    value: 'dir',
+    help: 'file mode: where rollout state is persisted (one JSON file per service)',
+  },
+  listen: {
+    value: 'host:port',
+    default: '0.0.0.0:8443',
+    help: 'route server, operator API and webhook listener',
+  },
+  'tls-cert-file': { value: 'path', help: 'PEM certificate (optional in file mode: plain HTTP without it)' },
+  'tls-key-file': { value: 'path', help: 'PEM private key for --tls-cert-file' },
+  'router-token-file': {
+    value: 'path',
+    help: 'file mode: shared secret routers present (wins over routerAuth in the config)',
+  },
+  'api-token-file': {
+    value: 'path',
+    help: 'bearer token the operator API requires (required unless --listen is loopback)',
+  },
+  'prometheus-url': { value: 'url', help: 'Prometheus base URL for analysis provider prometheus' },
+  'log-level': {
+    value: 'level',
+    default: 'info',
+    help: 'pino level: fatal error warn info debug trace silent',
+  },
+};
+
+export interface ControlFlags {
+  readonly config: string | null;
+  readonly stateDir: string | null;
+  readonly host: string;
+  readonly port: number;
+  readonly tlsCertFile: string | null;
+  readonly tlsKeyFile: string | null;
+  readonly routerTokenFile: string | null;
+  readonly apiTokenFile: string | null;
+  readonly prometheusUrl: string | null;
+  readonly logLevel: string;
+}
+
+function envName(flag: string): string {
+  return `SWITCHYARD_${flag.toUpperCase().replaceAll('-', '_')}`;
+}
+
+export function controlUsage(): string {
+  const rows = Object.entries(CONTROL_FLAGS).map(([name, spec]) => {
+    const left = `  --${name} <${spec.value}>`;
+    const def = spec.default === undefined ? '' : ` (default ${spec.default})`;
+    return `${left.padEnd(32)}${spec.help}${def}\n${''.padEnd(32)}env ${envName(name)}`;
+  });
+  return [
+    'Usage: switchyard control --config switchyard.yaml --state-dir DIR [flags]   (file mode)',
+    '       switchyard control [flags]                                           (Kubernetes mode, not built yet)',
+    '',
+    'Runs the route server routers long-poll (/v1/routes/{namespace}/{service}), the rollout',
+    'controller and the operator API (/v1/rollouts…, bearer token from --api-token-file).',
+    '',
+    'Flags (each also settable as the environment variable shown; flags win):',
+    ...rows,
+    '  -h, --help                    this text',
+    '',
+    'File format and lifecycle: docs/file-mode.md. Operator commands: docs/cli.md.',
+    '',
+  ].join('\n');
+}
+
+function bad(flag: string, message: string): never {
+  throw new SwitchyardError(ErrorCode.FlagInvalid, `--${flag}: ${message}`, { field: `--${flag}` });
+}
+
+export function parseControlFlags(
+  argv: readonly string[],
+  env: Readonly<Record<string, string | undefined>>,
+): ControlFlags | 'help' {
+  const options: Record<string, { type: 'string' | 'boolean'; short?: string }> = {
+    help: { type: 'boolean', short: 'h' },
+  };
+  for (const name of Object.keys(CONTROL_FLAGS)) options[name] = { type: 'string' };
+  let values: Record<string, string | boolean | undefined>;
+  try {
+    values = parseArgs({ args: [...argv], options, strict: true, allowPositionals: false }).values;
+  } catch (error) {
+    throw new SwitchyardError(
+      ErrorCode.FlagInvalid,
+      `control: ${errorMessage(error)} (see switchyard control --help)`,
+      { cause: error },
+    );
+  }
+  if (values.help === true) return 'help';
+  const get = (name: string): string | null => {
+    const flag = values[name];
+    if (typeof flag === 'string') return flag;
+    const fromEnv = env[envName(name)];
+    return fromEnv === undefined || fromEnv === '' ? (CONTROL_FLAGS[name]?.default ?? null) : fromEnv;
+  };
+  const listen = get('listen')!;
+  const colon = listen.lastIndexOf(':');
+  const host = colon < 0 ? '' : listen.slice(0, colon).replace(/^\[(.*)\]$/, '$1');
+  const port = Number(listen.slice(colon + 1));
+  if (colon < 0 || host === '' || !Number.isInteger(port) || port < 0 || port > 65_535) {
+    bad('listen', `"${listen}" is not host:port (e.g. 0.0.0.0:8443; port 0 picks a free port)`);
+  }
+  const logLevel = get('log-level')!;
+  if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(logLevel)) {
+    bad('log-level', `"${logLevel}" is not one of fatal, error, warn, info, debug, trace, silent`);
+  }
+  const tlsCertFile = get('tls-cert-file');
+  const tlsKeyFile = get('tls-key-file');
+  if ((tlsCertFile === null) !== (tlsKeyFile === null))
+    bad('tls-cert-file', 'give both --tls-cert-file and --tls-key-file, or neither');
+  const prometheusUrl = get('prometheus-url');
+  if (prometheusUrl !== null && !/^https?:\/\/[^/\s]+\/?$/.test(prometheusUrl)) {
+    bad('prometheus-url', `"${prometheusUrl}" — expected http(s)://host:port`);
+  }
+  const config = get('config');
+  const stateDir = get('state-dir');
+  if (config !== null && stateDir === null)
+    bad('state-dir', 'is required with --config (where rollout state is kept across restarts)');
+  return Object.freeze({
+    config,
+    stateDir,
+    host,
+    port,
+    tlsCertFile,
+    tlsKeyFile,
+    routerTokenFile: get('router-token-file'),
+    apiTokenFile: get('api-token-file'),
+    prometheusUrl: prometheusUrl === null ? null : prometheusUrl.replace(/\/$/, ''),
+    logLevel,
+  });
+}
+
+async function readSecret(flag: string, path: string | null): Promise<string | null> {
+  if (path === null) return null;
+  let text: string;
+  try {
+    text = (await readFile(path, 'utf8')).trim();
+  } catch (error) {
+    return bad(flag, `cannot read ${path}: ${errorMessage(error)}`);
+  }
+  if (text.length < 16) bad(flag, `${path} must hold a token of at least 16 characters`);
+  return text;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const flags = parseControlFlags(argv, process.env);
+  if (flags === 'help') {
+    process.stdout.write(controlUsage());
+    return 0;
+  }
+  if (flags.config === null) {
+    throw new SwitchyardError(
+      ErrorCode.NotImplemented,
+      'switchyard control: Kubernetes mode is not built yet; run file mode with --config switchyard.yaml --state-dir DIR',
+    );
+  }
+  const logger = pino({ level: flags.logLevel, base: { pid: process.pid } });
+  const tls =
+    flags.tlsCertFile !== null && flags.tlsKeyFile !== null
+      ? { cert: await readFile(flags.tlsCertFile, 'utf8'), key: await readFile(flags.tlsKeyFile, 'utf8') }
+      : null;
+  const control = await startFileModeControl({
+    configPath: flags.config,
+    stateDir: flags.stateDir!,
+    host: flags.host,
+    port: flags.port,
+    tls,
+    routerToken: await readSecret('router-token-file', flags.routerTokenFile),
+    apiToken: await readSecret('api-token-file', flags.apiTokenFile),
+    prometheusUrl: flags.prometheusUrl,
+    logger,
+    analyzer: (analysis) =>
+      new ProviderAnalyzer(
+        createProvider(
+          analysis.provider,
+          analysis.prometheusUrl === null ? {} : { prometheusUrl: analysis.prometheusUrl },
+        ),
+      ),
+  });
+  process.stdout.write(`switchyard control listening on ${control.server.url}\n`);
+  await new Promise<void>((resolve) => {
+    const stop = (signal: NodeJS.Signals): void => {
+      logger.info({ signal }, 'shutting down');
+      process.off('SIGTERM', stop);
+      process.off('SIGINT', stop);
+      resolve();
+    };
+    process.on('SIGTERM', stop);
+    process.on('SIGINT', stop);
+  });
+  await control.close();
+  return 0;
+}
