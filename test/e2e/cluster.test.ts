@@ -1,0 +1,561 @@
+// The fake cluster driven by the two real clients nobody here wrote: @kubernetes/client-node and
+// kubectl. Checks the API semantics our components rely on, that Deployments become real
+// processes reachable through their Service, and that admission webhooks are called over HTTPS.
+
+import { createServer as createHttpsServer, type Server } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import * as k8s from '@kubernetes/client-node';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type FakeCluster, startFakeCluster } from './cluster/cluster.js';
+import { ensureCliBuilt, kubectl, kubectlOk, waitFor } from './cluster/helpers.js';
+import { createCertificateAuthority, createServingCertificate } from './cluster/tls.js';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const repoRoot = join(here, '..', '..');
+const fixtures = join(here, 'cluster', 'fixtures');
+
+let cluster: FakeCluster;
+let kc: k8s.KubeConfig;
+let core: k8s.CoreV1Api;
+let apps: k8s.AppsV1Api;
+let custom: k8s.CustomObjectsApi;
+
+async function httpGet(url: string, headers: Record<string, string> = {}) {
+  const response = await fetch(url, { headers, signal: AbortSignal.timeout(5000) });
+  return {
+    status: response.status,
+    body: await response.text(),
+    version: response.headers.get('x-shop-version'),
+  };
+}
+
+function statusCode(error: unknown): number | undefined {
+  return error instanceof k8s.ApiException ? error.code : undefined;
+}
+
+beforeAll(async () => {
+  ensureCliBuilt(repoRoot);
+  cluster = await startFakeCluster({ watchHistory: 300, bookmarkIntervalMs: 200 });
+  kc = new k8s.KubeConfig();
+  kc.loadFromFile(cluster.kubeconfigPath);
+  core = kc.makeApiClient(k8s.CoreV1Api);
+  apps = kc.makeApiClient(k8s.AppsV1Api);
+  custom = kc.makeApiClient(k8s.CustomObjectsApi);
+});
+
+afterAll(async () => {
+  await cluster?.close();
+});
+
+describe('API semantics through @kubernetes/client-node', () => {
+  it('creates with generateName, lists by label and field selectors', async () => {
+    await core.createNamespace({ body: { metadata: { name: 'sel' } } });
+    const make = (name: string, labels: Record<string, string>) =>
+      core.createNamespacedConfigMap({ namespace: 'sel', body: { metadata: { name, labels } } });
+    await make('web-prod', { tier: 'web', env: 'prod' });
+    await make('web-dev', { tier: 'web', env: 'dev' });
+    await make('db-dev', { tier: 'db', env: 'dev' });
+    await make('plain', {});
+    const generated = await core.createNamespacedConfigMap({
+      namespace: 'sel',
+      body: { metadata: { generateName: 'gen-', labels: { tier: 'cache' } } },
+    });
+    expect(generated.metadata?.name).toMatch(/^gen-[a-z0-9]{5}$/);
+    expect(generated.metadata?.uid).toBeTruthy();
+    expect(Number(generated.metadata?.resourceVersion)).toBeGreaterThan(0);
+
+    const names = async (labelSelector?: string, fieldSelector?: string) =>
+      (await core.listNamespacedConfigMap({ namespace: 'sel', labelSelector, fieldSelector })).items
+        .map((item) => item.metadata?.name ?? '')
+        .filter((name) => name !== 'kube-root-ca.crt')
+        .sort();
+    expect(await names('tier=web')).toEqual(['web-dev', 'web-prod']);
+    expect(await names('tier in (web,db),env!=prod')).toEqual(['db-dev', 'web-dev']);
+    // notin also selects objects without the label, as on a real API server.
+    expect(await names('tier,env notin (dev)')).toEqual([generated.metadata?.name, 'web-prod'].sort());
+    expect(await names('!tier')).toEqual(['plain']);
+    expect(await names(undefined, 'metadata.name=db-dev')).toEqual(['db-dev']);
+    expect(await names('tier', 'metadata.name!=web-dev,metadata.namespace=sel')).toEqual(
+      [generated.metadata?.name, 'db-dev', 'web-prod'].sort(),
+    );
+  });
+
+  it('rejects a stale update with 409 Conflict and an existing name with 409 AlreadyExists', async () => {
+    const created = await core.createNamespacedConfigMap({
+      namespace: 'default',
+      body: { metadata: { name: 'stale' }, data: { step: '1' } },
+    });
+    const updated = await core.replaceNamespacedConfigMap({
+      name: 'stale',
+      namespace: 'default',
+      body: { ...created, data: { step: '2' } },
+    });
+    expect(Number(updated.metadata?.resourceVersion)).toBeGreaterThan(
+      Number(created.metadata?.resourceVersion),
+    );
+    const stale = await core
+      .replaceNamespacedConfigMap({
+        name: 'stale',
+        namespace: 'default',
+        body: { ...created, data: { step: '3' } },
+      })
+      .catch((error: unknown) => error);
+    expect(statusCode(stale)).toBe(409);
+    expect(String((stale as k8s.ApiException<string>).body)).toContain('the object has been modified');
+    const duplicate = await core
+      .createNamespacedConfigMap({ namespace: 'default', body: { metadata: { name: 'stale' } } })
+      .catch((error: unknown) => error);
+    expect(statusCode(duplicate)).toBe(409);
+    expect((await core.readNamespacedConfigMap({ name: 'stale', namespace: 'default' })).data).toEqual({
+      step: '2',
+    });
+  });
+
+  it('does not persist a dryRun=All create', async () => {
+    const result = await core.createNamespacedConfigMap({
+      namespace: 'default',
+      dryRun: 'All',
+      body: { metadata: { name: 'dry' } },
+    });
+    expect(result.metadata?.name).toBe('dry');
+    const missing = await core
+      .readNamespacedConfigMap({ name: 'dry', namespace: 'default' })
+      .catch((error: unknown) => error);
+    expect(statusCode(missing)).toBe(404);
+  });
+
+  it('streams ADDED, MODIFIED, DELETED and BOOKMARK events from a resourceVersion', async () => {
+    await core.createNamespace({ body: { metadata: { name: 'watched' } } });
+    const list = await core.listNamespacedConfigMap({ namespace: 'watched' });
+    const events: { type: string; name: string | undefined; value: string | undefined }[] = [];
+    const watch = new k8s.Watch(kc);
+    const controller = await watch.watch(
+      '/api/v1/namespaces/watched/configmaps',
+      {
+        resourceVersion: list.metadata?.resourceVersion,
+        allowWatchBookmarks: true,
+        labelSelector: 'watch=me',
+      },
+      (type, object: k8s.V1ConfigMap) =>
+        events.push({ type, name: object.metadata?.name, value: object.data?.value }),
+      () => {},
+    );
+    try {
+      await core.createNamespacedConfigMap({
+        namespace: 'watched',
+        body: { metadata: { name: 'a', labels: { watch: 'me' } }, data: { value: '1' } },
+      });
+      await core.createNamespacedConfigMap({ namespace: 'watched', body: { metadata: { name: 'ignored' } } });
+      await core.patchNamespacedConfigMap(
+        { name: 'a', namespace: 'watched', body: { data: { value: '2' } } },
+        k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch),
+      );
+      await core.deleteNamespacedConfigMap({ name: 'a', namespace: 'watched' });
+      await waitFor(
+        'ADDED, MODIFIED, DELETED and a BOOKMARK',
+        () =>
+          events.some((event) => event.type === 'BOOKMARK') &&
+          events.some((event) => event.type === 'DELETED'),
+        { seen: () => events },
+      );
+    } finally {
+      controller.abort();
+    }
+    expect(events.filter((event) => event.type !== 'BOOKMARK')).toEqual([
+      { type: 'ADDED', name: 'a', value: '1' },
+      { type: 'MODIFIED', name: 'a', value: '2' },
+      { type: 'DELETED', name: 'a', value: '2' },
+    ]);
+  });
+
+  it('answers a watch from a compacted resourceVersion with a 410 Expired ERROR event', async () => {
+    const first = await core.createNamespacedConfigMap({
+      namespace: 'default',
+      body: { metadata: { name: 'churn' } },
+    });
+    const old = first.metadata?.resourceVersion;
+    const configMaps = cluster.api.findType('', 'v1', 'configmaps');
+    if (!configMaps) throw new Error('configmaps type missing');
+    const context = { user: { username: 'test' }, dryRun: false, warnings: [] };
+    for (let index = 0; index < 320; index++) {
+      await cluster.api.patch(
+        configMaps,
+        'default',
+        'churn',
+        'merge',
+        { data: { index: String(index) } },
+        context,
+      );
+    }
+    const received: { type: string; code?: number; reason?: string }[] = [];
+    const watch = new k8s.Watch(kc);
+    let ended = false;
+    await watch.watch(
+      '/api/v1/namespaces/default/configmaps',
+      { resourceVersion: old },
+      (type, object: { code?: number; reason?: string }) =>
+        received.push({ type, code: object.code, reason: object.reason }),
+      () => {
+        ended = true;
+      },
+    );
+    await waitFor('the watch to end', () => ended, { seen: () => received });
+    expect(received).toEqual([{ type: 'ERROR', code: 410, reason: 'Expired' }]);
+  });
+
+  it('garbage-collects dependents when their owner is deleted', async () => {
+    const owner = await core.createNamespacedConfigMap({
+      namespace: 'default',
+      body: { metadata: { name: 'owner' } },
+    });
+    const ownerReferences = [
+      {
+        apiVersion: 'v1',
+        kind: 'ConfigMap',
+        name: 'owner',
+        uid: owner.metadata?.uid ?? '',
+        controller: true,
+      },
+    ];
+    await core.createNamespacedSecret({
+      namespace: 'default',
+      body: { metadata: { name: 'owned', ownerReferences }, stringData: { token: 'x' } },
+    });
+    await core.createNamespacedSecret({ namespace: 'default', body: { metadata: { name: 'unowned' } } });
+    const stored = await core.readNamespacedSecret({ name: 'owned', namespace: 'default' });
+    expect(Buffer.from(stored.data?.token ?? '', 'base64').toString()).toBe('x');
+    await core.deleteNamespacedConfigMap({ name: 'owner', namespace: 'default' });
+    await waitFor('secret "owned" to be garbage-collected', async () => {
+      const error = await core
+        .readNamespacedSecret({ name: 'owned', namespace: 'default' })
+        .catch((e: unknown) => e);
+      return statusCode(error) === 404;
+    });
+    await core.readNamespacedSecret({ name: 'unowned', namespace: 'default' });
+  });
+});
+
+describe('kubectl against the fake cluster', () => {
+  it('applies a kustomization; the Deployment runs as processes answering through its Service', async () => {
+    const applied = await kubectlOk(cluster, ['apply', '-k', join(fixtures, 'app')]);
+    expect(applied).toContain('namespace/shop created');
+    expect(applied).toContain(
+      'customresourcedefinition.apiextensions.k8s.io/widgets.fixtures.switchyard.io created',
+    );
+    expect(applied).toContain('deployment.apps/shop created');
+    expect(applied).toContain('service/shop created');
+    await kubectlOk(cluster, ['rollout', 'status', 'deployment/shop', '-n', 'shop', '--timeout=60s']);
+    const pods = await kubectlOk(cluster, ['get', 'pods', '-n', 'shop', '-l', 'app=shop', '-o', 'wide']);
+    expect(pods.match(/Running/g)).toHaveLength(2);
+    const url = cluster.serviceUrl('shop', 'shop', 80);
+    const seenPods = new Set<string>();
+    for (let index = 0; index < 6; index++) {
+      const response = await httpGet(url);
+      expect(response.status).toBe(200);
+      expect(response.version).toBe('v1');
+      seenPods.add((JSON.parse(response.body) as { pod: string }).pod);
+    }
+    expect(seenPods.size).toBe(2);
+    const again = await kubectlOk(cluster, ['apply', '-k', join(fixtures, 'app')]);
+    expect(again).toContain('deployment.apps/shop unchanged');
+  });
+
+  it('prints custom resources with their CRD printer columns and keeps status behind /status', async () => {
+    await kubectlOk(cluster, ['apply', '-f', join(fixtures, 'widget.yaml')]);
+    await custom.patchNamespacedCustomObjectStatus(
+      {
+        group: 'fixtures.switchyard.io',
+        version: 'v1alpha1',
+        namespace: 'shop',
+        plural: 'widgets',
+        name: 'blue',
+        body: { status: { phase: 'Progressing', weight: 25 } },
+      },
+      k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch),
+    );
+    const table = await kubectlOk(cluster, ['get', 'widgets', '-n', 'shop']);
+    const [header, row] = table.trim().split('\n');
+    expect(header?.split(/\s+/)).toEqual(['NAME', 'PHASE', 'WEIGHT', 'AGE']);
+    expect(row?.split(/\s+/).slice(0, 3)).toEqual(['blue', 'Progressing', '25']);
+    // A write to the main resource neither changes status nor skips generation.
+    await custom.patchNamespacedCustomObject(
+      {
+        group: 'fixtures.switchyard.io',
+        version: 'v1alpha1',
+        namespace: 'shop',
+        plural: 'widgets',
+        name: 'blue',
+        body: { spec: { size: 4 }, status: { phase: 'Hacked' } },
+      },
+      k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch),
+    );
+    const widget = (await custom.getNamespacedCustomObject({
+      group: 'fixtures.switchyard.io',
+      version: 'v1alpha1',
+      namespace: 'shop',
+      plural: 'widgets',
+      name: 'blue',
+    })) as { metadata: { generation: number }; status: { phase: string } };
+    expect(widget.status.phase).toBe('Progressing');
+    expect(widget.metadata.generation).toBe(2);
+  });
+
+  it('annotates, sets the image (rolling update), scales, describes, lists events and deletes', async () => {
+    expect(
+      await kubectlOk(cluster, ['annotate', 'deployment/shop', '-n', 'shop', 'team=checkout']),
+    ).toContain('annotated');
+    await kubectlOk(cluster, ['set', 'image', 'deployment/shop', '-n', 'shop', 'app=shop:v2']);
+    await kubectlOk(cluster, ['rollout', 'status', 'deployment/shop', '-n', 'shop', '--timeout=60s']);
+    const url = cluster.serviceUrl('shop', 'shop', 80);
+    await waitFor('only v2 answering through the Service', async () => {
+      const versions = new Set<string | null>();
+      for (let index = 0; index < 4; index++) versions.add((await httpGet(url)).version);
+      return versions.size === 1 && versions.has('v2');
+    });
+    const replicaSets = await kubectlOk(cluster, [
+      'get',
+      'rs',
+      '-n',
+      'shop',
+      '-o',
+      'jsonpath={range .items[*]}{.spec.replicas} {.metadata.labels.pod-template-hash}{"\\n"}{end}',
+    ]);
+    expect(
+      replicaSets
+        .trim()
+        .split('\n')
+        .map((line) => line.split(' ')[0])
+        .sort(),
+    ).toEqual(['0', '2']);
+
+    await kubectlOk(cluster, ['scale', 'deployment/shop', '-n', 'shop', '--replicas=3']);
+    await kubectlOk(cluster, ['rollout', 'status', 'deployment/shop', '-n', 'shop', '--timeout=60s']);
+    const ready = await kubectlOk(cluster, ['get', 'deployment', 'shop', '-n', 'shop']);
+    expect(ready).toMatch(/shop\s+3\/3\s+3\s+3/);
+    expect(
+      await kubectlOk(cluster, [
+        'get',
+        'deployment',
+        'shop',
+        '-n',
+        'shop',
+        '-o',
+        'jsonpath={.metadata.annotations.team}',
+      ]),
+    ).toBe('checkout');
+
+    const described = await kubectlOk(cluster, ['describe', 'deployment', 'shop', '-n', 'shop']);
+    expect(described).toContain('Image:');
+    expect(described).toContain('shop:v2');
+    expect(described).toMatch(/NewReplicaSet:\s+shop-\w+ \(3\/3 replicas created\)/);
+    expect(described).toContain('ScalingReplicaSet');
+
+    const events = await kubectlOk(cluster, ['get', 'events', '-n', 'shop']);
+    expect(events).toContain('ScalingReplicaSet');
+    expect(events).toContain('SuccessfulCreate');
+    expect(events).toMatch(/Started\s+pod\/shop-/);
+
+    const podIps = (
+      await kubectlOk(cluster, ['get', 'pods', '-n', 'shop', '-o', 'jsonpath={.items[*].status.podIP}'])
+    ).split(' ');
+    await kubectlOk(cluster, ['delete', 'deployment', 'shop', '-n', 'shop', '--timeout=60s']);
+    await waitFor('the shop pods to be gone', async () => {
+      const left = await kubectlOk(cluster, ['get', 'pods', '-n', 'shop', '-o', 'name']);
+      return left.trim() === '';
+    });
+    for (const ip of podIps) {
+      const error = await fetch(`http://${ip}:8080/healthz`, { signal: AbortSignal.timeout(2000) }).catch(
+        (e: unknown) => e,
+      );
+      expect(error).toBeInstanceOf(Error);
+    }
+  });
+
+  it('shows a Pending rollout of a paused Deployment without creating a new ReplicaSet', async () => {
+    await apps.createNamespacedDeployment({
+      namespace: 'shop',
+      body: {
+        metadata: { name: 'held' },
+        spec: {
+          replicas: 1,
+          selector: { matchLabels: { app: 'held' } },
+          template: {
+            metadata: { labels: { app: 'held' } },
+            spec: {
+              containers: [{ name: 'app', image: 'shop:v1', ports: [{ name: 'http', containerPort: 8080 }] }],
+            },
+          },
+        },
+      },
+    });
+    await kubectlOk(cluster, ['rollout', 'status', 'deployment/held', '-n', 'shop', '--timeout=60s']);
+    await kubectlOk(cluster, ['rollout', 'pause', 'deployment/held', '-n', 'shop']);
+    await kubectlOk(cluster, ['set', 'image', 'deployment/held', '-n', 'shop', 'app=shop:v2']);
+    const replicaSets = async () =>
+      (await apps.listNamespacedReplicaSet({ namespace: 'shop', labelSelector: 'app=held' })).items;
+    await waitFor('the paused Deployment status to be observed', async () => {
+      const deployment = await apps.readNamespacedDeployment({ name: 'held', namespace: 'shop' });
+      return (
+        deployment.status?.observedGeneration === deployment.metadata?.generation &&
+        deployment.status?.conditions?.some((condition) => condition.reason === 'DeploymentPaused')
+      );
+    });
+    expect((await replicaSets()).length).toBe(1);
+    await kubectlOk(cluster, ['rollout', 'resume', 'deployment/held', '-n', 'shop']);
+    await kubectlOk(cluster, ['rollout', 'status', 'deployment/held', '-n', 'shop', '--timeout=60s']);
+    expect((await replicaSets()).length).toBe(2);
+  });
+});
+
+describe('admission webhooks over HTTPS', () => {
+  let webhook: Server;
+  const reviews: { operation: string; user: string; dryRun: boolean; kind: string }[] = [];
+
+  beforeAll(async () => {
+    const ca = await createCertificateAuthority('webhook-test-ca');
+    const serving = await createServingCertificate(ca, ['127.0.0.1']);
+    webhook = createHttpsServer({ cert: serving.certPem, key: serving.keyPem }, (request, response) => {
+      const chunks: Buffer[] = [];
+      request.on('data', (chunk: Buffer) => chunks.push(chunk));
+      request.on('end', () => {
+        const review = JSON.parse(Buffer.concat(chunks).toString()) as {
+          request: {
+            uid: string;
+            operation: string;
+            dryRun: boolean;
+            kind: { kind: string };
+            userInfo: { username: string };
+            object: { data?: Record<string, string>; metadata: { labels?: Record<string, string> } };
+          };
+        };
+        const { request: admission } = review;
+        reviews.push({
+          operation: admission.operation,
+          user: admission.userInfo.username,
+          dryRun: admission.dryRun,
+          kind: admission.kind.kind,
+        });
+        const denied = admission.object.data?.deny !== undefined;
+        const patch = admission.object.metadata.labels
+          ? [{ op: 'add', path: '/metadata/labels/mutated', value: 'true' }]
+          : [{ op: 'add', path: '/metadata/labels', value: { mutated: 'true' } }];
+        const answer = denied
+          ? { uid: admission.uid, allowed: false, status: { code: 403, message: 'no denials please' } }
+          : {
+              uid: admission.uid,
+              allowed: true,
+              patchType: 'JSONPatch',
+              patch: Buffer.from(JSON.stringify(patch)).toString('base64'),
+              warnings: ['configmap mutated by the test webhook'],
+            };
+        response.writeHead(200, { 'content-type': 'application/json' });
+        response.end(
+          JSON.stringify({ apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', response: answer }),
+        );
+      });
+    });
+    await new Promise<void>((resolve) => webhook.listen(0, '127.0.0.1', resolve));
+    const port = (webhook.address() as AddressInfo).port;
+    const configuration = {
+      apiVersion: 'admissionregistration.k8s.io/v1',
+      kind: 'MutatingWebhookConfiguration',
+      metadata: { name: 'test-webhook' },
+      webhooks: [
+        {
+          name: 'configmaps.test.switchyard.io',
+          admissionReviewVersions: ['v1'],
+          sideEffects: 'None',
+          failurePolicy: 'Fail',
+          clientConfig: {
+            url: `https://127.0.0.1:${port}/mutate`,
+            caBundle: Buffer.from(ca.certPem).toString('base64'),
+          },
+          rules: [
+            {
+              operations: ['CREATE', 'UPDATE'],
+              apiGroups: [''],
+              apiVersions: ['v1'],
+              resources: ['configmaps'],
+            },
+          ],
+          objectSelector: { matchLabels: { admission: 'test' } },
+        },
+        {
+          name: 'unreachable.test.switchyard.io',
+          admissionReviewVersions: ['v1'],
+          sideEffects: 'None',
+          failurePolicy: 'Ignore',
+          clientConfig: { service: { namespace: 'default', name: 'nowhere', port: 443 } },
+          rules: [
+            { operations: ['CREATE'], apiGroups: [''], apiVersions: ['v1'], resources: ['configmaps'] },
+          ],
+          objectSelector: { matchLabels: { admission: 'test' } },
+        },
+      ],
+    };
+    await kubectlOk(cluster, ['apply', '-f', '-'], { input: JSON.stringify(configuration) });
+  });
+
+  afterAll(async () => {
+    await new Promise<void>((resolve) => (webhook ? webhook.close(() => resolve()) : resolve()));
+  });
+
+  const configMap = (name: string, data: Record<string, string>) =>
+    JSON.stringify({
+      apiVersion: 'v1',
+      kind: 'ConfigMap',
+      metadata: { name, namespace: 'default', labels: { admission: 'test' } },
+      data,
+    });
+
+  it('applies the JSONPatch, passes warnings to kubectl and sends who asked', async () => {
+    const result = await kubectl(cluster, ['apply', '-f', '-'], { input: configMap('mutated', { a: '1' }) });
+    expect(result.code).toBe(0);
+    expect(result.stderr).toContain('Warning: configmap mutated by the test webhook');
+    const stored = await core.readNamespacedConfigMap({ name: 'mutated', namespace: 'default' });
+    expect(stored.metadata?.labels).toEqual({ admission: 'test', mutated: 'true' });
+    expect(reviews.at(-1)).toEqual({
+      operation: 'CREATE',
+      user: 'kubernetes-admin',
+      dryRun: false,
+      kind: 'ConfigMap',
+    });
+  });
+
+  it('calls the webhook with dryRun on a server dry run and stores nothing', async () => {
+    const result = await kubectl(cluster, ['apply', '--dry-run=server', '-f', '-'], {
+      input: configMap('dry-admitted', { a: '1' }),
+    });
+    expect(result.code).toBe(0);
+    expect(reviews.at(-1)?.dryRun).toBe(true);
+    const missing = await core
+      .readNamespacedConfigMap({ name: 'dry-admitted', namespace: 'default' })
+      .catch((error: unknown) => error);
+    expect(statusCode(missing)).toBe(404);
+  });
+
+  it('rejects a denied object with the message kubectl prints from a real API server', async () => {
+    const result = await kubectl(cluster, ['apply', '-f', '-'], {
+      input: configMap('denied', { deny: 'yes' }),
+    });
+    expect(result.code).not.toBe(0);
+    expect(result.stderr).toContain(
+      'admission webhook "configmaps.test.switchyard.io" denied the request: no denials please',
+    );
+    const missing = await core
+      .readNamespacedConfigMap({ name: 'denied', namespace: 'default' })
+      .catch((e: unknown) => e);
+    expect(statusCode(missing)).toBe(404);
+  });
+
+  it('leaves objects the objectSelector does not select alone', async () => {
+    const before = reviews.length;
+    await core.createNamespacedConfigMap({
+      namespace: 'default',
+      body: { metadata: { name: 'unselected' }, data: { deny: 'x' } },
+    });
+    expect(reviews.length).toBe(before);
+  });
+});
