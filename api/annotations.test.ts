@@ -182,3 +182,21 @@ describe('parseAnnotations fuzz', () => {
     );
   });
 });
+
+describe('parseAnnotations on hostile input', () => {
+  it('answers quickly-shaped inputs without catastrophic backtracking and rejects oversized values', () => {
+    const spaces = ' '.repeat(16_000);
+    expect(() => parseAnnotations({ 'switchyard.io/check.x': `a${spaces}` })).toThrow(/<PromQL/);
+    expect(() => parseAnnotations({ 'switchyard.io/interval': `${'1m'.repeat(8000)}x` })).toThrow(/duration/);
+    expect(() => parseAnnotations({ 'switchyard.io/match': 'x'.repeat(20_000) })).toThrow(
+      /at most 16384 characters/,
+    );
+    const { warnings } = parseAnnotations({ [`switchyard.io/${'z'.repeat(5000)}`]: 'x' });
+    expect(warnings[0]).toContain('unknown annotation');
+  });
+
+  it('splits a check at its last comparison', () => {
+    const { settings } = parseAnnotations({ 'switchyard.io/check.lat': 'max(x > 5) <= 1e-3' });
+    expect(settings.checks[0]).toMatchObject({ query: 'max(x > 5)', operator: '<=', threshold: 0.001 });
+  });
+});

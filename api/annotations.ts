@@ -169,7 +169,10 @@ const DNS_SUBDOMAIN_PATTERN =
 const CHECK_NAME_PATTERN = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 const COOKIE_NAME_PATTERN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 const DURATION_UNITS_MS: Readonly<Record<string, number>> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
-const CHECK_PATTERN = /^(.*\S)\s*(<=|>=|==|!=|<|>)\s*(-?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?)\s*$/;
+// Anchored at the end only: no backtracking over the (user-controlled) PromQL before it.
+const CHECK_TAIL = /(<=|>=|==|!=|<|>)\s*(-?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?)\s*$/;
+/** Longer values are rejected before any parsing (Kubernetes allows 256 KiB of annotations in total). */
+const MAX_VALUE_LENGTH = 16_384;
 
 function quote(value: string): string {
   const text = JSON.stringify(value);
@@ -299,8 +302,9 @@ function parseCheck(annotation: string, value: string): CustomCheck {
       `a check name after "${Annotation.checkPrefix}" that is a lower-case DNS label`,
     );
   }
-  const match = CHECK_PATTERN.exec(value);
-  if (!match)
+  const match = CHECK_TAIL.exec(value);
+  const query = match ? value.slice(0, match.index).trim() : '';
+  if (!match || query === '')
     invalid(
       annotation,
       value,
@@ -308,9 +312,9 @@ function parseCheck(annotation: string, value: string): CustomCheck {
     );
   return Object.freeze({
     name,
-    query: match[1]!.trim(),
-    operator: match[2] as CheckOperator,
-    threshold: Number(match[3]),
+    query,
+    operator: match[1] as CheckOperator,
+    threshold: Number(match[2]),
   });
 }
 
@@ -329,6 +333,7 @@ function editDistance(a: string, b: string): number {
 }
 
 function unknownWarning(annotation: string): string {
+  if (annotation.length > 100) return `unknown annotation ${annotation.slice(0, 60)}… (ignored)`;
   const candidates = [...KNOWN_ANNOTATIONS, `${Annotation.checkPrefix}<name>`];
   let best: string | null = null;
   let bestDistance = Number.POSITIVE_INFINITY;
@@ -367,6 +372,8 @@ export function parseAnnotations(
     const raw = source[annotation];
     if (typeof raw !== 'string') invalid(annotation, String(raw), 'a string value');
     const value = raw;
+    if (value.length > MAX_VALUE_LENGTH)
+      invalid(annotation, value, `a value of at most ${MAX_VALUE_LENGTH} characters`);
     switch (annotation) {
       case Annotation.canary:
         oneOf(annotation, value, [OPT_IN_VALUE, 'disabled']);
