@@ -4,6 +4,7 @@
 import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { pino } from 'pino';
+import { Registry } from 'prom-client';
 import { ErrorCode, SwitchyardError, errorMessage } from '../api/errors.js';
 import { createProvider } from '../controller/analysis/provider.js';
 import { ProviderAnalyzer } from '../controller/file-mode/analyzer.js';
@@ -191,6 +192,7 @@ export async function main(argv: string[]): Promise<number> {
     apiToken: await readSecret('api-token-file', flags.apiTokenFile),
     prometheusUrl: flags.prometheusUrl,
     logger,
+    registry: new Registry(),
     analyzer: (analysis) =>
       new ProviderAnalyzer(
         createProvider(

@@ -4,7 +4,9 @@
 import type { AddressInfo } from 'node:net';
 import Fastify, { type FastifyInstance, LogController } from 'fastify';
 import type { Logger } from 'pino';
+import type { Registry } from 'prom-client';
 import { type RolloutBackend, registerApi, type TokenCheck } from './api.js';
+import { registerControlMetrics } from './control-metrics.js';
 import { registerDashboard } from './dashboard.js';
 import { RouteStore, registerRouteServer } from './route-server.js';
 import type { RouterAuthenticator } from './router-auth.js';
@@ -19,6 +21,11 @@ export interface ControlServerOptions {
   readonly routerAuth: RouterAuthenticator;
   readonly backend: RolloutBackend;
   readonly checkApiToken: TokenCheck | null;
+  /**
+   * Served at `GET /metrics` with the rollout gauges added; the webhook registers its metrics on
+   * the same registry. Absent = no /metrics.
+   */
+  readonly registry?: Registry;
   /** Long-poll hold time of the route server. Default 30 s. */
   readonly holdMs?: number;
   /**
@@ -54,6 +61,13 @@ export async function startControlServer(options: ControlServerOptions): Promise
   });
   registerApi(app, { backend: options.backend, checkToken: options.checkApiToken });
   registerDashboard(app);
+  const registry = options.registry;
+  if (registry) {
+    registerControlMetrics(registry, options.backend, options.routes);
+    app.get('/metrics', async (_request, reply) =>
+      reply.type(registry.contentType).send(await registry.metrics()),
+    );
+  }
   if (options.extend) await options.extend(app);
   await app.listen({ host: options.host, port: options.port });
   const address = app.server.address() as AddressInfo;

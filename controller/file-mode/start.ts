@@ -3,6 +3,7 @@
 
 import { isIP } from 'node:net';
 import type { Logger } from 'pino';
+import type { Registry } from 'prom-client';
 import { ErrorCode, SwitchyardError } from '../../api/errors.js';
 import { apiTokenCheck } from '../api.js';
 import { type ControlServer, startControlServer } from '../control-server.js';
@@ -35,6 +36,8 @@ export interface FileModeControlOptions {
   readonly scheduler?: Scheduler;
   readonly holdMs?: number;
   readonly transition?: TransitionFn;
+  /** Control's metrics registry (served at /metrics); the CLI passes a fresh one. */
+  readonly registry?: Registry;
   /** Watch the config file for edits (default true). */
   readonly watchConfig?: boolean;
 }
@@ -109,6 +112,7 @@ export async function startFileModeControl(options: FileModeControlOptions): Pro
       backend: controller,
       checkApiToken: options.apiToken === null ? null : apiTokenCheck(options.apiToken),
       ...(options.holdMs === undefined ? {} : { holdMs: options.holdMs }),
+      ...(options.registry === undefined ? {} : { registry: options.registry }),
     });
   } catch (error) {
     await controller.close();

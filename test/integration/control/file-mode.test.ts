@@ -106,6 +106,7 @@ describe('file mode with real routers', () => {
       analyzer: () => new ProviderAnalyzer(createProvider('builtin', { scrapeTimeoutMs: 1000 })),
       holdMs: 5000,
       watchConfig: false,
+      registry: new Registry(),
     });
   }
 
@@ -402,6 +403,14 @@ services:
       'blog router back at 0% canary',
       2000,
     );
+  });
+
+  it('exports rollout gauges on /metrics', async () => {
+    const text = await (await request(`${url(controlPort)}/metrics`)).body.text();
+    expect(text).toMatch(/switchyard_canary_weight\{namespace="default",name="cart"\} 0/);
+    expect(text).toMatch(/switchyard_canary_phase\{namespace="default",name="cart",phase="Failed"\} 1/);
+    expect(text).toMatch(/switchyard_canary_phase\{namespace="default",name="shop",phase="Succeeded"\} 1/);
+    expect(text).toMatch(/switchyard_route_polls_waiting \d+/);
   });
 
   it('rejects a command that is not valid in the phase with the reason', async () => {
