@@ -187,7 +187,9 @@ export function registerRouteServer(app: FastifyInstance, options: RouteServerOp
           message: 'route server: generation must be a non-negative integer',
         });
       }
-      if (after === null || current.generation > after) return sendTable(reply, current);
+      // Hold only a router that has exactly the current table. One that claims a newer generation
+      // saw a table from before a state reset: give it the truth instead of holding it forever.
+      if (after === null || current.generation !== after) return sendTable(reply, current);
 
       // Hold: answered by publish, by the hold timeout (304), or dropped when the client goes away.
       const abort = new AbortController();

@@ -52,6 +52,12 @@ describe('route server', () => {
     expect(((await response.body.json()) as RouteTable).generation).toBe(3);
   });
 
+  it('answers at once a router that claims a newer generation than control has (state reset)', async () => {
+    const response = await request(`${base}/v1/routes/default/shop?generation=99`, { headers: auth });
+    expect(response.statusCode).toBe(200);
+    expect(((await response.body.json()) as RouteTable).generation).toBe(3);
+  });
+
   it('holds a poll that is up to date and answers 304 when nothing changes', async () => {
     const response = await request(`${base}/v1/routes/default/shop?generation=3`, { headers: auth });
     expect(response.statusCode).toBe(304);
