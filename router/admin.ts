@@ -4,6 +4,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Registry } from 'prom-client';
 import type { DataPlane } from './proxy.js';
+import { request } from './undici.js';
 
 const READY_PROBE_TIMEOUT_MS = 2000;
 
@@ -14,7 +15,7 @@ function send(res: ServerResponse, status: number, type: string, body: string): 
 
 async function localAnswers(proxy: DataPlane): Promise<string | null> {
   try {
-    const response = await proxy.localPool.request({
+    const response = await request(proxy.localPool, {
       path: '/',
       method: 'GET',
       headersTimeout: READY_PROBE_TIMEOUT_MS,

@@ -4,10 +4,10 @@
 import { readFile } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
-import { Agent, request } from 'undici';
 import { errorMessage } from '../api/errors.js';
 import { parseRouteTableJson, type RouteTable } from '../api/routes.js';
 import type { Random } from './decide.js';
+import { Agent, request } from './undici.js';
 
 export interface ControlClientOptions {
   /** Base URL without trailing slash, e.g. https://switchyard-control.switchyard-system.svc:8443 */
@@ -46,7 +46,9 @@ export async function startControlClient(options: ControlClientOptions): Promise
     bodyTimeout: pollTimeoutMs,
   });
   const abort = new AbortController();
-  const path = `${options.base}/v1/routes/${encodeURIComponent(options.namespace)}/${encodeURIComponent(options.service)}`;
+  const base = new URL(options.base);
+  const origin = base.origin;
+  const path = `${base.pathname.replace(/\/+$/, '')}/v1/routes/${encodeURIComponent(options.namespace)}/${encodeURIComponent(options.service)}`;
   let generation: number | null = null;
   let etag: string | null = null;
   let failures = 0;
@@ -66,8 +68,14 @@ export async function startControlClient(options: ControlClientOptions): Promise
       headers.authorization = `Bearer ${(await readFile(options.tokenFile, 'utf8')).trim()}`;
     }
     if (etag !== null) headers['if-none-match'] = etag;
-    const url = generation === null ? path : `${path}?generation=${generation}`;
-    const response = await request(url, { dispatcher: agent, headers, signal: abort.signal });
+    const query = generation === null ? '' : `?generation=${generation}`;
+    const response = await request(agent, {
+      origin,
+      path: `${path}${query}`,
+      method: 'GET',
+      headers,
+      signal: abort.signal,
+    });
     if (response.statusCode === 304) {
       await response.body.dump();
       setConnected(true);

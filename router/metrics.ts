@@ -2,9 +2,20 @@
 // series are bound once — per process for the local track, per route table for decisions — so a
 // request only increments.
 
-import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import { createRequire } from 'node:module';
+import type * as PromClient from 'prom-client';
 import { VERSION } from '../api/version.js';
 import { type CompiledRoutes, REASONS } from './decide.js';
+
+// Metric classes loaded by path: the package root also loads default metrics, the push gateway and
+// cluster aggregation (~10 MB RSS in every pod). Same module instances as the root's exports.
+const require = createRequire(import.meta.url);
+const Counter: typeof PromClient.Counter = require('prom-client/lib/counter.js');
+const Gauge: typeof PromClient.Gauge = require('prom-client/lib/gauge.js');
+const Histogram: typeof PromClient.Histogram = require('prom-client/lib/histogram.js');
+/** prom-client's Registry class, loaded the same way (for the CLI's per-process registry). */
+export const Registry: typeof PromClient.Registry = require('prom-client/lib/registry.js');
+export type Registry = PromClient.Registry;
 
 export const DURATION_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 export const CODE_CLASSES = ['error', '1xx', '2xx', '3xx', '4xx', '5xx'] as const;

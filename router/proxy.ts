@@ -3,13 +3,13 @@
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
-import { type Dispatcher, Pool } from 'undici';
 import type { RouteTable } from '../api/routes.js';
 import type { RouterConfig } from './config.js';
 import { type CompiledRoutes, compileRoutes, type Decision, type Random } from './decide.js';
 import { downstreamHeaders, upstreamHeaders } from './headers.js';
 import { HOP_HEADER, type HopSecret, HopVerdict } from './hop.js';
 import type { RouterMetrics, UpstreamErrorKind } from './metrics.js';
+import { type Dispatcher, Pool } from './undici.js';
 
 /** A route table made ready for traffic: decision core, one pool per track, pre-bound counters. */
 export interface RouteState {
