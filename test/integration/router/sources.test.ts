@@ -1,7 +1,11 @@
 // Where tables come from: the watched routes file (reload, rejection keeps the previous table) and
 // the control long-poll client against a small fake control server (ETag, 304, token, backoff).
-import { writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createTlsServer } from 'node:https';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type App, startApp, startTestRouter, tableJson, waitFor } from './helpers.js';
@@ -94,7 +98,11 @@ interface FakeControl {
 }
 
 /** A fake route server: answers at once when the table is newer than ?generation=N, else holds ≤300 ms then 304. */
-async function fakeControl(token: () => string, port = 0): Promise<FakeControl> {
+async function fakeControl(
+  token: () => string,
+  port = 0,
+  tls?: { key: Buffer; cert: Buffer },
+): Promise<FakeControl> {
   let generation = 1;
   let weights: Record<string, number> = { stable: 100, canary: 0 };
   const waiting = new Set<() => void>();
@@ -135,10 +143,10 @@ async function fakeControl(token: () => string, port = 0): Promise<FakeControl> 
     }, 300);
     waiting.add(wake);
   };
-  const server: Server = createServer(handler);
+  const server: Server = tls ? createTlsServer(tls, handler) : createServer(handler);
   await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
   return {
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    url: `${tls ? 'https' : 'http'}://127.0.0.1:${(server.address() as AddressInfo).port}`,
     requests,
     publish(next) {
       weights = next;
@@ -157,9 +165,6 @@ describe('control long-poll client', () => {
   it('long-polls with generation + ETag, follows publishes, re-reads the token, keeps the last table when control is gone', async () => {
     let token = 'token-one';
     const control = await fakeControl(() => token);
-    const { mkdtempSync } = await import('node:fs');
-    const { join } = await import('node:path');
-    const { tmpdir } = await import('node:os');
     const tokenFile = join(mkdtempSync(join(tmpdir(), 'switchyard-token-')), 'token');
     writeFileSync(tokenFile, `${token}\n`);
     const r = await startTestRouter({
@@ -222,6 +227,74 @@ describe('control long-poll client', () => {
       await r.close();
       await restarted?.close();
       await control.close().catch(() => undefined);
+    }
+  });
+});
+
+describe('control over TLS', () => {
+  it('verifies control with --control-ca-file and refuses a server the CA did not sign', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'switchyard-tls-'));
+    const key = join(dir, 'key.pem');
+    const cert = join(dir, 'cert.pem');
+    execFileSync(
+      'openssl',
+      [
+        'req',
+        '-x509',
+        '-newkey',
+        'ec',
+        '-pkeyopt',
+        'ec_paramgen_curve:P-256',
+        '-nodes',
+        '-days',
+        '1',
+        '-subj',
+        '/CN=switchyard-control',
+        '-addext',
+        'subjectAltName=IP:127.0.0.1',
+        '-keyout',
+        key,
+        '-out',
+        cert,
+      ],
+      { stdio: 'ignore' },
+    );
+    writeFileSync(join(dir, 'token'), 't');
+    const control = await fakeControl(() => 't', 0, { key: readFileSync(key), cert: readFileSync(cert) });
+    const trusted = await startTestRouter({
+      local: stable.url,
+      config: {
+        routesFile: null,
+        control: control.url,
+        namespace: 'shop-ns',
+        controlCaFile: cert,
+        controlTokenFile: join(dir, 'token'),
+      },
+    });
+    const untrusted = await startTestRouter({
+      local: stable.url,
+      config: {
+        routesFile: null,
+        control: control.url,
+        namespace: 'shop-ns',
+        controlTokenFile: join(dir, 'token'),
+      },
+    });
+    try {
+      await waitFor('the table over TLS', () => trusted.metric('switchyard_route_generation'), 1);
+      expect(await trusted.metric('switchyard_control_connected')).toBe(1);
+      await waitFor(
+        'the untrusted router to log a TLS failure',
+        () => untrusted.logs.some((line) => line.msg === 'route poll failed; keeping last table'),
+        true,
+      );
+      expect(await untrusted.metric('switchyard_route_generation')).toBe(-1);
+      expect(await untrusted.metric('switchyard_control_connected')).toBe(0);
+    } finally {
+      await trusted.close();
+      await untrusted.close();
+      await control.close();
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });
