@@ -32,6 +32,9 @@ const errors = runScenario(SCENARIOS.errors, runs, seed + 1_000_000, 2);
 const latency = runScenario(SCENARIOS.latency, runs, seed + 2_000_000, 2);
 const allErrors = runScenario(SCENARIOS.allErrors, runs, seed + 3_000_000, 2);
 const low = runScenario(SCENARIOS.lowTraffic, runs, seed + 4_000_000, 10);
+const tail = runScenario(SCENARIOS.latencyTail, runs, seed + 5_000_000, 2);
+const tailRatio = runScenario(SCENARIOS.latencyTailRatio, runs, seed + 6_000_000, 2);
+const aaRatio = runScenario(SCENARIOS.aaRatio, runs, seed + 7_000_000, 2);
 
 const rows: Row[] = [
   {
@@ -52,8 +55,29 @@ const rows: Row[] = [
     summary: latency,
     metric: 'rolled back ≤ 2 intervals',
     value: latency.rolledBackWithin / runs,
+    target: '≥ 95%',
+    ok: latency.rolledBackWithin / runs >= 0.95,
+  },
+  {
+    summary: tail,
+    metric: 'rolled back (any time)',
+    value: tail.rolledBack / runs,
     target: 'report',
     ok: true,
+  },
+  {
+    summary: tailRatio,
+    metric: 'rolled back (any time)',
+    value: tailRatio.rolledBack / runs,
+    target: 'report',
+    ok: true,
+  },
+  {
+    summary: aaRatio,
+    metric: 'false rollback',
+    value: aaRatio.rolledBack / runs,
+    target: '< 1%',
+    ok: aaRatio.rolledBack / runs < 0.01,
   },
   {
     summary: allErrors,
@@ -62,7 +86,6 @@ const rows: Row[] = [
     target: '100%',
     ok: allErrors.rollbackSeconds.filter((seconds) => seconds < 10).length === runs,
   },
-
   {
     summary: low,
     metric: 'false fail/pass verdict',

@@ -38,6 +38,9 @@ export interface LatencyModel {
   readonly medianSeconds: number;
   readonly sigma: number;
   readonly scale: number;
+  /** Requests slower than this normal quantile get `tailExtraSeconds` more (a tail-only regression). */
+  readonly tailFromZ?: number;
+  readonly tailExtraSeconds?: number;
 }
 
 export interface TrackModel {
@@ -75,7 +78,8 @@ export const HEALTHY: TrackModel = Object.freeze({ errorRate: 0.001, latency: BA
 
 /** p-quantile of a latency model (inverse log-normal CDF). */
 export function latencyQuantile(model: LatencyModel, z: number): number {
-  return model.medianSeconds * Math.exp(model.sigma * z) * model.scale;
+  const tail = model.tailFromZ !== undefined && z > model.tailFromZ ? (model.tailExtraSeconds ?? 0) : 0;
+  return model.medianSeconds * Math.exp(model.sigma * z) * model.scale + tail;
 }
 
 const Z99 = 2.3263478740408408;
@@ -84,6 +88,11 @@ const Z99 = 2.3263478740408408;
 export function p99Regression(model: LatencyModel, extraSeconds: number): LatencyModel {
   const p99 = latencyQuantile(model, Z99);
   return { ...model, scale: model.scale * ((p99 + extraSeconds) / p99) };
+}
+
+/** Only the slowest 2% get `extraSeconds` slower: p99 moves by that much, the median not at all. */
+export function p99TailRegression(model: LatencyModel, extraSeconds: number): LatencyModel {
+  return { ...model, tailFromZ: 2.0537489106318225, tailExtraSeconds: extraSeconds };
 }
 
 class Track {
@@ -307,6 +316,14 @@ export const SCENARIOS = {
   latency: scenario('+100 ms p99 100 req/s', {
     canary: { ...HEALTHY, latency: p99Regression(BASE_LATENCY, 0.1) },
   }),
+  latencyTail: scenario('+100 ms p99, tail only', {
+    canary: { ...HEALTHY, latency: p99TailRegression(BASE_LATENCY, 0.1) },
+  }),
+  latencyTailRatio: scenario('+100 ms p99, tail only, ratio 1.3', {
+    canary: { ...HEALTHY, latency: p99TailRegression(BASE_LATENCY, 0.1) },
+    settings: { ...SIM_SETTINGS, maxLatencyRatio: 1.3 },
+  }),
+  aaRatio: scenario('A/A 100 req/s, ratio 1.3', { settings: { ...SIM_SETTINGS, maxLatencyRatio: 1.3 } }),
   allErrors: scenario('100% 5xx 100 req/s', { canary: { ...HEALTHY, errorRate: 1 } }),
   lowTraffic: scenario('A/A 1 req/s', { requestsPerSecond: 1 }),
 } as const satisfies Record<string, Scenario>;
