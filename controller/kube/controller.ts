@@ -1,0 +1,310 @@
+// The Kubernetes-mode controller of one control replica: informers (Deployments, Canaries, injected
+// pods), a route projection every replica runs (route tables derived from Canary status), and —
+// only while this replica holds the Lease — the work queue, the reconciler and the analysis loop.
+
+import {
+  AppsV1Api,
+  CoordinationV1Api,
+  CoreV1Api,
+  CustomObjectsApi,
+  type KubeConfig,
+  type KubernetesObject,
+  makeInformer,
+  type ObjectCache,
+  type Informer,
+  type V1Deployment,
+  type V1Pod,
+} from '@kubernetes/client-node';
+import type { Logger } from 'pino';
+import { isOptedIn, Label, parseAnnotations, type RolloutSettings } from '../../api/annotations.js';
+import { CANARY_GROUP, CANARY_PLURAL, CANARY_VERSION } from '../../api/canary.js';
+import { errorMessage } from '../../api/errors.js';
+import type { TransitionFn, WindowAnalyzer } from '../file-mode/runtime.js';
+import type { RouteStore } from '../route-server.js';
+import { transition as coreTransition } from '../transition.js';
+import { type CanaryObject, routeTableOf, statusOf } from './canary-object.js';
+import { LeaderElection } from './leader.js';
+import { keyOf, splitKey } from './names.js';
+import { Reconciler } from './reconciler.js';
+import { WorkQueue } from './work-queue.js';
+import { scrapeTargets } from './workloads.js';
+
+export interface KubeControllerOptions {
+  readonly kubeConfig: KubeConfig;
+  readonly routes: RouteStore;
+  readonly analyzer: WindowAnalyzer;
+  readonly logger: Logger;
+  /** Rollout clock (phase times, deadlines). Default real time. */
+  readonly now?: () => Date;
+  /** Lease clock (renew times written to the API). Default real time. */
+  readonly leaseNow?: () => Date;
+  readonly transition?: TransitionFn;
+  /** Holder identity in the Lease: the pod name. */
+  readonly identity: string;
+  /** Namespace of control (where the Lease lives). */
+  readonly leaseNamespace: string;
+  /** Default `switchyard-control`. */
+  readonly leaseName?: string;
+  /** Default 15 000. */
+  readonly leaseDurationMs?: number;
+  /** Default 5 000. */
+  readonly renewMs?: number;
+  /** Every opted-in Deployment is reconciled at least this often (ticks, deadlines). Default 2 000. */
+  readonly resyncMs?: number;
+  /** Open analysis windows are judged this often. Default 2 000. */
+  readonly analysisIntervalMs?: number;
+  /** Router port the per-track Services target. Default 15001. */
+  readonly routerPort?: number;
+  /** Router admin port scraped by the builtin analysis. Default 15020. */
+  readonly adminPort?: number;
+  /** PEM bundle routers trust (for the `switchyard-ca` ConfigMaps), or null. */
+  readonly caBundle?: () => string | null;
+  /** Called when this replica starts/stops leading (control starts/stops writing TLS). */
+  readonly onLeadership?: (leading: boolean) => void;
+}
+
+type Cached<T extends KubernetesObject> = Informer<T> & ObjectCache<T>;
+
+export class KubeController {
+  readonly #options: KubeControllerOptions;
+  readonly #log: Logger;
+  readonly #now: () => Date;
+  readonly #deployments: Cached<V1Deployment>;
+  readonly #canaries: Cached<CanaryObject & KubernetesObject>;
+  readonly #pods: Cached<V1Pod>;
+  readonly #queue: WorkQueue;
+  readonly #reconciler: Reconciler;
+  readonly #election: LeaderElection;
+  readonly #analysing = new Set<string>();
+  /** Resolved by each informer's first successful list (its cache is then complete). */
+  readonly #syncs = new Map<string, { promise: Promise<void>; resolve: () => void }>();
+  #timers: NodeJS.Timeout[] = [];
+  #stopped = false;
+  /** Reconciles done by this replica (tests: only the leader reconciles). */
+  reconciles = 0;
+
+  constructor(options: KubeControllerOptions) {
+    this.#options = options;
+    this.#log = options.logger.child({ component: 'kube-controller' });
+    this.#now = options.now ?? (() => new Date());
+    const kc = options.kubeConfig;
+    const apps = kc.makeApiClient(AppsV1Api);
+    const core = kc.makeApiClient(CoreV1Api);
+    const custom = kc.makeApiClient(CustomObjectsApi);
+    this.#deployments = makeInformer(
+      kc,
+      '/apis/apps/v1/deployments',
+      this.#synced('deployments', () => apps.listDeploymentForAllNamespaces()),
+    );
+    this.#canaries = makeInformer(
+      kc,
+      `/apis/${CANARY_GROUP}/${CANARY_VERSION}/${CANARY_PLURAL}`,
+      this.#synced(
+        'canaries',
+        () =>
+          custom.listClusterCustomObject({
+            group: CANARY_GROUP,
+            version: CANARY_VERSION,
+            plural: CANARY_PLURAL,
+          }) as never,
+      ),
+    );
+    this.#pods = makeInformer(
+      kc,
+      '/api/v1/pods',
+      this.#synced('pods', () => core.listPodForAllNamespaces({ labelSelector: `${Label.inject}=true` })),
+      `${Label.inject}=true`,
+    );
+    const adminPort = options.adminPort ?? 15020;
+    this.#reconciler = new Reconciler({
+      apps,
+      core,
+      custom,
+      transition: options.transition ?? coreTransition,
+      analyzer: options.analyzer,
+      now: this.#now,
+      logger: options.logger,
+      routerPort: options.routerPort ?? 15001,
+      targets: (namespace, name, track) =>
+        scrapeTargets(this.#pods.list(namespace), namespace, name, track, adminPort),
+      caBundle: options.caBundle ?? (() => null),
+    });
+    this.#queue = new WorkQueue({
+      process: async (key) => {
+        this.reconciles++;
+        const { namespace, name } = splitKey(key);
+        return this.#reconciler.reconcile(namespace, name);
+      },
+      onError: (key, error, retryInMs) =>
+        this.#log.warn({ key, err: errorMessage(error), retryInMs }, 'reconcile failed; retrying'),
+    });
+    this.#election = new LeaderElection({
+      api: kc.makeApiClient(CoordinationV1Api),
+      namespace: options.leaseNamespace,
+      name: options.leaseName ?? 'switchyard-control',
+      identity: options.identity,
+      leaseDurationMs: options.leaseDurationMs ?? 15_000,
+      renewMs: options.renewMs ?? 5_000,
+      now: options.leaseNow ?? (() => new Date()),
+      logger: options.logger,
+      onStartedLeading: () => {
+        this.#queue.start();
+        for (const key of this.#optedInKeys()) this.#queue.add(key);
+        options.onLeadership?.(true);
+      },
+      onStoppedLeading: () => {
+        void this.#queue.stop();
+        this.#reconciler.reset();
+        options.onLeadership?.(false);
+      },
+    });
+  }
+
+  get isLeader(): boolean {
+    return this.#election.isLeader;
+  }
+
+  /** The cached Deployment's settings, or null when it is not (validly) opted in. */
+  settingsOf(namespace: string, name: string): RolloutSettings | null {
+    const deployment = this.#deployments.get(name, namespace);
+    if (!deployment || !isOptedIn(deployment.metadata?.annotations)) return null;
+    try {
+      return parseAnnotations(deployment.metadata?.annotations ?? {}).settings;
+    } catch {
+      return null;
+    }
+  }
+
+  #optedInKeys(): string[] {
+    return this.#deployments
+      .list()
+      .filter((deployment) => isOptedIn(deployment.metadata?.annotations))
+      .map((deployment) => keyOf(deployment.metadata!.namespace!, deployment.metadata!.name!));
+  }
+
+  /**
+   * Wraps a list call so start() can wait for the caches to fill. (ListWatch.start() resolves only
+   * once the watch response has begun, which some servers delay until the first event.)
+   */
+  #synced<T>(name: string, list: () => Promise<T>): () => Promise<T> {
+    let resolve!: () => void;
+    const promise = new Promise<void>((done) => {
+      resolve = done;
+    });
+    this.#syncs.set(name, { promise, resolve });
+    return async () => {
+      const result = await list();
+      resolve();
+      return result;
+    };
+  }
+
+  #keep<T extends KubernetesObject>(name: string, informer: Cached<T>): void {
+    informer.on('error', (error) => {
+      if (this.#stopped) return;
+      this.#log.warn({ informer: name, err: errorMessage(error) }, 'watch failed; re-listing in 1s');
+      const timer = setTimeout(() => {
+        if (!this.#stopped) informer.start().catch(() => {});
+      }, 1000);
+      timer.unref();
+    });
+  }
+
+  #project(canary: CanaryObject): void {
+    const status = statusOf(canary);
+    if (status === null) return;
+    const { namespace, name } = canary.metadata;
+    try {
+      if (this.#options.routes.publish(namespace, routeTableOf(namespace, name, status.routes))) {
+        this.#log.debug({ namespace, name, generation: status.routes.generation }, 'route table published');
+      }
+    } catch (error) {
+      this.#log.error(
+        { namespace, name, err: errorMessage(error) },
+        'route table from Canary status is invalid',
+      );
+    }
+  }
+
+  async start(): Promise<void> {
+    const onDeployment = (deployment: V1Deployment): void => {
+      const namespace = deployment.metadata?.namespace ?? '';
+      if (isOptedIn(deployment.metadata?.annotations))
+        this.#queue.add(keyOf(namespace, deployment.metadata!.name!));
+      else if (deployment.metadata?.labels?.[Label.track] === 'canary') {
+        const service = deployment.metadata.labels[Label.service];
+        if (service) this.#queue.add(keyOf(namespace, service));
+      }
+    };
+    this.#deployments.on('add', onDeployment);
+    this.#deployments.on('update', onDeployment);
+    this.#deployments.on('delete', onDeployment);
+    const onCanary = (canary: CanaryObject): void => {
+      this.#project(canary);
+      this.#queue.add(keyOf(canary.metadata.namespace, canary.metadata.name));
+    };
+    this.#canaries.on('add', onCanary);
+    this.#canaries.on('update', onCanary);
+    this.#canaries.on('delete', (canary) =>
+      this.#options.routes.remove(canary.metadata.namespace, canary.metadata.name),
+    );
+    this.#keep('deployments', this.#deployments);
+    this.#keep('canaries', this.#canaries);
+    this.#keep('pods', this.#pods);
+    for (const [name, informer] of [
+      ['deployments', this.#deployments],
+      ['canaries', this.#canaries],
+      ['pods', this.#pods],
+    ] as const) {
+      (informer.start() as Promise<void>).catch((error: unknown) =>
+        this.#log.warn({ informer: name, err: errorMessage(error) }, 'informer failed to start'),
+      );
+    }
+    await Promise.all([...this.#syncs.values()].map((sync) => sync.promise));
+    const every = (ms: number, work: () => void): void => {
+      const timer = setInterval(work, ms);
+      timer.unref();
+      this.#timers.push(timer);
+    };
+    every(this.#options.resyncMs ?? 2000, () => {
+      if (this.isLeader) for (const key of this.#optedInKeys()) this.#queue.add(key);
+    });
+    every(this.#options.analysisIntervalMs ?? 2000, () => {
+      if (this.isLeader) this.#analyseOpenWindows();
+    });
+    this.#election.start();
+  }
+
+  #analyseOpenWindows(): void {
+    for (const canary of this.#canaries.list()) {
+      const { namespace, name } = canary.metadata;
+      const key = keyOf(namespace, name);
+      const status = statusOf(canary);
+      const settings = this.settingsOf(namespace, name);
+      if (status === null || settings === null || this.#analysing.has(key)) continue;
+      const window = this.#reconciler.window(namespace, name, status, settings);
+      if (window === null) continue;
+      this.#analysing.add(key);
+      this.#options.analyzer
+        .analyse(window, this.#now())
+        .then((verdict) => {
+          if (verdict === null || !this.isLeader) return;
+          this.#reconciler.offerVerdict(namespace, name, { windowStart: window.since, verdict });
+          this.#queue.add(key);
+        })
+        .catch((error: unknown) =>
+          this.#log.warn({ key, err: errorMessage(error) }, 'analysis failed; the step holds'),
+        )
+        .finally(() => this.#analysing.delete(key));
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    for (const timer of this.#timers) clearInterval(timer);
+    this.#timers = [];
+    await this.#election.stop();
+    await this.#queue.stop();
+    await Promise.all([this.#deployments.stop(), this.#canaries.stop(), this.#pods.stop()]);
+  }
+}

@@ -1,0 +1,182 @@
+// Pure builders and predicates over Kubernetes objects: the canary Deployment, the per-track
+// Services, readiness of a rollout, and the analysis scrape targets. No I/O here.
+
+import type { V1Deployment, V1OwnerReference, V1Pod, V1Service } from '@kubernetes/client-node';
+import {
+  CANARY_TRACK,
+  Label,
+  OwnedAnnotation,
+  STABLE_TRACK,
+  podTemplateHash,
+} from '../../api/annotations.js';
+import { canaryDeploymentName, REVISION_ANNOTATION, TRACK_SERVICE_PORT, trackServiceName } from './names.js';
+
+export function ownerReference(
+  apiVersion: string,
+  kind: string,
+  metadata: { name?: string; uid?: string },
+  controller: boolean,
+): V1OwnerReference {
+  return {
+    apiVersion,
+    kind,
+    name: metadata.name ?? '',
+    uid: metadata.uid ?? '',
+    controller,
+    blockOwnerDeletion: true,
+  };
+}
+
+export function pendingRevisionOf(deployment: V1Deployment): string | null {
+  return deployment.metadata?.annotations?.[OwnedAnnotation.pendingRevision] ?? null;
+}
+
+/** Replicas for a canary at `weight` percent: proportional to the Deployment's, at least 1. */
+export function canaryReplicas(stableReplicas: number | undefined, weight: number): number {
+  const total = stableReplicas ?? 1;
+  return Math.max(1, Math.ceil((total * Math.max(0, Math.min(100, weight))) / 100));
+}
+
+/**
+ * `<name>-canary` from the Deployment's current template (the release gate let the new template in
+ * and paused the Deployment): track label canary, selector = original + track canary.
+ */
+export function canaryDeployment(
+  deployment: V1Deployment,
+  revision: string,
+  replicas: number,
+  owner: V1OwnerReference,
+): V1Deployment {
+  const name = deployment.metadata?.name ?? '';
+  const template = structuredClone(deployment.spec!.template);
+  template.metadata ??= {};
+  template.metadata.labels = {
+    ...template.metadata.labels,
+    [Label.track]: CANARY_TRACK,
+    [Label.service]: name,
+  };
+  const selector = structuredClone(deployment.spec!.selector);
+  selector.matchLabels = { ...selector.matchLabels, [Label.track]: CANARY_TRACK };
+  return {
+    apiVersion: 'apps/v1',
+    kind: 'Deployment',
+    metadata: {
+      name: canaryDeploymentName(name),
+      namespace: deployment.metadata?.namespace,
+      labels: { ...deployment.metadata?.labels, [Label.track]: CANARY_TRACK, [Label.service]: name },
+      annotations: { [REVISION_ANNOTATION]: revision },
+      ownerReferences: [owner],
+    },
+    spec: {
+      replicas,
+      selector,
+      template,
+      ...(deployment.spec?.strategy ? { strategy: deployment.spec.strategy } : {}),
+      ...(deployment.spec?.minReadySeconds === undefined
+        ? {}
+        : { minReadySeconds: deployment.spec.minReadySeconds }),
+    },
+  };
+}
+
+/** `<name>-stable` / `<name>-canary`: port 80 → the router port of that track's pods. */
+export function trackService(
+  deployment: V1Deployment,
+  track: 'stable' | 'canary',
+  routerPort: number,
+  owner: V1OwnerReference,
+): V1Service {
+  const name = deployment.metadata?.name ?? '';
+  return {
+    apiVersion: 'v1',
+    kind: 'Service',
+    metadata: {
+      name: trackServiceName(name, track),
+      namespace: deployment.metadata?.namespace,
+      labels: { [Label.service]: name, [Label.track]: track },
+      ownerReferences: [owner],
+    },
+    spec: {
+      type: 'ClusterIP',
+      selector: {
+        ...deployment.spec?.selector?.matchLabels,
+        [Label.service]: name,
+        [Label.track]: track === 'canary' ? CANARY_TRACK : STABLE_TRACK,
+      },
+      ports: [{ name: 'http', port: TRACK_SERVICE_PORT, targetPort: routerPort as never, protocol: 'TCP' }],
+    },
+  };
+}
+
+/** The canary Deployment runs `revision` and has every replica updated and available. */
+export function canaryIsReady(canary: V1Deployment | null, revision: string): boolean {
+  if (canary === null) return false;
+  if (canary.metadata?.annotations?.[REVISION_ANNOTATION] !== revision) return false;
+  return rolledOut(canary);
+}
+
+/** Deployment controller caught up with the spec and every wanted replica is updated and available. */
+export function rolledOut(deployment: V1Deployment): boolean {
+  const wanted = deployment.spec?.replicas ?? 1;
+  const status = deployment.status ?? {};
+  return (
+    (status.observedGeneration ?? 0) >= (deployment.metadata?.generation ?? 0) &&
+    (status.updatedReplicas ?? 0) >= wanted &&
+    (status.availableReplicas ?? 0) >= wanted &&
+    (status.unavailableReplicas ?? 0) === 0 &&
+    (status.replicas ?? 0) <= wanted
+  );
+}
+
+/** The Deployment is unpaused, runs `revision` and has rolled out: the promotion is complete. */
+export function promotionComplete(deployment: V1Deployment, revision: string): boolean {
+  return (
+    deployment.spec?.paused !== true &&
+    podTemplateHash(deployment.spec?.template) === revision &&
+    rolledOut(deployment)
+  );
+}
+
+/** Why a canary Deployment cannot become ready (ReplicaFailure, progress deadline), or null. */
+export function canaryFailure(canary: V1Deployment | null): string | null {
+  for (const condition of canary?.status?.conditions ?? []) {
+    if (condition.type === 'ReplicaFailure' && condition.status === 'True')
+      return condition.message ?? 'replica failure';
+    if (condition.type === 'Progressing' && condition.status === 'False')
+      return condition.message ?? condition.reason ?? 'progress deadline exceeded';
+  }
+  return null;
+}
+
+function podReady(pod: V1Pod): boolean {
+  return (
+    pod.metadata?.deletionTimestamp === undefined &&
+    pod.status?.phase === 'Running' &&
+    (pod.status.conditions ?? []).some((c) => c.type === 'Ready' && c.status === 'True') &&
+    typeof pod.status.podIP === 'string' &&
+    pod.status.podIP !== ''
+  );
+}
+
+/** Router admin URLs (`http://<podIP>:<adminPort>`) of the ready pods of one track of one Deployment. */
+export function scrapeTargets(
+  pods: readonly V1Pod[],
+  namespace: string,
+  service: string,
+  track: 'stable' | 'canary',
+  adminPort: number,
+): string[] {
+  return pods
+    .filter(
+      (pod) =>
+        pod.metadata?.namespace === namespace &&
+        pod.metadata.labels?.[Label.service] === service &&
+        pod.metadata.labels?.[Label.track] === track &&
+        podReady(pod),
+    )
+    .map((pod) => {
+      const ip = pod.status!.podIP!;
+      return `http://${ip.includes(':') ? `[${ip}]` : ip}:${adminPort}`;
+    })
+    .sort();
+}

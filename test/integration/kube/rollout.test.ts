@@ -1,0 +1,200 @@
+// The Kubernetes adapter end to end against the fake API server with the real client-node: Canary
+// creation, canary workload and Services, weights, promotion, rollback, restart and 409 retries.
+
+import type { V1Deployment } from '@kubernetes/client-node';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CA_CONFIGMAP, HOP_SECRET, Label, OwnedAnnotation } from '../../../api/annotations.js';
+import { statusOf } from '../../../controller/kube/canary-object.js';
+import type { KubeController } from '../../../controller/kube/controller.js';
+import type { RouteStore } from '../../../controller/route-server.js';
+import {
+  appDeployment,
+  type Harness,
+  NAMESPACE,
+  readCanary,
+  releaseNewImage,
+  ScriptedAnalyzer,
+  startHarness,
+  waitFor,
+} from './harness.js';
+
+let harness: Harness;
+const analyzer = new ScriptedAnalyzer();
+let controller: KubeController;
+let routes: RouteStore;
+
+beforeAll(async () => {
+  harness = await startHarness();
+  ({ controller, routes } = await harness.startController('control-a', analyzer, { caBundle: () => 'PEM' }));
+});
+
+afterAll(async () => {
+  await harness?.close();
+});
+
+async function phaseOf(name: string, see: (value: unknown) => void): Promise<string | undefined> {
+  const status = statusOf((await readCanary(harness.custom, name)) ?? undefined);
+  see(status && { phase: status.phase, weight: status.weight, message: status.message });
+  return status?.phase;
+}
+
+async function waitPhase(name: string, phase: string, timeoutMs = 15_000): Promise<void> {
+  await waitFor(
+    `${name} in phase ${phase}`,
+    async (see) => ((await phaseOf(name, see)) === phase ? true : undefined),
+    timeoutMs,
+  );
+}
+
+async function canaryWorkload(name: string): Promise<V1Deployment | null> {
+  return harness.apps
+    .readNamespacedDeployment({ name: `${name}-canary`, namespace: NAMESPACE })
+    .catch(() => null);
+}
+
+describe('Kubernetes adapter', () => {
+  it('creates a Canary owned by an opted-in Deployment and serves a stable-only route table', async () => {
+    const created = await harness.apps.createNamespacedDeployment({
+      namespace: NAMESPACE,
+      body: appDeployment('shop', 'shop:v1'),
+    });
+    const canary = await waitFor('Canary shop with status', async () => {
+      const object = await readCanary(harness.custom, 'shop');
+      return statusOf(object ?? undefined) ? object! : undefined;
+    });
+    expect(canary.metadata.ownerReferences).toEqual([
+      expect.objectContaining({ kind: 'Deployment', name: 'shop', uid: created.metadata!.uid }),
+    ]);
+    expect(statusOf(canary)).toMatchObject({ phase: 'Idle', weight: 0, steps: [20, 50], strategy: 'canary' });
+    const table = routes.get(NAMESPACE, 'shop');
+    expect(table?.tracks).toEqual({ stable: { upstream: 'http://shop-stable.default.svc' } });
+    expect(table?.weights).toEqual({ stable: 100 });
+    // Not opted in: nothing happens to it.
+    await harness.apps.createNamespacedDeployment({
+      namespace: NAMESPACE,
+      body: { ...appDeployment('plain', 'shop:v1'), metadata: { name: 'plain', namespace: NAMESPACE } },
+    });
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(await readCanary(harness.custom, 'plain')).toBeNull();
+  });
+
+  it('releases a pending revision as a canary, steps its weight and promotes it', async () => {
+    analyzer.outcome = 'pass';
+    const revision = await releaseNewImage(harness.apps, 'shop', 'shop:v2');
+    const canary = await waitFor(
+      'shop-canary Deployment',
+      async () => (await canaryWorkload('shop')) ?? undefined,
+    );
+    expect(canary.spec?.template.spec?.containers[0]?.image).toBe('shop:v2');
+    expect(canary.spec?.template.metadata?.labels?.[Label.track]).toBe('canary');
+    expect(canary.spec?.selector.matchLabels).toEqual({ app: 'shop', [Label.track]: 'canary' });
+    expect(canary.metadata?.ownerReferences?.[0]).toMatchObject({
+      kind: 'Canary',
+      name: 'shop',
+      controller: true,
+    });
+    const services = await Promise.all(
+      ['stable', 'canary'].map((track) =>
+        harness.core.readNamespacedService({ name: `shop-${track}`, namespace: NAMESPACE }),
+      ),
+    );
+    expect(services.map((service) => service.spec?.selector?.[Label.track])).toEqual(['stable', 'canary']);
+    expect(services[0]?.spec?.ports?.[0]).toMatchObject({ port: 80, targetPort: 15001 });
+    const hop = await harness.core.readNamespacedSecret({ name: HOP_SECRET.name, namespace: NAMESPACE });
+    expect(Buffer.from(hop.data?.[HOP_SECRET.key] ?? '', 'base64').length).toBe(32);
+    const ca = await harness.core.readNamespacedConfigMap({ name: CA_CONFIGMAP.name, namespace: NAMESPACE });
+    expect(ca.data?.[CA_CONFIGMAP.key]).toBe('PEM');
+
+    // Weights seen by routers move 20 → 50 → 100 → back to stable 100.
+    const seenWeights = new Set<number>();
+    await waitFor('route table at canary 20%', async (see) => {
+      const table = routes.get(NAMESPACE, 'shop');
+      see(table?.weights);
+      return table?.weights.canary === 20 ? true : undefined;
+    });
+    expect(routes.get(NAMESPACE, 'shop')?.tracks.canary?.upstream).toBe('http://shop-canary.default.svc');
+    expect((await canaryWorkload('shop'))?.spec?.replicas).toBe(1);
+    await waitFor('route table at canary 50%', async (see) => {
+      const weights = routes.get(NAMESPACE, 'shop')?.weights;
+      see(weights);
+      if (weights?.canary !== undefined) seenWeights.add(weights.canary);
+      return weights?.canary === 50 ? true : undefined;
+    });
+    expect((await canaryWorkload('shop'))?.spec?.replicas).toBe(2);
+    await waitPhase('shop', 'Succeeded');
+    const deployment = await harness.apps.readNamespacedDeployment({ name: 'shop', namespace: NAMESPACE });
+    expect(deployment.spec?.paused).toBe(false);
+    expect(deployment.metadata?.annotations?.[OwnedAnnotation.pendingRevision]).toBeUndefined();
+    const status = statusOf((await readCanary(harness.custom, 'shop'))!)!;
+    expect(status).toMatchObject({ stableRevision: revision, canaryRevision: null, weight: 0 });
+    expect(status.conditions.find((condition) => condition.type === 'Ready')?.status).toBe('True');
+    await waitFor('shop-canary deleted', async () =>
+      (await canaryWorkload('shop')) === null ? true : undefined,
+    );
+    expect(routes.get(NAMESPACE, 'shop')?.weights).toEqual({ stable: 100 });
+    expect(routes.get(NAMESPACE, 'shop')?.generation).toBe(status.routeGeneration);
+    const events = await harness.core.listNamespacedEvent({
+      namespace: NAMESPACE,
+      fieldSelector: 'involvedObject.name=shop',
+    });
+    expect(events.items.map((event) => event.reason)).toEqual(
+      expect.arrayContaining(['RolloutStarted', 'StepStarted', 'Promoting', 'Succeeded']),
+    );
+  });
+
+  it('rolls a failing canary back: Failed, Event with the numbers, Deployment still paused and untouched', async () => {
+    analyzer.outcome = 'fail';
+    analyzer.fastFail = true;
+    const revision = await releaseNewImage(harness.apps, 'shop', 'shop:v3-errors50');
+    const before = await harness.apps.readNamespacedDeployment({ name: 'shop', namespace: NAMESPACE });
+    await waitPhase('shop', 'Failed');
+    const status = statusOf((await readCanary(harness.custom, 'shop'))!)!;
+    expect(status.failedRevisions).toContain(revision);
+    expect(status.weight).toBe(0);
+    expect(routes.get(NAMESPACE, 'shop')?.weights).toEqual({ stable: 100 });
+    expect(await canaryWorkload('shop')).toBeNull();
+    const after = await harness.apps.readNamespacedDeployment({ name: 'shop', namespace: NAMESPACE });
+    expect(after.spec).toEqual(before.spec);
+    expect(after.spec?.paused).toBe(true);
+    const events = await harness.core.listNamespacedEvent({
+      namespace: NAMESPACE,
+      fieldSelector: 'involvedObject.name=shop',
+    });
+    const rolledBack = events.items.find((event) => event.reason === 'RolledBack');
+    expect(rolledBack?.type).toBe('Warning');
+    expect(rolledBack?.message).toContain('0.50 < 0.99');
+    // The same failed template is left alone.
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(await canaryWorkload('shop')).toBeNull();
+    expect(statusOf((await readCanary(harness.custom, 'shop'))!)?.phase).toBe('Failed');
+  });
+
+  it('a restarted controller resumes the rollout at the same step', async () => {
+    analyzer.outcome = 'inconclusive';
+    analyzer.fastFail = false;
+    await releaseNewImage(harness.apps, 'shop', 'shop:v4');
+    await waitFor('step 1 at 20%', async (see) => {
+      const status = statusOf((await readCanary(harness.custom, 'shop')) ?? undefined);
+      see(status && { phase: status.phase, step: status.step });
+      return status?.phase === 'Progressing' && status.weight === 20 ? status : undefined;
+    });
+    await controller.stop();
+    const before = statusOf((await readCanary(harness.custom, 'shop'))!)!;
+    const restarted = await harness.startController('control-b', analyzer, { caBundle: () => 'PEM' });
+    controller = restarted.controller;
+    routes = restarted.routes;
+    await waitFor('the new controller to serve the resumed table', async () =>
+      routes.get(NAMESPACE, 'shop')?.generation === before.routeGeneration ? true : undefined,
+    );
+    expect(routes.get(NAMESPACE, 'shop')?.weights).toEqual({ stable: 80, canary: 20 });
+    await waitFor('the new controller to lead', async () => (controller.isLeader ? true : undefined));
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const resumed = statusOf((await readCanary(harness.custom, 'shop'))!)!;
+    expect(resumed).toMatchObject({ phase: 'Progressing', step: before.step, stepSince: before.stepSince });
+    analyzer.outcome = 'pass';
+    await waitPhase('shop', 'Succeeded');
+    expect(statusOf((await readCanary(harness.custom, 'shop'))!)!.routeGeneration).toBeGreaterThan(
+      before.routeGeneration,
+    );
+  });
+});
