@@ -1,0 +1,117 @@
+import { describe, expect, it } from 'vitest';
+import { connectionNamed, downstreamHeaders, upstreamHeaders } from './headers.js';
+
+function pairs(flat: string[]): [string, string][] {
+  const out: [string, string][] = [];
+  for (let i = 0; i < flat.length; i += 2) out.push([flat[i]!, flat[i + 1]!]);
+  return out;
+}
+
+describe('connectionNamed', () => {
+  it.each([
+    [undefined, null],
+    ['keep-alive', null],
+    ['Close', null],
+    ['keep-alive, X-Secret', ['x-secret']],
+    ['close, a ,b', ['a', 'b']],
+  ])('%j → %j', (value, expected) => {
+    const named = connectionNamed(value);
+    expect(named === null ? null : [...named]).toEqual(expected);
+  });
+});
+
+describe('upstreamHeaders', () => {
+  it('drops hop-by-hop, Connection-named, proxy-*, our routing headers; adds X-Forwarded-*', () => {
+    const out = upstreamHeaders(
+      {
+        host: 'shop.example',
+        connection: 'keep-alive, x-secret',
+        'x-secret': '1',
+        'keep-alive': 'timeout=5',
+        te: 'trailers',
+        'transfer-encoding': 'chunked',
+        upgrade: 'h2c',
+        'proxy-authorization': 'Basic x',
+        expect: '100-continue',
+        'x-canary': 'always',
+        'x-switchyard-hop': 'forged',
+        'x-forwarded-for': '198.51.100.1',
+        accept: 'text/html',
+        'set-cookie': ['a=1', 'b=2'],
+      },
+      'x-canary',
+      { remoteAddress: '10.0.0.7' },
+      'hop-token',
+      false,
+    );
+    expect(pairs(out)).toEqual([
+      ['host', 'shop.example'],
+      ['accept', 'text/html'],
+      ['set-cookie', 'a=1'],
+      ['set-cookie', 'b=2'],
+      ['x-forwarded-for', '198.51.100.1, 10.0.0.7'],
+      ['x-forwarded-proto', 'http'],
+      ['x-forwarded-host', 'shop.example'],
+      ['x-switchyard-hop', 'hop-token'],
+    ]);
+  });
+
+  it('keeps Connection: upgrade and Upgrade for upgrade requests, honours a custom canary header', () => {
+    const out = upstreamHeaders(
+      {
+        connection: 'Upgrade',
+        upgrade: 'websocket',
+        'x-test-version': 'canary',
+        'x-forwarded-proto': 'https',
+      },
+      'x-test-version',
+      { remoteAddress: '::1', encrypted: false },
+      null,
+      true,
+    );
+    expect(pairs(out)).toEqual([
+      ['x-forwarded-for', '::1'],
+      ['x-forwarded-proto', 'https'],
+      ['connection', 'upgrade'],
+      ['upgrade', 'websocket'],
+    ]);
+  });
+});
+
+describe('downstreamHeaders', () => {
+  const raw = (...values: string[]) => values.map((value) => Buffer.from(value, 'latin1'));
+
+  it('drops hop-by-hop and Connection-named response headers, appends the sticky cookie and close', () => {
+    const out = downstreamHeaders(
+      raw(
+        'Content-Type',
+        'text/plain',
+        'Connection',
+        'x-internal',
+        'X-Internal',
+        '1',
+        'Keep-Alive',
+        'timeout=5',
+        'Transfer-Encoding',
+        'chunked',
+        'Set-Cookie',
+        'a=1',
+      ),
+      'switchyard-track=canary; Path=/',
+      true,
+    );
+    expect(pairs(out)).toEqual([
+      ['content-type', 'text/plain'],
+      ['set-cookie', 'a=1'],
+      ['set-cookie', 'switchyard-track=canary; Path=/'],
+      ['connection', 'close'],
+    ]);
+  });
+
+  it('passes ordinary headers through unchanged', () => {
+    expect(pairs(downstreamHeaders(raw('ETag', '"1"', 'Content-Length', '2'), null, false))).toEqual([
+      ['etag', '"1"'],
+      ['content-length', '2'],
+    ]);
+  });
+});
