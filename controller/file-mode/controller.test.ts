@@ -181,6 +181,21 @@ describe('file-mode controller', () => {
     expect(steps).toEqual(['1', '2', '3']);
   });
 
+  it('notices a config edit on its own and starts the announced canary', async () => {
+    await writeFile(configPath, config(null));
+    const controller = await start();
+    await writeFile(configPath, config('http://127.0.0.1:1003'));
+    // The watch polls the file once a second; wait for the published table, not for a timer.
+    const deadline = Date.now() + 8000;
+    while (routes.get('default', 'shop')?.tracks.canary === undefined && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    expect(routes.get('default', 'shop')?.tracks.canary, 'canary track after editing tracks.canary').toEqual({
+      upstream: 'http://127.0.0.1:1003',
+    });
+    expect((await controller.get('default', 'shop')).phase).toBe('Progressing');
+  });
+
   it('keeps the running config when an edit is invalid', async () => {
     await writeFile(configPath, config(null));
     const controller = await start();
