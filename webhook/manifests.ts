@@ -146,7 +146,7 @@ export function injectManifests(
     const error = document.errors[0];
     if (error) {
       const { line, col } = lineCounter.linePos(error.pos[0]);
-      const message = error.message.split('\n')[0];
+      const message = error.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?\s*$/, '');
       throw new SwitchyardError(
         ErrorCode.DocumentInvalid,
         `${sourceName}:${line}:${col}: invalid YAML: ${message}`,

@@ -122,10 +122,12 @@ describe('POST /mutate', () => {
       typeof value === 'object' && value !== null
         ? Object.entries(value).flatMap(([key, item]) => [[...prefix, key], ...paths(item, [...prefix, key])])
         : [];
+    const fixturePaths = fixtures.map((review) => paths(review));
     await fc.assert(
       fc.asyncProperty(fc.nat(), fc.nat(), fc.jsonValue(), async (which, where, replacement) => {
-        const review = structuredClone(fixtures[which % fixtures.length]!);
-        const candidates = paths(review);
+        const index = which % fixtures.length;
+        const review = structuredClone(fixtures[index]!);
+        const candidates = fixturePaths[index]!;
         const path = candidates[where % candidates.length]!;
         let target: Record<string, unknown> = review;
         for (const key of path.slice(0, -1)) target = target[key] as Record<string, unknown>;
