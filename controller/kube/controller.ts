@@ -160,6 +160,11 @@ export class KubeController {
     });
   }
 
+  /** Status writes this replica had to retry after a 409. */
+  get conflicts(): number {
+    return this.#reconciler.conflicts;
+  }
+
   get isLeader(): boolean {
     return this.#election.isLeader;
   }

@@ -129,6 +129,8 @@ export class Reconciler {
   readonly #verdicts = new Map<string, PendingVerdict>();
   /** `key@revision` whose namespace objects (Services, Secret, ConfigMap) are known to exist. */
   readonly #ensured = new Set<string>();
+  /** Status writes refused with 409 (another writer was first); each one is retried with a fresh read. */
+  conflicts = 0;
 
   constructor(options: ReconcilerOptions) {
     this.#options = options;
@@ -177,6 +179,9 @@ export class Reconciler {
       this.#log.warn({ namespace, name, err: errorMessage(error) }, 'annotations invalid; not reconciling');
       return 'done';
     }
+    const canaryWorkload = await orNull(
+      apps.readNamespacedDeployment({ name: canaryDeploymentName(name), namespace }),
+    );
     let canary = await this.#readCanary(namespace, name);
     if (canary === null) {
       canary = await this.#createCanary(deployment, settings);
@@ -192,9 +197,6 @@ export class Reconciler {
     const key = `${namespace}/${name}`;
     await this.#ensureNamespaceObjects(deployment, canary, key, status.canaryRevision);
 
-    const canaryWorkload = await orNull(
-      apps.readNamespacedDeployment({ name: canaryDeploymentName(name), namespace }),
-    );
     const observations: Observation[] = [];
     const commandText = canary.metadata.annotations?.[COMMAND_ANNOTATION];
     const request = parseCommandAnnotation(commandText);
@@ -246,8 +248,9 @@ export class Reconciler {
           body: { ...canary, status: next },
         });
       } catch (error) {
-        if (code(error) === 409) return 'conflict';
-        throw error;
+        if (code(error) !== 409) throw error;
+        this.conflicts++;
+        return 'conflict';
       }
       if (next.phase !== status.phase) {
         this.#log.info(
