@@ -511,3 +511,53 @@ describe('transition: properties', () => {
     );
   });
 });
+
+describe('transition: restart in every phase', () => {
+  const followUps: readonly Observation[] = [
+    { type: 'tick' },
+    { type: 'canary-ready' },
+    { type: 'promotion-complete' },
+    { type: 'canary-removed' },
+    { type: 'new-revision', revision: 'rev-c' },
+    ...Object.values(COMMAND_CASES).map((command): Observation => ({ type: 'command', command })),
+  ];
+  it.each(PHASES.map((phase) => ({ phase })))(
+    '$phase: a JSON round trip of the status changes no decision',
+    ({ phase }) => {
+      const d = inPhase(phase);
+      const persisted = JSON.parse(JSON.stringify(d.state)) as RolloutStatus;
+      expect(persisted).toEqual(d.state);
+      for (const observation of followUps) {
+        for (const delay of [0, INTERVAL, PROGRESS_DEADLINE_INTERVALS * INTERVAL]) {
+          const at = new Date(d.now + delay);
+          expect(transition(persisted, observation, at, d.config)).toEqual(
+            transition(d.state, observation, at, d.config),
+          );
+        }
+      }
+      // And the verdict of the persisted window still counts after the restart.
+      const analysis: Observation = {
+        type: 'analysis',
+        windowStart: persisted.stepSince ?? 'none',
+        verdict: verdict('pass'),
+      };
+      const at = new Date(d.now + INTERVAL);
+      expect(transition(persisted, analysis, at, d.config)).toEqual(
+        transition(d.state, analysis, at, d.config),
+      );
+    },
+  );
+
+  it('settings changed mid-rollout (fewer steps) move on to promotion instead of wedging', () => {
+    const d = progressing().step('pass').step('pass');
+    expect(d.state.step).toBe(2);
+    const shorter = settings({ steps: [10] });
+    const out = transition(
+      d.state,
+      { type: 'analysis', windowStart: d.state.stepSince ?? '', verdict: verdict('pass') },
+      new Date(d.now + INTERVAL),
+      shorter,
+    );
+    expect(out.state.phase).toBe('Promoting');
+  });
+});
