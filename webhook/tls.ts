@@ -201,6 +201,7 @@ export class SelfManagedTls implements TlsSource {
   private bundle: CertBundle | null = null;
   private readonly listeners = new Set<(pair: KeyPairPem) => void>();
   private timer: NodeJS.Timeout | null = null;
+  private stopped = false;
   private readonly log: Logger;
   private readonly renewFraction: number;
   private readonly servingLifetimeMs: number;
@@ -233,7 +234,9 @@ export class SelfManagedTls implements TlsSource {
   /** Checks once, then keeps checking on a timer; resolves once a certificate is available. */
   async start(): Promise<void> {
     const interval = this.options.checkIntervalMs ?? 60_000;
+    this.stopped = false;
     while (this.bundle === null) {
+      if (this.stopped) throw new Error('stopped before a webhook certificate was available');
       await this.check();
       if (this.bundle === null) {
         this.log.info('waiting for the leader to create the webhook certificate');
@@ -249,6 +252,7 @@ export class SelfManagedTls implements TlsSource {
   }
 
   stop(): void {
+    this.stopped = true;
     if (this.timer) clearInterval(this.timer);
     this.timer = null;
   }
