@@ -37,7 +37,17 @@ function statusCode(error: unknown): number | undefined {
 
 beforeAll(async () => {
   ensureCliBuilt(repoRoot);
-  cluster = await startFakeCluster({ watchHistory: 300, bookmarkIntervalMs: 200 });
+  cluster = await startFakeCluster({
+    watchHistory: 300,
+    bookmarkIntervalMs: 200,
+    // A test-only image: `node-script:*` runs `node <args>`.
+    images: [
+      {
+        match: (image) => image.startsWith('node-script'),
+        command: ({ container }) => ({ argv: [process.execPath, ...(container.args ?? [])] }),
+      },
+    ],
+  });
   kc = new k8s.KubeConfig();
   kc.loadFromFile(cluster.kubeconfigPath);
   core = kc.makeApiClient(k8s.CoreV1Api);
@@ -237,6 +247,39 @@ describe('API semantics through @kubernetes/client-node', () => {
   });
 });
 
+describe('TokenReview and plain HTTP', () => {
+  it('authenticates issued service-account tokens for their audience only', async () => {
+    const authentication = kc.makeApiClient(k8s.AuthenticationV1Api);
+    const token = cluster.issueToken('apps', 'router', ['switchyard']);
+    const review = (audiences?: string[]) =>
+      authentication.createTokenReview({
+        body: { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenReview', spec: { token, audiences } },
+      });
+    const accepted = await review(['switchyard']);
+    expect(accepted.status?.authenticated).toBe(true);
+    expect(accepted.status?.user?.username).toBe('system:serviceaccount:apps:router');
+    expect((await review(['someone-else'])).status?.authenticated).toBe(false);
+    const forged = await authentication.createTokenReview({
+      body: { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenReview', spec: { token: 'forged' } },
+    });
+    expect(forged.status?.authenticated).toBe(false);
+  });
+
+  it('serves plain HTTP to both clients when started with tls: false', async () => {
+    const plain = await startFakeCluster({ tls: false });
+    try {
+      expect(plain.url).toMatch(/^http:\/\//);
+      expect(await kubectlOk(plain, ['get', 'namespaces'])).toContain('kube-system');
+      const config = new k8s.KubeConfig();
+      config.loadFromFile(plain.kubeconfigPath);
+      const namespaces = await config.makeApiClient(k8s.CoreV1Api).listNamespace();
+      expect(namespaces.items.map((item) => item.metadata?.name)).toContain('default');
+    } finally {
+      await plain.close();
+    }
+  });
+});
+
 describe('kubectl against the fake cluster', () => {
   it('applies a kustomization; the Deployment runs as processes answering through its Service', async () => {
     const applied = await kubectlOk(cluster, ['apply', '-k', join(fixtures, 'app')]);
@@ -409,13 +452,91 @@ describe('kubectl against the fake cluster', () => {
   });
 });
 
+describe('what pod processes see', () => {
+  it('gets env from secrets and fieldRefs, mounted configMaps, its own localhost and Service DNS', async () => {
+    // `kubectl create secret|configmap` send protobuf, which the fake cluster does not decode: apply.
+    const inputs = [
+      {
+        apiVersion: 'v1',
+        kind: 'Secret',
+        metadata: { name: 'creds', namespace: 'shop' },
+        stringData: { password: 's3cret' },
+      },
+      {
+        apiVersion: 'v1',
+        kind: 'ConfigMap',
+        metadata: { name: 'greeting', namespace: 'shop' },
+        data: { greeting: 'hello' },
+      },
+    ];
+    await kubectlOk(cluster, ['apply', '-f', '-'], {
+      input: inputs.map((doc) => JSON.stringify(doc)).join('\n'),
+    });
+    await kubectlOk(cluster, [
+      'expose',
+      'deployment',
+      'held',
+      '-n',
+      'shop',
+      '--port=80',
+      '--target-port=http',
+    ]);
+    const script = [
+      "const fs = require('fs');",
+      'const [file, service] = process.argv.slice(1);',
+      "console.log('file=' + fs.readFileSync(file, 'utf8'));",
+      "console.log('secret=' + process.env.FROM_SECRET + ' name=' + process.env.MY_NAME + ' local=' + process.env.LOCAL_URL);",
+      "const call = () => fetch(service).then((r) => r.json()).then((j) => console.log('service=' + j.version), () => setTimeout(call, 200));",
+      'call();',
+      'setInterval(() => {}, 1000);',
+    ].join('\n');
+    const pod = {
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name: 'probe', namespace: 'shop' },
+      spec: {
+        containers: [
+          {
+            name: 'script',
+            image: 'node-script:1',
+            args: ['-e', script, '/etc/config/greeting', 'http://held.shop.svc.cluster.local/'],
+            env: [
+              { name: 'FROM_SECRET', valueFrom: { secretKeyRef: { name: 'creds', key: 'password' } } },
+              { name: 'MY_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
+              { name: 'LOCAL_URL', value: 'http://127.0.0.1:9999' },
+            ],
+            volumeMounts: [{ name: 'config', mountPath: '/etc/config' }],
+          },
+        ],
+        volumes: [{ name: 'config', configMap: { name: 'greeting' } }],
+      },
+    };
+    await kubectlOk(cluster, ['apply', '-f', '-'], { input: JSON.stringify(pod) });
+    const podIp = await waitFor(
+      'pod "probe" to get an IP',
+      async () =>
+        (
+          await kubectlOk(cluster, ['get', 'pod', 'probe', '-n', 'shop', '-o', 'jsonpath={.status.podIP}'])
+        ).trim() || undefined,
+    );
+    const logs = await waitFor('the probe pod to reach the held Service by name', async () => {
+      const output = await kubectlOk(cluster, ['logs', 'probe', '-n', 'shop']);
+      return output.includes('service=') ? output : undefined;
+    });
+    expect(logs).toContain('file=hello');
+    expect(logs).toContain(`secret=s3cret name=probe local=http://${podIp}:9999`);
+    expect(logs).toContain('service=v2');
+    await kubectlOk(cluster, ['delete', 'pod', 'probe', '-n', 'shop']);
+  });
+});
+
 describe('admission webhooks over HTTPS', () => {
   let webhook: Server;
   const reviews: { operation: string; user: string; dryRun: boolean; kind: string }[] = [];
 
   beforeAll(async () => {
     const ca = await createCertificateAuthority('webhook-test-ca');
-    const serving = await createServingCertificate(ca, ['127.0.0.1']);
+    const serving = await createServingCertificate(ca, ['127.0.0.1', 'hook.default.svc']);
     webhook = createHttpsServer({ cert: serving.certPem, key: serving.keyPem }, (request, response) => {
       const chunks: Buffer[] = [];
       request.on('data', (chunk: Buffer) => chunks.push(chunk));
@@ -438,9 +559,10 @@ describe('admission webhooks over HTTPS', () => {
           kind: admission.kind.kind,
         });
         const denied = admission.object.data?.deny !== undefined;
+        const label = request.url === '/via-service' ? 'via-service' : 'mutated';
         const patch = admission.object.metadata.labels
-          ? [{ op: 'add', path: '/metadata/labels/mutated', value: 'true' }]
-          : [{ op: 'add', path: '/metadata/labels', value: { mutated: 'true' } }];
+          ? [{ op: 'add', path: `/metadata/labels/${label}`, value: 'true' }]
+          : [{ op: 'add', path: '/metadata/labels', value: { [label]: 'true' } }];
         const answer = denied
           ? { uid: admission.uid, allowed: false, status: { code: 403, message: 'no denials please' } }
           : {
@@ -483,6 +605,20 @@ describe('admission webhooks over HTTPS', () => {
           objectSelector: { matchLabels: { admission: 'test' } },
         },
         {
+          name: 'service.test.switchyard.io',
+          admissionReviewVersions: ['v1'],
+          sideEffects: 'None',
+          failurePolicy: 'Fail',
+          clientConfig: {
+            service: { namespace: 'default', name: 'hook', port: 443, path: '/via-service' },
+            caBundle: Buffer.from(ca.certPem).toString('base64'),
+          },
+          rules: [
+            { operations: ['CREATE'], apiGroups: [''], apiVersions: ['v1'], resources: ['configmaps'] },
+          ],
+          objectSelector: { matchLabels: { admission: 'test' } },
+        },
+        {
           name: 'unreachable.test.switchyard.io',
           admissionReviewVersions: ['v1'],
           sideEffects: 'None',
@@ -495,6 +631,27 @@ describe('admission webhooks over HTTPS', () => {
         },
       ],
     };
+    // A selector-less Service whose Endpoints point at the test server: the API server resolves
+    // it and verifies the certificate for hook.default.svc.
+    const hook = {
+      items: [
+        {
+          apiVersion: 'v1',
+          kind: 'Service',
+          metadata: { name: 'hook', namespace: 'default' },
+          spec: { ports: [{ port: 443 }] },
+        },
+        {
+          apiVersion: 'v1',
+          kind: 'Endpoints',
+          metadata: { name: 'hook', namespace: 'default' },
+          subsets: [{ addresses: [{ ip: '127.0.0.1' }], ports: [{ port }] }],
+        },
+      ],
+    };
+    await kubectlOk(cluster, ['apply', '-f', '-'], {
+      input: hook.items.map((item) => JSON.stringify(item)).join('\n'),
+    });
     await kubectlOk(cluster, ['apply', '-f', '-'], { input: JSON.stringify(configuration) });
   });
 
@@ -515,7 +672,7 @@ describe('admission webhooks over HTTPS', () => {
     expect(result.code).toBe(0);
     expect(result.stderr).toContain('Warning: configmap mutated by the test webhook');
     const stored = await core.readNamespacedConfigMap({ name: 'mutated', namespace: 'default' });
-    expect(stored.metadata?.labels).toEqual({ admission: 'test', mutated: 'true' });
+    expect(stored.metadata?.labels).toEqual({ admission: 'test', mutated: 'true', 'via-service': 'true' });
     expect(reviews.at(-1)).toEqual({
       operation: 'CREATE',
       user: 'kubernetes-admin',

@@ -118,6 +118,9 @@ export async function startFakeCluster(options: FakeClusterOptions = {}): Promis
     now: () => Date.now(),
   });
   const useTls = options.tls ?? true;
+  // The API server lives in the cluster's own address block, so pod processes (whose 127.0.0.1 is
+  // their pod IP) reach it at the same address as the test process.
+  const apiHost = block.apiServerIp;
   let caPem: string | undefined;
   let server: Server;
   if (useTls) {
@@ -125,6 +128,7 @@ export async function startFakeCluster(options: FakeClusterOptions = {}): Promis
     const serving = await createServingCertificate(ca, [
       'localhost',
       '127.0.0.1',
+      apiHost,
       'kubernetes',
       'kubernetes.default',
       'kubernetes.default.svc',
@@ -138,9 +142,9 @@ export async function startFakeCluster(options: FakeClusterOptions = {}): Promis
   } else {
     server = createHttpServer(handler.handle);
   }
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  await new Promise<void>((resolve) => server.listen(0, apiHost, resolve));
   const port = (server.address() as AddressInfo).port;
-  const url = `${useTls ? 'https' : 'http'}://127.0.0.1:${port}`;
+  const url = `${useTls ? 'https' : 'http'}://${apiHost}:${port}`;
   const kubeconfigPath = join(workDir, 'kubeconfig');
   await writeKubeconfig(kubeconfigPath, { server: url, caPem, token: adminToken });
   log(`fake cluster: API server at ${url}, kubeconfig ${kubeconfigPath}`);
@@ -210,6 +214,7 @@ export async function startFakeCluster(options: FakeClusterOptions = {}): Promis
         loops.services.trigger();
         break;
       case '/services':
+      case '/endpoints':
         loops.services.trigger();
         break;
       case '/namespaces':
@@ -253,7 +258,7 @@ export async function startFakeCluster(options: FakeClusterOptions = {}): Promis
         SWITCHYARD_FAKE_HOSTS: hostsFile,
         SWITCHYARD_FAKE_NAMESPACE: namespace,
         KUBECONFIG: podKubeconfig,
-        KUBERNETES_SERVICE_HOST: '127.0.0.1',
+        KUBERNETES_SERVICE_HOST: apiHost,
         KUBERNETES_SERVICE_PORT: String(port),
       };
     },

@@ -296,7 +296,7 @@ export class Kubelet {
     // The harness's own variables (API server address, DNS preload) are not rewritten.
     const env: Record<string, string> = {
       ...(await this.options.baseEnv(pod, runtime.dir)),
-      POD_IP: runtime.ip,
+      SWITCHYARD_FAKE_POD_IP: runtime.ip,
       HOSTNAME: runtime.name,
       ...containerEnv,
     };

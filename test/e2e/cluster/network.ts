@@ -1,6 +1,7 @@
 // Loopback addressing for the fake cluster: Linux routes all of 127.0.0.0/8 to lo, so each cluster
 // claims a 127.X.0.0/16 block (by binding a lock socket in it, so concurrent clusters on one machine
-// never share addresses); Services get ClusterIPs 127.X.0.1–127.X.15.254, pods 127.X.16.1 upward.
+// never share addresses); Services get ClusterIPs 127.X.0.1–127.X.15.254, pods 127.X.16.1 upward,
+// the API server listens on 127.X.255.1.
 
 import { createServer, type Server } from 'node:net';
 
@@ -40,6 +41,11 @@ export class AddressBlock {
       }
     }
     throw new Error('fake cluster: every 127.X.0.0/16 block is claimed by another fake cluster');
+  }
+
+  /** Where the API server listens. */
+  get apiServerIp(): string {
+    return `127.${this.octet}.255.1`;
   }
 
   #address(index: number): string {

@@ -48,6 +48,11 @@ async function readBody(request: IncomingMessage): Promise<string> {
 }
 
 function parseBody(text: string, contentType: string | undefined): unknown {
+  if ((contentType ?? '').includes('protobuf')) {
+    throw apiErrors.unsupportedMediaType(
+      'the fake cluster does not decode protobuf bodies (kubectl create <generator> sends them): use `kubectl apply -f` or `kubectl create -f` with YAML/JSON',
+    );
+  }
   if (text.trim() === '') return undefined;
   try {
     if ((contentType ?? '').includes('yaml')) return YAML.parse(text);

@@ -104,7 +104,25 @@ export class ServiceNetworking {
       live.add(`${namespace}/${name}`);
       const spec = asObj(service.spec);
       const ports = asList(spec.ports) as unknown as ServicePort[];
-      if (spec.selector === undefined || !isObject(spec.selector)) continue;
+      if (spec.selector === undefined || !isObject(spec.selector)) {
+        // Without a selector the user manages Endpoints; route to what they list.
+        const endpoints = this.api.tryGet(this.#endpoints, namespace, name);
+        for (const subset of asList(endpoints?.subsets)) {
+          const subsetPorts = asList(subset.ports);
+          for (const port of ports) {
+            const match =
+              subsetPorts.find((entry) => entry.name === port.name) ??
+              (subsetPorts.length === 1 ? subsetPorts[0] : undefined);
+            if (!match || typeof match.port !== 'number') continue;
+            const key = `${namespace}/${name}/${port.port}`;
+            const list = ready.get(key) ?? [];
+            for (const address of asList(subset.addresses))
+              list.push({ host: String(address.ip), port: match.port });
+            ready.set(key, list);
+          }
+        }
+        continue;
+      }
       const selector = mapSelectorMatcher(spec.selector);
       const pods = this.api
         .list(this.#pods, namespace)
