@@ -116,6 +116,7 @@ export async function main(argv: string[]): Promise<number> {
     return await runDemo(flags, {
       stdout: process.stdout,
       tty: process.stdout.isTTY === true && process.env.TERM !== 'dumb',
+      columns: process.stdout.columns ?? 80,
       signal: interrupted.signal,
       cwd: process.cwd(),
     });

@@ -59,7 +59,10 @@ const COMMANDS: Readonly<Record<string, Command>> = {
     summary: 'file mode: `rollout start <service> --canary-upstream URL`',
     load: () => import('./operate.js').then((m) => ({ main: m.commandMain('rollout') })),
   },
-  demo: { summary: 'run a complete canary rollout on this machine, no cluster needed' },
+  demo: {
+    summary: 'run a complete canary rollout on this machine, no cluster needed',
+    load: () => import('./demo.js'),
+  },
   'shop-app': {
     summary: 'the sample shop app of the demo and e2e tests',
     hidden: true,

@@ -93,18 +93,40 @@ export function progressBlock(
   ];
 }
 
+/** Cuts a line to `width` visible characters, keeping ANSI sequences (they take no room). */
+export function fitWidth(line: string, width: number): string {
+  let visible = 0;
+  let out = '';
+  for (let i = 0; i < line.length; i++) {
+    if (line[i] === '\u001b') {
+      const end = line.indexOf('m', i);
+      if (end < 0) break;
+      out += line.slice(i, end + 1);
+      i = end;
+      continue;
+    }
+    if (visible === width) return `${out}${RESET}`;
+    out += line[i];
+    visible++;
+  }
+  return out;
+}
+
 /** Writes scrolling lines and the live view; on a TTY the block is redrawn below the lines. */
 export class Display {
   readonly #out: Output;
   readonly #tty: boolean;
   readonly #plainEveryMs: number;
+  readonly #columns: number;
   #drawn = 0;
   #lastPlainAt = Number.NEGATIVE_INFINITY;
 
-  constructor(out: Output, tty: boolean, plainEveryMs: number) {
+  /** `columns`: terminal width; block lines are cut to it so the redraw knows how many rows it used. */
+  constructor(out: Output, tty: boolean, plainEveryMs: number, columns = 80) {
     this.#out = out;
     this.#tty = tty;
     this.#plainEveryMs = plainEveryMs;
+    this.#columns = Math.max(40, columns);
   }
 
   #clearBlock(): void {
@@ -121,7 +143,9 @@ export class Display {
   progress(point: Point, rollout: RolloutSummary, lastVerdict: Verdict | undefined, nowMs: number): void {
     if (this.#tty) {
       this.#clearBlock();
-      const block = progressBlock(point, rollout, lastVerdict);
+      const block = progressBlock(point, rollout, lastVerdict).map((line) =>
+        fitWidth(line, this.#columns - 1),
+      );
       this.#out.write(`${block.join('\n')}\n`);
       this.#drawn = block.length;
       return;

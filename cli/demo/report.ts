@@ -77,6 +77,14 @@ function okShare(totals: VersionTotals): string {
   return totals.requests === 0 ? 'none' : `${ratio(totals.requests - totals.errors, totals.requests)} ok`;
 }
 
+/** `canary, steps 10,50 every 3s`; A/B and blue-green have analysis periods, not weight steps. */
+export function pacing(report: Pick<DemoReport, 'rollout'>): string {
+  const { strategy, steps, interval } = report.rollout;
+  return strategy === 'canary'
+    ? `canary, steps ${steps.join(',')} every ${interval}`
+    : `${strategy}, ${steps.length} analysis periods of ${interval}`;
+}
+
 /** The one-screen text report (no colour: it is also what CI logs keep). */
 export function reportText(report: DemoReport, paths: { json: string; html: string } | null): string {
   const clients = report.clients;
@@ -89,13 +97,13 @@ export function reportText(report: DemoReport, paths: { json: string; html: stri
     `  ${report.outcome}   scenario ${report.scenario} (${mark})`,
     `  why:      ${report.reason}`,
     `  time:     ${report.rolloutSeconds.toFixed(1)}s from announcing v2 to ${report.rollout.phase} (${report.totalSeconds.toFixed(1)}s in all)`,
-    `  rollout:  ${report.rollout.strategy}, steps ${report.rollout.steps.join(',')} every ${report.rollout.interval} — ${report.rollout.message}`,
+    `  rollout:  ${pacing(report)} — ${report.rollout.message}`,
     `  served:   v1 ${report.served.v1.requests} requests (${okShare(report.served.v1)}), v2 ${report.served.v2.requests} requests (${okShare(report.served.v2)})`,
     `  clients:  ${seen} requests, ${failed} failed (${ratio(failed, seen)}); tester (X-Canary: always) ${clients.tester.byVersion.v2 ?? 0} of ${clients.tester.sent} answered by v2`,
   ];
   if (clients.load.shed + clients.tester.shed > 0) {
     lines.push(
-      `  note:     ${clients.load.shed + clients.tester.shed} requests not sent: the limit of requests in flight was reached`,
+      `  note:     ${clients.load.shed + clients.tester.shed} requests skipped by the load generator (too many still in flight: the machine was busy)`,
     );
   }
   if (paths) {
@@ -189,9 +197,9 @@ function errorPercent(rate: { successRate: number | null }): number | null {
 export function reportHtml(report: DemoReport): string {
   const t = report.timeline;
   const weight = lineChart(
-    'Canary weight over time',
+    'v2 share of live traffic over time (canary weight; 100 % once promoted)',
     '%',
-    [{ name: 'v2 (canary) weight', colour: '#0969da', step: true, points: t.map((p) => [p.t, p.weight]) }],
+    [{ name: 'v2 share', colour: '#0969da', step: true, points: t.map((p) => [p.t, p.v2Percent]) }],
     100,
   );
   const maxError = Math.max(5, ...t.flatMap((p) => [errorPercent(p.v1) ?? 0, errorPercent(p.v2) ?? 0]));
@@ -252,7 +260,7 @@ export function reportHtml(report: DemoReport): string {
 <table>
 <tr><th>why</th><td>${escapeHtml(report.reason)}</td></tr>
 <tr><th>time</th><td>${report.rolloutSeconds.toFixed(1)} s from announcing v2 to ${escapeHtml(report.rollout.phase)} (${report.totalSeconds.toFixed(1)} s in all)</td></tr>
-<tr><th>rollout</th><td>${escapeHtml(report.rollout.strategy)}, steps ${report.rollout.steps.join(', ')} every ${escapeHtml(report.rollout.interval)}; ended at ${report.rollout.weight} % — ${escapeHtml(report.rollout.message)}</td></tr>
+<tr><th>rollout</th><td>${escapeHtml(pacing(report))} — ${escapeHtml(report.rollout.message)}</td></tr>
 <tr><th>served</th><td>v1 ${report.served.v1.requests} requests (${report.served.v1.errors} errors) · v2 ${report.served.v2.requests} requests (${report.served.v2.errors} errors)</td></tr>
 <tr><th>clients</th><td>${clients.load.sent + clients.tester.sent} requests, ${clients.load.failed + clients.tester.failed} failed (5xx ${clients.load.serverErrors + clients.tester.serverErrors}, no answer ${clients.load.networkErrors + clients.tester.networkErrors})</td></tr>
 </table>

@@ -30,6 +30,8 @@ export interface DemoIo {
   readonly stdout: Output;
   /** Redraw in place (a terminal) or print plain lines (CI, logs). */
   readonly tty: boolean;
+  /** Terminal width (TTY only). */
+  readonly columns?: number;
   /** Aborted on Ctrl-C / SIGTERM; `reason` is the signal name. */
   readonly signal: AbortSignal;
   readonly cwd: string;
@@ -72,7 +74,7 @@ export async function runDemo(options: DemoOptions, io: DemoIo): Promise<number>
   const logPath = join(outDir, `demo-${scenario.name}.log`);
   const logFile = pino.destination({ dest: logPath, sync: true });
   const logger = pino({ level: 'info', base: { pid: process.pid } }, logFile);
-  const display = new Display(io.stdout, io.tty, options.fast ? 1000 : 2000);
+  const display = new Display(io.stdout, io.tty, options.fast ? 1000 : 2000, io.columns);
   const say = (text: string): void => display.line(text);
 
   let stack: DemoStack | null = null;
@@ -218,9 +220,6 @@ export async function runDemo(options: DemoOptions, io: DemoIo): Promise<number>
       say(`  status       switchyard status --control ${stack.controlUrl}`);
       say(`  as a tester  curl -s -H 'X-Canary: always' ${entry}/`);
       say(`  as a user    curl -s ${entry}/products`);
-      say(
-        `  again        switchyard rollout start ${SERVICE} --canary-upstream ${stack.v2.router} --canary-admin ${stack.v2.admin} --control ${stack.controlUrl}`,
-      );
       await new Promise<void>((done) => {
         if (io.signal.aborted) done();
         else io.signal.addEventListener('abort', () => done(), { once: true });

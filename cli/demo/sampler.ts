@@ -21,6 +21,8 @@ export interface Point {
   readonly t: number;
   readonly phase: Phase;
   readonly weight: number;
+  /** v2's share of live traffic: the canary weight, 100 once promoted (v2 is then the stable). */
+  readonly v2Percent: number;
   readonly step: number;
   readonly v1: VersionRate;
   readonly v2: VersionRate;
@@ -99,6 +101,7 @@ export function point(
     t: Math.round(t * 10) / 10,
     phase: rollout.phase,
     weight: rollout.weight,
+    v2Percent: rollout.phase === 'Promoting' || rollout.phase === 'Succeeded' ? 100 : rollout.weight,
     step: rollout.step,
     v1: rates.v1,
     v2: rates.v2,
