@@ -118,6 +118,7 @@ describe('state store', () => {
       status: { ...initialStatus(new Date(0)), routeGeneration: 7 },
       stable: { upstream: 'http://127.0.0.1:1', admin: [] },
       canary: null,
+      configStable: null,
       configCanaryRevision: null,
       lastRoutes: null,
       events: [{ at: new Date(0).toISOString(), type: 'Normal' as const, reason: 'Started', message: 'x' }],

@@ -196,6 +196,31 @@ describe('file-mode controller', () => {
     expect((await controller.get('default', 'shop')).phase).toBe('Progressing');
   });
 
+  it('republishes as a new generation when the stable track or a table setting is edited', async () => {
+    await writeFile(configPath, config(null));
+    const controller = await start();
+    const first = routes.get('default', 'shop')!;
+    await writeFile(configPath, config(null).replace('127.0.0.1:1001', '127.0.0.1:1009'));
+    await controller.reload();
+    const second = routes.get('default', 'shop')!;
+    expect(second.generation).toBe(first.generation + 1);
+    expect(second.tracks.stable?.upstream).toBe('http://127.0.0.1:1009');
+    await writeFile(
+      configPath,
+      config(null)
+        .replace('127.0.0.1:1001', '127.0.0.1:1009')
+        .replace('interval: 2s', 'interval: 2s, sticky: cookie'),
+    );
+    await controller.reload();
+    expect(routes.get('default', 'shop')).toMatchObject({
+      generation: second.generation + 1,
+      sticky: { cookie: 'switchyard-track' },
+    });
+    // Reloading the same file changes nothing.
+    await controller.reload();
+    expect(routes.get('default', 'shop')?.generation).toBe(second.generation + 1);
+  });
+
   it('keeps the running config when an edit is invalid', async () => {
     await writeFile(configPath, config(null));
     const controller = await start();

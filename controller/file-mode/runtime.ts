@@ -49,6 +49,15 @@ export interface WindowAnalyzer {
   analyse(window: AnalysisWindow, now: Date): Promise<Verdict | null>;
 }
 
+function sameTrack(a: TrackConfig, b: TrackConfig): boolean {
+  return a.upstream === b.upstream && a.admin.join(' ') === b.admin.join(' ');
+}
+
+/** Same routing content, whatever the generation. */
+function sameTable(a: RouteTable, b: RouteTable): boolean {
+  return JSON.stringify({ ...a, generation: 0 }) === JSON.stringify({ ...b, generation: 0 });
+}
+
 /** The file-mode revision of a canary: a hash of its upstream URL. */
 export function revisionOf(track: TrackConfig): string {
   return createHash('sha256').update(track.upstream).digest('hex').slice(0, 16);
@@ -132,6 +141,7 @@ export class ServiceRuntime {
           status: initialStatus(now, revisionOf(stable)),
           stable,
           canary: null,
+          configStable: stable,
           configCanaryRevision: null,
           events: [],
           lastRoutes: null,
@@ -163,7 +173,34 @@ export class ServiceRuntime {
 
   /** Applies a (re)loaded config: new settings, and a changed `tracks.canary` announces a rollout. */
   async reconfigure(config: ServiceConfig): Promise<void> {
-    this.#config = config;
+    await this.#serial(async () => {
+      this.#config = config;
+      let state = this.#require();
+      const known = state.configStable;
+      if (known !== null && !sameTrack(known, config.stable) && state.status.phase !== 'Promoting') {
+        // The operator edited the stable track: adopt it (after a promotion, this is how the file
+        // catches up with reality). Promoting is about to replace stable; the edit waits for it.
+        this.#log.info(
+          { from: state.stable.upstream, to: config.stable.upstream },
+          'stable track changed in config',
+        );
+        state = { ...state, stable: config.stable };
+      }
+      if (state.status.phase !== 'Promoting') state = { ...state, configStable: config.stable };
+      this.#state = state;
+      // Settings or tracks that shape the table changed: republish the same split as a new generation.
+      const published = this.#options.routes.get(this.namespace, this.name);
+      const last = state.lastRoutes;
+      if (last !== null && published !== undefined && !sameTable(published, this.buildTable(last))) {
+        const generation = state.status.routeGeneration + 1;
+        const lastRoutes: PublishRoutes = { ...last, generation };
+        this.#state = { ...state, status: { ...state.status, routeGeneration: generation }, lastRoutes };
+        await this.#persist();
+        this.#publish(lastRoutes);
+      } else {
+        await this.#persist();
+      }
+    });
     await this.#announceConfigCanary();
   }
 

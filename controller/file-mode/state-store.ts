@@ -24,6 +24,8 @@ export interface ServiceState {
   readonly stable: TrackConfig;
   /** The announced canary (config or `rollout start`), null when none. */
   readonly canary: TrackConfig | null;
+  /** The stable track as last read from the config file: an edit of it is adopted, an unchanged file is not. */
+  readonly configStable: TrackConfig | null;
   /** Canary revision last read from the config file, so an unchanged file does not re-announce it. */
   readonly configCanaryRevision: string | null;
   readonly events: readonly RolloutEvent[];
@@ -84,6 +86,7 @@ export class StateStore {
       status: parsed.status,
       stable: parsed.stable,
       canary: parsed.canary,
+      configStable: parsed.configStable ?? null,
       configCanaryRevision: parsed.configCanaryRevision ?? null,
       events: parsed.events ?? [],
       lastRoutes: parsed.lastRoutes ?? null,
