@@ -561,3 +561,33 @@ describe('transition: restart in every phase', () => {
     expect(out.state.phase).toBe('Promoting');
   });
 });
+
+describe('transition: never wedges waiting on an adapter', () => {
+  it('asks again once when promotion takes past the progress deadline', () => {
+    const d = inPhase('Promoting')
+      .advance(PROGRESS_DEADLINE_INTERVALS * INTERVAL)
+      .send({ type: 'tick' });
+    expect(d.lastActions()).toEqual([
+      { type: 'promote-stable', revision: 'rev-b' },
+      expect.objectContaining({ type: 'record-event', eventType: 'Warning', reason: 'PromotionSlow' }),
+    ]);
+    d.advance(INTERVAL).send({ type: 'tick' });
+    expect(d.lastActions()).toEqual([]);
+    d.send({ type: 'promotion-complete' });
+    expect(d.state.phase).toBe('Succeeded');
+  });
+
+  it('asks again once to remove the canary when a rollback lingers', () => {
+    const d = inPhase('RollingBack')
+      .advance(INTERVAL - 1)
+      .send({ type: 'tick' });
+    expect(d.lastActions()).toEqual([]);
+    d.advance(1).send({ type: 'tick' });
+    expect(d.lastActions()).toEqual([{ type: 'delete-canary' }]);
+    d.advance(INTERVAL).send({ type: 'tick' });
+    expect(d.lastActions()).toEqual([]);
+    d.send({ type: 'canary-removed' });
+    expect(d.state.phase).toBe('Failed');
+    expect(d.state.message).toContain('aborted by operator');
+  });
+});

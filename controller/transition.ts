@@ -318,6 +318,34 @@ function progressDeadline(context: Context): TransitionResult {
   );
 }
 
+const SLOW_PROMOTION = 'promotion slow';
+const REMOVAL_RETRIED = 'canary removal retried';
+
+/**
+ * Promoting waits for the adapter to report the stable workload rolled out. Past the progress
+ * deadline, warn once and ask again (promote-stable is idempotent): never wedge silently.
+ */
+function promotionDeadline(context: Context): TransitionResult {
+  const { state, now, settings } = context;
+  const limit = PROGRESS_DEADLINE_INTERVALS * settings.intervalMs;
+  if (elapsedMs(state.phaseSince, now) < limit || state.message.startsWith(SLOW_PROMOTION))
+    return unchanged(state);
+  const message = `${SLOW_PROMOTION}: stable not rolled out to ${state.canaryRevision ?? ''} after ${limit / 1000}s; asked again`;
+  return result({ ...state, message }, [
+    { type: 'promote-stable', revision: state.canaryRevision ?? '' },
+    event('Warning', 'PromotionSlow', message),
+  ]);
+}
+
+/** RollingBack waits for the canary to be gone; after an interval ask once more (idempotent). */
+function removalDeadline(context: Context): TransitionResult {
+  const { state, now, settings } = context;
+  if (elapsedMs(state.phaseSince, now) < settings.intervalMs || state.message.endsWith(REMOVAL_RETRIED)) {
+    return unchanged(state);
+  }
+  return result({ ...state, message: `${state.message}; ${REMOVAL_RETRIED}` }, [{ type: 'delete-canary' }]);
+}
+
 function onAnalysis(context: Context<Extract<Observation, { type: 'analysis' }>>): TransitionResult {
   const { state, observation, now, settings } = context;
   const { verdict } = observation;
@@ -596,10 +624,16 @@ const TABLE: { readonly [P in Phase]: PhaseHandlers } = {
   Promoting: {
     'new-revision': deferNewRevision,
     'promotion-complete': onPromotionComplete,
+    tick: promotionDeadline,
     command: onCommand,
   },
   Succeeded: { 'new-revision': onNewRevision, 'canary-removed': ignore, command: onCommand },
-  RollingBack: { 'new-revision': deferNewRevision, 'canary-removed': onCanaryRemoved, command: onCommand },
+  RollingBack: {
+    'new-revision': deferNewRevision,
+    'canary-removed': onCanaryRemoved,
+    tick: removalDeadline,
+    command: onCommand,
+  },
   Failed: { 'new-revision': onNewRevision, command: onCommand },
 };
 
