@@ -81,8 +81,10 @@ describe('status rendering', () => {
 });
 
 describe('operate argument handling', () => {
-  it('says Kubernetes mode is not built yet when no --control is given', async () => {
-    await expect(operate('status', [], io)).rejects.toMatchObject({ code: ErrorCode.NotImplemented });
+  it('rejects a --control that is not an http(s) origin', async () => {
+    await expect(operate('status', ['--control', 'control:8443'], io)).rejects.toMatchObject({
+      code: ErrorCode.FlagInvalid,
+    });
   });
 
   it.each([
