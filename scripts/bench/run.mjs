@@ -2,7 +2,8 @@
 // a time: the switchyard router (stable 90 / canary 10, both = the same nginx), a minimal undici proxy,
 // @fastify/http-proxy and nginx as reverse proxy (1 worker). For each: rps at c=50 (wrk), p50/p99 at
 // c=4 (wrk --latency), CPU-seconds per 1000 requests and RSS at a paced 1000 req/s (paced-load.mjs).
-// Prints a table, the ratios against the targets, and as last line one JSON object.
+// Per target, in this order on a fresh process: paced 1000 req/s (CPU, RSS), then rps (best of two
+// runs), then latency. Prints a table, the ratios against the targets, and as last line one JSON object.
 import { execFile, spawn } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -160,14 +161,20 @@ async function paced(url, pid) {
 
 async function measure(name, url, child, isNginx) {
   const pid = await workerPid(child, isNginx);
+  // Fixed rate first, on the fresh process: RSS "at 1000 req/s" must not include the heap that the
+  // saturation runs below grow (V8 does not give it back).
+  process.stderr.write(`bench: ${name} ${PACED_RATE} req/s for ${PACED_SECONDS}s (CPU, RSS)\n`);
+  await run(process.execPath, [join(here, 'paced-load.mjs'), url, String(PACED_RATE), '2']);
+  const fixed = await paced(url, pid);
   process.stderr.write(`bench: ${name} warm-up\n`);
   await wrk(url, 50, 2, false);
-  process.stderr.write(`bench: ${name} rps at c=50 for ${RPS_SECONDS}s\n`);
-  const throughput = await wrk(url, 50, RPS_SECONDS, false);
+  // Best of two: on a shared machine a burst of someone else's work should not decide the ratio.
+  process.stderr.write(`bench: ${name} rps at c=50, best of 2 × ${RPS_SECONDS / 2}s\n`);
+  const first = await wrk(url, 50, RPS_SECONDS / 2, false);
+  const second = await wrk(url, 50, RPS_SECONDS / 2, false);
+  const throughput = first.rps >= second.rps ? first : second;
   process.stderr.write(`bench: ${name} latency at c=4 for ${LATENCY_SECONDS}s\n`);
   const latency = await wrk(url, 4, LATENCY_SECONDS, true);
-  process.stderr.write(`bench: ${name} ${PACED_RATE} req/s for ${PACED_SECONDS}s (CPU, RSS)\n`);
-  const fixed = await paced(url, pid);
   return {
     name,
     rps: throughput.rps,
@@ -209,7 +216,10 @@ async function main() {
     args.push('--admin', `127.0.0.1:${admin}`, '--service', 'bench', '--track', 'stable');
     args.push('--local', upstream, '--routes-file', routes, '--log-level', 'warn');
     if (process.env.BENCH_CPU_PROF) args.unshift('--cpu-prof', `--cpu-prof-dir=${work}`);
-    const child = start('router', process.execPath, args);
+    // BENCH_ROUTER_NODE_OPTIONS (e.g. --max-semi-space-size=1) to try the sidecar with other V8 limits.
+    const child = start('router', process.execPath, args, {
+      NODE_OPTIONS: process.env.BENCH_ROUTER_NODE_OPTIONS ?? '',
+    });
     await waitForHttp(`http://127.0.0.1:${port}/`, 'router');
     results.push(await measure('switchyard router', `http://127.0.0.1:${port}/`, child, false));
     await stop(child);
