@@ -530,6 +530,79 @@ describe('what pod processes see', () => {
   });
 });
 
+describe('pod lifecycle', () => {
+  it('runs init containers to completion, starts native sidecars first and shares emptyDir and localhost', async () => {
+    const script = (lines: string[]) => ['-e', lines.join('\n')];
+    const pod = {
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name: 'layered', namespace: 'shop' },
+      spec: {
+        volumes: [{ name: 'scratch', emptyDir: {} }],
+        initContainers: [
+          {
+            name: 'prepare',
+            image: 'node-script:1',
+            args: script(["require('fs').writeFileSync(process.argv[1], 'prepared')"]).concat([
+              '/scratch/state',
+            ]),
+            volumeMounts: [{ name: 'scratch', mountPath: '/scratch' }],
+          },
+          {
+            name: 'sidecar',
+            image: 'node-script:1',
+            restartPolicy: 'Always',
+            args: script([
+              "const state = require('fs').readFileSync(process.argv[1], 'utf8');",
+              "require('http').createServer((q, r) => r.end('sidecar saw ' + state)).listen(9000, '0.0.0.0');",
+            ]).concat(['/scratch/state']),
+            ports: [{ name: 'side', containerPort: 9000 }],
+            startupProbe: { tcpSocket: { port: 'side' } },
+            volumeMounts: [{ name: 'scratch', mountPath: '/scratch' }],
+          },
+        ],
+        containers: [
+          {
+            name: 'main',
+            image: 'node-script:1',
+            args: script([
+              "fetch('http://localhost:9000/').then((r) => r.text()).then((t) => console.log('main got: ' + t));",
+              'setInterval(() => {}, 1000);',
+            ]),
+          },
+        ],
+      },
+    };
+    await kubectlOk(cluster, ['apply', '-f', '-'], { input: JSON.stringify(pod) });
+    const logs = await waitFor('the main container to reach its sidecar', async () => {
+      const output = await kubectlOk(cluster, ['logs', 'layered', '-n', 'shop', '-c', 'main']);
+      return output.includes('main got:') ? output : undefined;
+    });
+    expect(logs).toContain('main got: sidecar saw prepared');
+    const status = await core.readNamespacedPodStatus({ name: 'layered', namespace: 'shop' });
+    const init = status.status?.initContainerStatuses ?? [];
+    expect(init.find((entry) => entry.name === 'prepare')?.state?.terminated?.exitCode).toBe(0);
+    expect(init.find((entry) => entry.name === 'sidecar')?.state?.running).toBeDefined();
+    expect(status.status?.phase).toBe('Running');
+  });
+
+  it('restarts a crashing container and counts the restarts', async () => {
+    const pod = {
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name: 'crasher', namespace: 'shop' },
+      spec: { containers: [{ name: 'app', image: 'node-script:1', args: ['-e', 'process.exit(3)'] }] },
+    };
+    await kubectlOk(cluster, ['apply', '-f', '-'], { input: JSON.stringify(pod) });
+    await waitFor('two restarts of pod "crasher"', async () => {
+      const read = await core.readNamespacedPod({ name: 'crasher', namespace: 'shop' });
+      const container = read.status?.containerStatuses?.[0];
+      return (container?.restartCount ?? 0) >= 2 && container?.lastState?.terminated?.exitCode === 3;
+    });
+    await kubectlOk(cluster, ['delete', 'pod', 'crasher', '-n', 'shop', '--timeout=30s']);
+  });
+});
+
 describe('admission webhooks over HTTPS', () => {
   let webhook: Server;
   const reviews: { operation: string; user: string; dryRun: boolean; kind: string }[] = [];
@@ -714,5 +787,28 @@ describe('admission webhooks over HTTPS', () => {
       body: { metadata: { name: 'unselected' }, data: { deny: 'x' } },
     });
     expect(reviews.length).toBe(before);
+  });
+});
+
+describe('namespace deletion', () => {
+  it('deletes everything in the namespace, stopping its pods, then the namespace', async () => {
+    const podIps = (
+      await kubectlOk(cluster, ['get', 'pods', '-n', 'shop', '-o', 'jsonpath={.items[*].status.podIP}'])
+    )
+      .split(' ')
+      .filter((ip) => ip !== '');
+    expect(podIps.length).toBeGreaterThan(0);
+    await kubectlOk(cluster, ['delete', 'namespace', 'shop', '--timeout=60s']);
+    const namespaces = await kubectlOk(cluster, ['get', 'namespaces', '-o', 'name']);
+    expect(namespaces).not.toContain('namespace/shop');
+    expect(
+      (await apps.listDeploymentForAllNamespaces()).items.filter((d) => d.metadata?.namespace === 'shop'),
+    ).toEqual([]);
+    for (const ip of podIps) {
+      const error = await fetch(`http://${ip}:8080/healthz`, { signal: AbortSignal.timeout(2000) }).catch(
+        (e: unknown) => e,
+      );
+      expect(error).toBeInstanceOf(Error);
+    }
   });
 });
