@@ -7,6 +7,7 @@ import { request } from 'undici';
 import type { Command, Verdict } from '../api/canary.js';
 import { ErrorCode, SwitchyardError, errorMessage } from '../api/errors.js';
 import type { RolloutEventView, RolloutSummary, StartRequest } from '../controller/api.js';
+import { kubeRolloutClient } from '../controller/kube/client.js';
 
 /** What the CLI needs from a control plane; a Kubernetes implementation (kubeconfig) can be added. */
 export interface RolloutClient {
@@ -197,7 +198,10 @@ const COMMON_HELP = [
   '  --control <url>          control base URL, e.g. http://127.0.0.1:8443   env SWITCHYARD_CONTROL',
   '  --token-file <path>      bearer token for the operator API             env SWITCHYARD_TOKEN_FILE',
   '  -n, --namespace <name>   namespace (default "default"; status without -n lists all)',
-  'Kubernetes mode (kubeconfig, --context) is not built yet: without --control these commands fail.',
+  'Kubernetes mode (the default without --control): reads Canary objects; commands are written to the',
+  'Canary as the annotation switchyard.io/command and answered by the leading control in its status.',
+  '  --kubeconfig <path>      kubeconfig (default KUBECONFIG, ~/.kube/config, in-cluster)   env SWITCHYARD_KUBECONFIG',
+  '  --context <name>         kubeconfig context                                            env SWITCHYARD_CONTEXT',
 ];
 
 const USAGE: Readonly<Record<OperateCommand, string>> = {
@@ -239,6 +243,7 @@ function parse(command: OperateCommand, argv: readonly string[]): Parsed {
         'token-file': { type: 'string' },
         namespace: { type: 'string', short: 'n' },
         context: { type: 'string' },
+        kubeconfig: { type: 'string' },
         watch: { type: 'boolean', short: 'w' },
         output: { type: 'string', short: 'o' },
         full: { type: 'boolean' },
@@ -252,14 +257,16 @@ function parse(command: OperateCommand, argv: readonly string[]): Parsed {
   }
 }
 
-/** The client for the flags: file mode with --control, otherwise Kubernetes (not built yet). */
+/** The client for the flags: file mode with --control, otherwise Kubernetes (kubeconfig, --context). */
 export async function clientFor(values: Parsed['values'], env: OperateIo['env']): Promise<RolloutClient> {
   const control = (values.control as string | undefined) ?? env.SWITCHYARD_CONTROL;
   if (control === undefined || control === '') {
-    throw new SwitchyardError(
-      ErrorCode.NotImplemented,
-      'Kubernetes mode (kubeconfig, --context) is not built yet; for file mode pass --control URL (or SWITCHYARD_CONTROL)',
-    );
+    const flag = (name: string, envName: string): string | null =>
+      (values[name] as string | undefined) ?? (env[envName] || null);
+    return kubeRolloutClient({
+      kubeconfig: flag('kubeconfig', 'SWITCHYARD_KUBECONFIG'),
+      context: flag('context', 'SWITCHYARD_CONTEXT'),
+    });
   }
   if (!/^https?:\/\/[^\s/]+\/?$/.test(control))
     bad('--control', `"${control}" — expected http(s)://host:port`);

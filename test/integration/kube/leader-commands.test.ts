@@ -1,9 +1,8 @@
 // Leader election between two control replicas, operator commands through the Canary annotation,
 // and conflicting writers: the rollout converges whoever else writes the Canary.
 
-import { CustomObjectsApi, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CANARY_GROUP, CANARY_PLURAL, CANARY_VERSION } from '../../../api/canary.js';
+import { operate } from '../../../cli/operate.js';
 import { ErrorCode } from '../../../api/errors.js';
 import { statusOf } from '../../../controller/kube/canary-object.js';
 import { KubeRollouts } from '../../../controller/kube/commands.js';
@@ -18,6 +17,7 @@ import {
   startHarness,
   waitFor,
 } from './harness.js';
+import { internalContext } from '../../e2e/cluster/api.js';
 
 let harness: Harness;
 let leader: KubeController;
@@ -103,42 +103,72 @@ describe('operator commands through the Canary', () => {
     expect(events.map((event) => event.reason)).toContain('RolledBack');
   });
 
-  it('a rollout converges while another writer keeps changing the Canary (409 conflicts retried)', async () => {
+  it('a status write that loses a race (409) is retried with a fresh read and the rollout converges', async () => {
     analyzer.outcome = 'pass';
-    const custom = harness.kubeConfig.makeApiClient(CustomObjectsApi);
-    let writes = 0;
-    let stop = false;
-    const noisy = (async () => {
-      while (!stop) {
-        await custom
-          .patchNamespacedCustomObject(
-            {
-              group: CANARY_GROUP,
-              version: CANARY_VERSION,
-              plural: CANARY_PLURAL,
-              namespace: NAMESPACE,
-              name: 'cart',
-              body: { metadata: { labels: { noise: String(writes++) } } },
+    // Another writer slips in right before each of the controller's next three status writes.
+    const api = harness.cluster.api;
+    const original = api.update.bind(api);
+    let injected = 0;
+    api.update = async (type, namespace, name, mutate, context, subresource = '') => {
+      if (type.resource === 'canaries' && subresource === 'status' && injected < 3) {
+        injected++;
+        await original(
+          type,
+          namespace,
+          name,
+          (current) => ({
+            ...current,
+            metadata: {
+              ...current.metadata,
+              labels: { ...current.metadata.labels, other: String(injected) },
             },
-            setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
-          )
-          .catch(() => {});
-        await new Promise((resolve) => setTimeout(resolve, 15));
+          }),
+          internalContext('other-writer'),
+        );
       }
-    })();
-    await rollouts.command(NAMESPACE, 'cart', { type: 'retry' });
-    await waitFor(
-      'cart Succeeded despite concurrent writes',
-      async (see) => {
-        const current = await status('cart');
-        see(current && { phase: current.phase, weight: current.weight });
-        return current?.phase === 'Succeeded' ? true : undefined;
-      },
-      20_000,
-    );
-    stop = true;
-    await noisy;
-    expect(writes).toBeGreaterThan(10);
-    expect(leader.conflicts).toBeGreaterThan(0);
+      return original(type, namespace, name, mutate, context, subresource);
+    };
+    const conflictsBefore = leader.conflicts;
+    try {
+      await rollouts.command(NAMESPACE, 'cart', { type: 'retry' });
+      await waitFor(
+        'cart Succeeded after conflicting writes',
+        async (see) => {
+          const current = await status('cart');
+          see(current && { phase: current.phase, weight: current.weight });
+          return current?.phase === 'Succeeded' ? true : undefined;
+        },
+        20_000,
+      );
+    } finally {
+      api.update = original;
+    }
+    expect(injected).toBe(3);
+    expect(leader.conflicts - conflictsBefore).toBe(3);
+    expect((await readCanary(harness.custom, 'cart'))?.metadata.labels?.other).toBe('3');
+  });
+});
+
+describe('switchyard status / abort against Kubernetes (kubeconfig)', () => {
+  it('prints the Canary rollouts as a table and reports a rejected command', async () => {
+    let out = '';
+    const io = {
+      stdout: { write: (text: string) => (out += text) },
+      stderr: { write: () => true },
+      env: { SWITCHYARD_KUBECONFIG: harness.cluster.kubeconfigPath },
+      now: () => Date.now(),
+    };
+    expect(await operate('status', ['-n', NAMESPACE], io)).toBe(0);
+    expect(out).toMatch(/NAMESPACE\s+NAME\s+PHASE/);
+    expect(out).toMatch(/default\s+cart\s+Succeeded\s+0%/);
+    out = '';
+    expect(
+      await operate('status', ['cart', '-o', 'json', '--kubeconfig', harness.cluster.kubeconfigPath], io),
+    ).toBe(0);
+    expect(JSON.parse(out)).toMatchObject({ namespace: NAMESPACE, name: 'cart', phase: 'Succeeded' });
+    await expect(operate('abort', ['cart', '--context', 'nope'], io)).rejects.toMatchObject({
+      code: ErrorCode.FlagInvalid,
+    });
+    await expect(operate('abort', ['cart'], io)).rejects.toMatchObject({ code: ErrorCode.CommandRejected });
   });
 });
