@@ -1,6 +1,8 @@
 // Benchmark of the route server's fan-out: N routers (default 1000) long-poll one service over
 // loopback; we publish a weight change and print how long until every one of them has it.
 // Run: npm run build && node dist/scripts/bench-routes.js [--routers 1000] [--rounds 3]
+// Needs about 2 file descriptors per router (client and server side): `ulimit -n` ≥ 2200 for 1000.
+// Clients and server share this process, so the number includes both sides' event-loop work.
 
 import type { AddressInfo } from 'node:net';
 import { performance } from 'node:perf_hooks';
