@@ -221,6 +221,38 @@ describe('file-mode controller', () => {
     expect(routes.get('default', 'shop')?.generation).toBe(second.generation + 1);
   });
 
+  it('manual promotion waits at the last step until promote', async () => {
+    await writeFile(
+      configPath,
+      config('http://127.0.0.1:1002').replace('interval: 2s', 'interval: 2s, promotion: manual'),
+    );
+    const controller = await start();
+    await advance(controller, 2000);
+    await advance(controller, 2000);
+    expect(await controller.get('default', 'shop')).toMatchObject({
+      phase: 'WaitingForPromotion',
+      weight: 50,
+    });
+    await advance(controller, 10_000);
+    expect((await controller.get('default', 'shop')).phase).toBe('WaitingForPromotion');
+    const promoted = await controller.command('default', 'shop', { type: 'promote', full: false });
+    expect(promoted.accepted && promoted.rollout.phase).toBe('Succeeded');
+    expect(routes.get('default', 'shop')?.tracks).toEqual({ stable: { upstream: 'http://127.0.0.1:1002' } });
+  });
+
+  it('strategy ab routes the match rules to the canary with no weighted traffic', async () => {
+    const ab = config('http://127.0.0.1:1002').replace(
+      'interval: 2s',
+      `interval: 2s, strategy: ab, match: '[{"header":{"name":"x-user-group","exact":"beta"}}]'`,
+    );
+    await writeFile(configPath, ab);
+    await start();
+    expect(routes.get('default', 'shop')).toMatchObject({
+      weights: { stable: 100, canary: 0 },
+      rules: [{ match: { header: { name: 'x-user-group', exact: 'beta' } }, track: 'canary' }],
+    });
+  });
+
   it('keeps the running config when an edit is invalid', async () => {
     await writeFile(configPath, config(null));
     const controller = await start();
