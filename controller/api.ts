@@ -24,7 +24,7 @@ export interface RolloutSummary {
   readonly canaryRevision: string | null;
   /** Newest last, at most 5. */
   readonly lastVerdicts: readonly Verdict[];
-  /** Upstreams per track (file mode), when the backend knows them. */
+  /** Upstreams per track as routed now (file mode), when the backend knows them. */
   readonly tracks?: Readonly<Record<string, string>>;
   readonly status: RolloutStatus;
 }

@@ -162,8 +162,10 @@ export class FileModeController implements RolloutBackend {
 
   #summary(runtime: ServiceRuntime): RolloutSummary {
     const state = runtime.snapshot();
+    // The tracks as routed now (the published table), not the remembered canary of a failed rollout.
+    const table = this.#options.routes.get(runtime.namespace, runtime.name);
     const tracks: Record<string, string> = { stable: state.stable.upstream };
-    if (state.canary) tracks.canary = state.canary.upstream;
+    for (const [name, track] of Object.entries(table?.tracks ?? {})) tracks[name] = track.upstream;
     return summarize(
       runtime.namespace,
       runtime.name,
