@@ -18,6 +18,7 @@ export function watchFileContent(
   path: string,
   onContent: (text: string | null) => void,
   logger: Logger,
+  pollMs = 2000,
 ): FileWatch {
   let last: string | null | undefined;
   let reading = false;
@@ -54,12 +55,17 @@ export function watchFileContent(
     });
     watcher.on('error', (error) => logger.warn({ path, err: error }, 'file watch failed'));
   } catch (error) {
-    logger.warn({ path, err: error }, 'cannot watch directory; changes will not be picked up');
+    logger.warn({ path, err: (error as Error).message }, 'cannot watch directory; polling every few seconds');
   }
+  // A slow poll as well: fs.watch misses events on some mounts and cannot watch a directory that
+  // does not exist yet (an optional Secret volume before its first sync).
+  const poll = setInterval(() => void read(), pollMs);
+  poll.unref();
   void read();
   return {
     close() {
       closed = true;
+      clearInterval(poll);
       watcher?.close();
     },
   };
