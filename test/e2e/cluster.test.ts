@@ -692,6 +692,23 @@ describe('admission webhooks over HTTPS', () => {
           objectSelector: { matchLabels: { admission: 'test' } },
         },
         {
+          name: 'gated.test.switchyard.io',
+          admissionReviewVersions: ['v1'],
+          sideEffects: 'None',
+          failurePolicy: 'Fail',
+          clientConfig: {
+            url: 'https://127.0.0.1:1/unreachable',
+            caBundle: Buffer.from(ca.certPem).toString('base64'),
+          },
+          rules: [{ operations: ['CREATE'], apiGroups: [''], apiVersions: ['v1'], resources: ['secrets'] }],
+          matchConditions: [
+            {
+              name: 'gated',
+              expression: "has(object.metadata.annotations) && 'gate' in object.metadata.annotations",
+            },
+          ],
+        },
+        {
           name: 'unreachable.test.switchyard.io',
           admissionReviewVersions: ['v1'],
           sideEffects: 'None',
@@ -778,6 +795,19 @@ describe('admission webhooks over HTTPS', () => {
       .readNamespacedConfigMap({ name: 'denied', namespace: 'default' })
       .catch((e: unknown) => e);
     expect(statusCode(missing)).toBe(404);
+  });
+
+  it('calls a webhook only for objects its matchConditions select, failing closed when it is down', async () => {
+    const secret = (name: string, annotations?: Record<string, string>) =>
+      JSON.stringify({
+        apiVersion: 'v1',
+        kind: 'Secret',
+        metadata: { name, namespace: 'default', annotations },
+      });
+    await kubectlOk(cluster, ['apply', '-f', '-'], { input: secret('ungated') });
+    const gated = await kubectl(cluster, ['apply', '-f', '-'], { input: secret('gated', { gate: 'yes' }) });
+    expect(gated.code).not.toBe(0);
+    expect(gated.stderr).toContain('failed calling webhook "gated.test.switchyard.io"');
   });
 
   it('leaves objects the objectSelector does not select alone', async () => {

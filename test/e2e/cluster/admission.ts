@@ -2,12 +2,14 @@
 // rules, namespaceSelector and objectSelector match, POST an AdmissionReview v1 over HTTPS
 // (trusting only `caBundle`), apply the returned JSONPatch, honour denials, warnings,
 // failurePolicy, timeoutSeconds, sideEffects on dryRun and reinvocationPolicy IfNeeded.
-// matchConditions (CEL) are not evaluated: a webhook with matchConditions is treated as matching.
+// matchConditions are evaluated with a small CEL subset (cel.ts); an expression outside it counts
+// as matching (logged).
 
 import { randomUUID } from 'node:crypto';
 import { request as httpsRequest } from 'node:https';
 import type { AdmissionAttributes, Admit, Api } from './api.js';
 import { ApiError, clone, isObject, type KubeObject } from './objects.js';
+import { CelUnsupported, evaluateCondition } from './cel.js';
 import { applyJsonPatch } from './patch.js';
 import { labelSelectorMatcher } from './selectors.js';
 
@@ -44,6 +46,7 @@ interface Webhook {
   timeoutSeconds?: number;
   reinvocationPolicy?: string;
   admissionReviewVersions?: string[];
+  matchConditions?: { name: string; expression: string }[];
 }
 
 function matchesList(list: readonly string[] | undefined, value: string): boolean {
@@ -154,7 +157,46 @@ export function createAdmission(deps: AdmissionDeps): Admit {
       if (!labelSelectorMatcher(webhook.namespaceSelector)(namespaceLabels(attributes))) return false;
     }
     const objectLabels = attributes.object.metadata.labels ?? attributes.oldObject?.metadata.labels ?? {};
-    return labelSelectorMatcher(webhook.objectSelector)(objectLabels);
+    if (!labelSelectorMatcher(webhook.objectSelector)(objectLabels)) return false;
+    return conditionsMatch(webhook, attributes);
+  };
+
+  const conditionsMatch = (webhook: Webhook, attributes: AdmissionAttributes): boolean => {
+    const { type } = attributes;
+    const scope = {
+      object: attributes.object,
+      oldObject: attributes.oldObject ?? null,
+      request: {
+        kind: { group: type.group, version: type.version, kind: type.kind },
+        resource: { group: type.group, version: type.version, resource: type.resource },
+        subResource: attributes.subresource,
+        name: attributes.name,
+        namespace: attributes.namespace ?? '',
+        operation: attributes.operation,
+        userInfo: attributes.context.user,
+        dryRun: attributes.context.dryRun,
+      },
+    };
+    let failure: string | undefined;
+    for (const condition of webhook.matchConditions ?? []) {
+      try {
+        if (!evaluateCondition(condition.expression, scope)) return false;
+      } catch (error) {
+        if (error instanceof CelUnsupported) {
+          deps.log(
+            `admission: matchCondition "${condition.name}" of "${webhook.name}" is outside the CEL subset, treated as true: ${error.message}`,
+          );
+        } else
+          failure ??= `matchCondition "${condition.name}": ${error instanceof Error ? error.message : String(error)}`;
+      }
+    }
+    if (failure === undefined) return true;
+    if (webhook.failurePolicy === 'Ignore') return false;
+    throw new ApiError(
+      500,
+      'InternalError',
+      `Internal error occurred: failed calling webhook "${webhook.name}": ${failure}`,
+    );
   };
 
   const call = async (
