@@ -143,7 +143,7 @@ describe.skipIf(!existsSync(CHROMIUM))('dashboard in Chromium', () => {
 
     await card.locator('button[data-verb="abort"]').click();
     await page.waitForFunction(
-      () => document.querySelector('[data-rollout="default/shop"] .phase')?.textContent === 'RollingBack',
+      `document.querySelector('[data-rollout="default/shop"] .phase')?.textContent === 'RollingBack'`,
       undefined,
       { timeout: 15_000 },
     );
