@@ -41,7 +41,7 @@ export function stepText(rollout: Pick<RolloutSummary, 'step' | 'steps'>): strin
 
 /** One plain progress line. */
 export function progressLine(point: Point, rollout: RolloutSummary): string {
-  return `${stamp(point.t)} ${rollout.phase} step ${stepText(rollout)} weight ${String(point.weight).padStart(3)}% | v1 ${rateCell(point.v1)} | v2 ${rateCell(point.v2)} | clients ${point.clientsSent} sent ${point.clientsFailed} failed`;
+  return `${stamp(point.t)} ${rollout.phase} step ${stepText(rollout)} weight ${String(point.v2Percent).padStart(3)}% | v1 ${rateCell(point.v1)} | v2 ${rateCell(point.v2)} | clients ${point.clientsSent} sent ${point.clientsFailed} failed`;
 }
 
 /** The deciding check of a verdict: the first check with the verdict's outcome (pass: all of them). */
@@ -84,7 +84,7 @@ export function progressBlock(
         ? GREEN
         : YELLOW;
   return [
-    `${BOLD}shop${RESET}  ${phaseColour}${rollout.phase}${RESET}  step ${stepText(rollout)}  canary ${String(point.weight).padStart(3)}% ${bar(point.weight)}  ${point.t.toFixed(1)}s`,
+    `${BOLD}shop${RESET}  ${phaseColour}${rollout.phase}${RESET}  step ${stepText(rollout)}  canary ${String(point.v2Percent).padStart(3)}% ${bar(point.v2Percent)}  ${point.t.toFixed(1)}s`,
     `${DIM}             rate   success     p99${RESET}`,
     `  v1  ${colourRate(point.v1)}`,
     `  v2  ${colourRate(point.v2)}`,
@@ -140,7 +140,14 @@ export class Display {
     this.#out.write(`${text}\n`);
   }
 
-  progress(point: Point, rollout: RolloutSummary, lastVerdict: Verdict | undefined, nowMs: number): void {
+  /** `final`: the last sample, printed even when a plain line was printed a moment ago. */
+  progress(
+    point: Point,
+    rollout: RolloutSummary,
+    lastVerdict: Verdict | undefined,
+    nowMs: number,
+    final = false,
+  ): void {
     if (this.#tty) {
       this.#clearBlock();
       const block = progressBlock(point, rollout, lastVerdict).map((line) =>
@@ -150,7 +157,7 @@ export class Display {
       this.#drawn = block.length;
       return;
     }
-    if (nowMs - this.#lastPlainAt < this.#plainEveryMs) return;
+    if (!final && nowMs - this.#lastPlainAt < this.#plainEveryMs) return;
     this.#lastPlainAt = nowMs;
     this.#out.write(`${progressLine(point, rollout)}\n`);
   }

@@ -85,6 +85,14 @@ export function pacing(report: Pick<DemoReport, 'rollout'>): string {
     : `${strategy}, ${steps.length} analysis periods of ${interval}`;
 }
 
+/** Where the rollout left the traffic. */
+export function ending(report: Pick<DemoReport, 'rollout'>): string {
+  const { phase, weight } = report.rollout;
+  if (phase === 'Succeeded') return 'v2 is now the stable version and serves 100 %';
+  if (phase === 'Failed') return 'canary back to 0 %, v1 serves everyone';
+  return `still ${phase} with the canary at ${weight} %`;
+}
+
 /** The one-screen text report (no colour: it is also what CI logs keep). */
 export function reportText(report: DemoReport, paths: { json: string; html: string } | null): string {
   const clients = report.clients;
@@ -97,7 +105,7 @@ export function reportText(report: DemoReport, paths: { json: string; html: stri
     `  ${report.outcome}   scenario ${report.scenario} (${mark})`,
     `  why:      ${report.reason}`,
     `  time:     ${report.rolloutSeconds.toFixed(1)}s from announcing v2 to ${report.rollout.phase} (${report.totalSeconds.toFixed(1)}s in all)`,
-    `  rollout:  ${pacing(report)} — ${report.rollout.message}`,
+    `  rollout:  ${pacing(report)}; ${ending(report)}`,
     `  served:   v1 ${report.served.v1.requests} requests (${okShare(report.served.v1)}), v2 ${report.served.v2.requests} requests (${okShare(report.served.v2)})`,
     `  clients:  ${seen} requests, ${failed} failed (${ratio(failed, seen)}); tester (X-Canary: always) ${clients.tester.byVersion.v2 ?? 0} of ${clients.tester.sent} answered by v2`,
   ];
@@ -155,7 +163,7 @@ export function lineChart(title: string, unit: string, series: readonly Series[]
   for (let i = 0; i <= 5; i++) {
     const value = (xMax / 5) * i;
     grid.push(
-      `<text x="${x(value).toFixed(1)}" y="${height - 10}" text-anchor="middle">${value.toFixed(0)}s</text>`,
+      `<text x="${x(value).toFixed(1)}" y="${height - 10}" text-anchor="middle">${value.toFixed(xMax < 10 ? 1 : 0)}s</text>`,
     );
   }
   const paths = series.map((s) => {
@@ -260,7 +268,8 @@ export function reportHtml(report: DemoReport): string {
 <table>
 <tr><th>why</th><td>${escapeHtml(report.reason)}</td></tr>
 <tr><th>time</th><td>${report.rolloutSeconds.toFixed(1)} s from announcing v2 to ${escapeHtml(report.rollout.phase)} (${report.totalSeconds.toFixed(1)} s in all)</td></tr>
-<tr><th>rollout</th><td>${escapeHtml(pacing(report))} — ${escapeHtml(report.rollout.message)}</td></tr>
+<tr><th>rollout</th><td>${escapeHtml(pacing(report))}; ${escapeHtml(ending(report))}</td></tr>
+<tr><th>message</th><td>${escapeHtml(report.rollout.message)}</td></tr>
 <tr><th>served</th><td>v1 ${report.served.v1.requests} requests (${report.served.v1.errors} errors) · v2 ${report.served.v2.requests} requests (${report.served.v2.errors} errors)</td></tr>
 <tr><th>clients</th><td>${clients.load.sent + clients.tester.sent} requests, ${clients.load.failed + clients.tester.failed} failed (5xx ${clients.load.serverErrors + clients.tester.serverErrors}, no answer ${clients.load.networkErrors + clients.tester.networkErrors})</td></tr>
 </table>

@@ -122,6 +122,10 @@ export async function runDemo(options: DemoOptions, io: DemoIo): Promise<number>
     if (io.signal.aborted) return exitForSignal(io.signal);
 
     const announcedMs = Date.now();
+    const timeline: Point[] = [
+      // t = 0: v1 alone, measured over the warm-up second.
+      point(0, await client.get(NAMESPACE, SERVICE), await metrics.sample(announcedMs), load.counts()),
+    ];
     await client.start(NAMESPACE, SERVICE, {
       canaryUpstream: stack.v2.router,
       canaryAdmin: [stack.v2.admin],
@@ -133,7 +137,6 @@ export async function runDemo(options: DemoOptions, io: DemoIo): Promise<number>
 
     const deadlineMs =
       announcedMs + (options.fast ? 90_000 : pace.steps.split(',').length * 15_000 * 3 + 60_000);
-    const timeline: Point[] = [];
     const seenEvents = new Set<string>();
     const seenVerdicts = new Set<string>();
     let rollout = await client.get(NAMESPACE, SERVICE);
@@ -161,12 +164,9 @@ export async function runDemo(options: DemoOptions, io: DemoIo): Promise<number>
       const sample = point(t, rollout, rates, addCounts(load.counts(), tester.counts()));
       timeline.push(sample);
       const verdicts = rollout.status.verdicts;
-      display.progress(sample, rollout, verdicts[verdicts.length - 1], now);
-      if (isFinal(rollout)) break;
-      if (now > deadlineMs) {
-        timedOut = true;
-        break;
-      }
+      timedOut = now > deadlineMs;
+      display.progress(sample, rollout, verdicts[verdicts.length - 1], now, isFinal(rollout) || timedOut);
+      if (isFinal(rollout) || timedOut) break;
     }
     display.freeze();
     if (io.signal.aborted) return exitForSignal(io.signal);
