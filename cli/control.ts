@@ -1,14 +1,19 @@
 // `switchyard control`: flags and SWITCHYARD_<FLAG> env parsed once into a frozen config; file mode
-// (--config) starts the file-mode controller; Kubernetes mode is not built yet.
+// (--config) starts the file-mode controller; without it, Kubernetes mode (controller/kube/control.ts).
 
 import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
-import { pino } from 'pino';
+import { type Logger, pino } from 'pino';
 import { Registry } from 'prom-client';
 import { ErrorCode, SwitchyardError, errorMessage } from '../api/errors.js';
 import { createProvider } from '../controller/analysis/provider.js';
 import { ProviderAnalyzer } from '../controller/file-mode/analyzer.js';
 import { startFileModeControl } from '../controller/file-mode/start.js';
+import { loadKubeConfig } from '../controller/kube/client.js';
+import { startKubeControl } from '../controller/kube/control.js';
+import { hostname } from 'node:os';
+import { parseDurationMs } from '../api/annotations.js';
+import { VERSION } from '../api/version.js';
 
 interface FlagSpec {
   readonly value: string;
@@ -46,7 +51,65 @@ export const CONTROL_FLAGS: Readonly<Record<string, FlagSpec>> = {
     default: 'info',
     help: 'pino level: fatal error warn info debug trace silent',
   },
+  kubeconfig: { value: 'path', help: 'Kubernetes mode: kubeconfig (default in-cluster, then KUBECONFIG)' },
+  'pod-namespace': {
+    value: 'name',
+    default: 'switchyard-system',
+    help: 'Kubernetes mode: namespace control runs in (Lease, TLS Secret)',
+  },
+  'pod-name': { value: 'name', help: 'Kubernetes mode: Lease holder identity (default the hostname)' },
+  'service-name': {
+    value: 'name',
+    default: 'switchyard-control',
+    help: "Kubernetes mode: control's Service name (certificate DNS names, default --control-url)",
+  },
+  'control-url': {
+    value: 'url',
+    help: 'Kubernetes mode: URL injected routers use (default https://<service-name>.<pod-namespace>.svc:<listen port>)',
+  },
+  'router-image': {
+    value: 'image',
+    default: `ghcr.io/switchyard/switchyard:${VERSION}`,
+    help: 'Kubernetes mode: image of the injected router',
+  },
+  'controller-username': {
+    value: 'user',
+    help: 'Kubernetes mode: username of this controller, whose Deployment updates the webhook lets through (default system:serviceaccount:<pod-namespace>:switchyard-control)',
+  },
+  'lease-name': {
+    value: 'name',
+    default: 'switchyard-control',
+    help: 'Kubernetes mode: leader-election Lease',
+  },
+  'lease-duration': { value: 'duration', default: '15s', help: 'Kubernetes mode: Lease duration' },
+  'lease-renew': { value: 'duration', default: '5s', help: 'Kubernetes mode: Lease renew period' },
+  'tls-secret': {
+    value: 'name',
+    default: 'switchyard-webhook-tls',
+    help: 'Kubernetes mode: Secret of the self-managed CA and serving certificate (unless --tls-cert-file)',
+  },
+  'webhook-configuration': {
+    value: 'name',
+    default: 'switchyard',
+    help: 'Kubernetes mode: MutatingWebhookConfiguration whose caBundle the leader keeps',
+  },
 };
+
+/** Kubernetes-mode settings (used when --config is absent). */
+export interface KubeFlags {
+  readonly kubeconfig: string | null;
+  readonly podNamespace: string;
+  readonly podName: string;
+  readonly serviceName: string;
+  readonly controlUrl: string;
+  readonly routerImage: string;
+  readonly controllerUsername: string;
+  readonly leaseName: string;
+  readonly leaseDurationMs: number;
+  readonly renewMs: number;
+  readonly tlsSecret: string;
+  readonly webhookConfiguration: string;
+}
 
 export interface ControlFlags {
   readonly config: string | null;
@@ -59,6 +122,7 @@ export interface ControlFlags {
   readonly apiTokenFile: string | null;
   readonly prometheusUrl: string | null;
   readonly logLevel: string;
+  readonly kube: KubeFlags;
 }
 
 function envName(flag: string): string {
@@ -73,7 +137,7 @@ export function controlUsage(): string {
   });
   return [
     'Usage: switchyard control --config switchyard.yaml --state-dir DIR [flags]   (file mode)',
-    '       switchyard control [flags]                                           (Kubernetes mode, not built yet)',
+    '       switchyard control [flags]                                           (Kubernetes mode)',
     '',
     'Runs the route server routers long-poll (/v1/routes/{namespace}/{service}), the rollout',
     'controller and the operator API (/v1/rollouts…, bearer token from --api-token-file).',
@@ -139,7 +203,34 @@ export function parseControlFlags(
   const stateDir = get('state-dir');
   if (config !== null && stateDir === null)
     bad('state-dir', 'is required with --config (where rollout state is kept across restarts)');
+  const duration = (flag: string): number => {
+    const text = get(flag)!;
+    const ms = parseDurationMs(text);
+    if (ms === null || ms < 1000) bad(flag, `"${text}" — expected a duration of at least 1s, e.g. 15s`);
+    return ms;
+  };
+  const podNamespace = get('pod-namespace')!;
+  const serviceName = get('service-name')!;
+  const leaseDurationMs = duration('lease-duration');
+  const renewMs = duration('lease-renew');
+  if (renewMs >= leaseDurationMs) bad('lease-renew', 'must be shorter than --lease-duration');
+  const kube: KubeFlags = Object.freeze({
+    kubeconfig: get('kubeconfig'),
+    podNamespace,
+    podName: get('pod-name') ?? hostname(),
+    serviceName,
+    controlUrl: get('control-url') ?? `https://${serviceName}.${podNamespace}.svc:${port}`,
+    routerImage: get('router-image')!,
+    controllerUsername:
+      get('controller-username') ?? `system:serviceaccount:${podNamespace}:switchyard-control`,
+    leaseName: get('lease-name')!,
+    leaseDurationMs,
+    renewMs,
+    tlsSecret: get('tls-secret')!,
+    webhookConfiguration: get('webhook-configuration')!,
+  });
   return Object.freeze({
+    kube,
     config,
     stateDir,
     host,
@@ -171,13 +262,8 @@ export async function main(argv: string[]): Promise<number> {
     process.stdout.write(controlUsage());
     return 0;
   }
-  if (flags.config === null) {
-    throw new SwitchyardError(
-      ErrorCode.NotImplemented,
-      'switchyard control: Kubernetes mode is not built yet; run file mode with --config switchyard.yaml --state-dir DIR',
-    );
-  }
   const logger = pino({ level: flags.logLevel, base: { pid: process.pid } });
+  if (flags.config === null) return kubeMain(flags, logger);
   const tls =
     flags.tlsCertFile !== null && flags.tlsKeyFile !== null
       ? { cert: await readFile(flags.tlsCertFile, 'utf8'), key: await readFile(flags.tlsKeyFile, 'utf8') }
@@ -202,6 +288,55 @@ export async function main(argv: string[]): Promise<number> {
       ),
   });
   process.stdout.write(`switchyard control listening on ${control.server.url}\n`);
+  await new Promise<void>((resolve) => {
+    const stop = (signal: NodeJS.Signals): void => {
+      logger.info({ signal }, 'shutting down');
+      process.off('SIGTERM', stop);
+      process.off('SIGINT', stop);
+      resolve();
+    };
+    process.on('SIGTERM', stop);
+    process.on('SIGINT', stop);
+  });
+  await control.close();
+  return 0;
+}
+
+/** Kubernetes mode: in-cluster config (or --kubeconfig), leader-elected controller, webhook, routes, API. */
+async function kubeMain(flags: ControlFlags, logger: Logger): Promise<number> {
+  const { kube } = flags;
+  const control = await startKubeControl({
+    kubeConfig: loadKubeConfig({ kubeconfig: kube.kubeconfig, context: null }),
+    host: flags.host,
+    port: flags.port,
+    tlsFiles:
+      flags.tlsCertFile !== null && flags.tlsKeyFile !== null
+        ? { cert: await readFile(flags.tlsCertFile, 'utf8'), key: await readFile(flags.tlsKeyFile, 'utf8') }
+        : null,
+    namespace: kube.podNamespace,
+    serviceName: kube.serviceName,
+    identity: kube.podName,
+    leaseName: kube.leaseName,
+    leaseDurationMs: kube.leaseDurationMs,
+    renewMs: kube.renewMs,
+    tlsSecretName: kube.tlsSecret,
+    webhookConfigurationName: kube.webhookConfiguration,
+    controllerUsernames: [kube.controllerUsername],
+    routerImage: kube.routerImage,
+    controlUrl: kube.controlUrl,
+    routerPort: 15001,
+    adminPort: 15020,
+    apiToken: await readSecret('api-token-file', flags.apiTokenFile),
+    analyzer: new ProviderAnalyzer(
+      createProvider(
+        flags.prometheusUrl === null ? 'builtin' : 'prometheus',
+        flags.prometheusUrl === null ? {} : { prometheusUrl: flags.prometheusUrl },
+      ),
+    ),
+    logger,
+    registry: new Registry(),
+  });
+  process.stdout.write(`switchyard control (Kubernetes mode) listening on ${control.server.url}\n`);
   await new Promise<void>((resolve) => {
     const stop = (signal: NodeJS.Signals): void => {
       logger.info({ signal }, 'shutting down');

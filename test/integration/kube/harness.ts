@@ -1,5 +1,5 @@
-// Test harness for the Kubernetes adapter: the in-repo fake API server with the Canary CRD, a tiny
-// Deployment-status writer standing in for the Deployment controller, and controllers under test.
+// Test harness for the Kubernetes adapter: the in-repo fake cluster (API server, Deployment
+// controller, kubelet) with the Canary CRD, and the controllers under test.
 
 import { readFile } from 'node:fs/promises';
 import {
@@ -19,9 +19,7 @@ import type { AnalysisWindow, WindowAnalyzer } from '../../../controller/file-mo
 import { KubeController, type KubeControllerOptions } from '../../../controller/kube/controller.js';
 import type { CanaryObject } from '../../../controller/kube/canary-object.js';
 import { RouteStore } from '../../../controller/route-server.js';
-import { internalContext } from '../../e2e/cluster/api.js';
 import { type FakeCluster, startFakeCluster } from '../../e2e/cluster/cluster.js';
-import type { KubeObject } from '../../e2e/cluster/objects.js';
 
 export const NAMESPACE = 'default';
 export const CONTROL_NAMESPACE = 'switchyard-system';
@@ -82,25 +80,13 @@ export interface Harness {
   close(): Promise<void>;
 }
 
-/** Marks every Deployment rolled out the way the Deployment controller would (paused ones keep old pods). */
-function desiredStatus(deployment: KubeObject): Record<string, unknown> {
-  const spec = deployment.spec as { replicas?: number; paused?: boolean };
-  const replicas = spec.replicas ?? 1;
-  const previous = (deployment.status ?? {}) as { updatedReplicas?: number };
-  const updated = spec.paused === true ? (previous.updatedReplicas ?? 0) : replicas;
-  return {
-    observedGeneration: deployment.metadata.generation ?? 1,
-    replicas,
-    updatedReplicas: spec.paused === true ? Math.min(updated, replicas) : replicas,
-    readyReplicas: replicas,
-    availableReplicas: replicas,
-  };
-}
-
 export async function startHarness(): Promise<Harness> {
   const started = Date.now();
   const now = (): Date => new Date(started + (Date.now() - started) * SPEEDUP);
-  const cluster = await startFakeCluster();
+  // Pods run as cheap `sleep` processes: these tests are about the controller, not the app.
+  const cluster = await startFakeCluster({
+    images: [{ match: (image) => image.startsWith('app:'), command: () => ({ argv: ['sleep', '600'] }) }],
+  });
   const kubeConfig = new KubeConfig();
   kubeConfig.loadFromFile(cluster.kubeconfigPath);
   const apps = kubeConfig.makeApiClient(AppsV1Api);
@@ -111,25 +97,6 @@ export async function startHarness(): Promise<Harness> {
   );
   await kubeConfig.makeApiClient(ApiextensionsV1Api).createCustomResourceDefinition({ body: crd });
   await core.createNamespace({ body: { metadata: { name: CONTROL_NAMESPACE } } });
-
-  const deploymentType = cluster.api.findType('apps', 'v1', 'deployments')!;
-  const statusWriter = setInterval(() => {
-    for (const deployment of cluster.api.list(deploymentType, undefined).items) {
-      const want = desiredStatus(deployment);
-      const have = (deployment.status ?? {}) as Record<string, unknown>;
-      if (Object.entries(want).every(([key, value]) => have[key] === value)) continue;
-      void cluster.api
-        .update(
-          deploymentType,
-          deployment.metadata.namespace,
-          deployment.metadata.name!,
-          (current) => ({ ...current, status: desiredStatus(current) }),
-          internalContext('deployment-controller'),
-          'status',
-        )
-        .catch(() => {});
-    }
-  }, 25);
 
   const controllers: KubeController[] = [];
   const logger = pino({ level: process.env.SWITCHYARD_TEST_LOG ?? 'silent' });
@@ -161,7 +128,6 @@ export async function startHarness(): Promise<Harness> {
       return { controller, routes };
     },
     async close() {
-      clearInterval(statusWriter);
       await Promise.all(controllers.map((controller) => controller.stop()));
       await cluster.close();
     },

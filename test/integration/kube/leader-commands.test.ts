@@ -49,7 +49,7 @@ describe('leader election', () => {
     const second = await harness.startController('control-2', analyzer);
     await harness.apps.createNamespacedDeployment({
       namespace: NAMESPACE,
-      body: appDeployment('cart', 'shop:v1'),
+      body: appDeployment('cart', 'app:v1'),
     });
     await waitFor('Canary cart', async () => ((await status('cart')) ? true : undefined));
     await waitFor('both replicas to serve the cart table', async () =>
@@ -64,7 +64,7 @@ describe('leader election', () => {
     await waitFor('control-2 to take over', async () => (second.controller.isLeader ? true : undefined));
     leader = second.controller;
     analyzer.outcome = 'inconclusive';
-    await releaseNewImage(harness.apps, 'cart', 'shop:v2');
+    await releaseNewImage(harness.apps, 'cart', 'app:v2');
     await waitFor('the new leader to start the rollout', async (see) => {
       const current = await status('cart');
       see(current?.phase);

@@ -56,7 +56,7 @@ describe('Kubernetes adapter', () => {
   it('creates a Canary owned by an opted-in Deployment and serves a stable-only route table', async () => {
     const created = await harness.apps.createNamespacedDeployment({
       namespace: NAMESPACE,
-      body: appDeployment('shop', 'shop:v1'),
+      body: appDeployment('shop', 'app:v1'),
     });
     const canary = await waitFor('Canary shop with status', async () => {
       const object = await readCanary(harness.custom, 'shop');
@@ -72,7 +72,7 @@ describe('Kubernetes adapter', () => {
     // Not opted in: nothing happens to it.
     await harness.apps.createNamespacedDeployment({
       namespace: NAMESPACE,
-      body: { ...appDeployment('plain', 'shop:v1'), metadata: { name: 'plain', namespace: NAMESPACE } },
+      body: { ...appDeployment('plain', 'app:v1'), metadata: { name: 'plain', namespace: NAMESPACE } },
     });
     await new Promise((resolve) => setTimeout(resolve, 300));
     expect(await readCanary(harness.custom, 'plain')).toBeNull();
@@ -80,12 +80,12 @@ describe('Kubernetes adapter', () => {
 
   it('releases a pending revision as a canary, steps its weight and promotes it', async () => {
     analyzer.outcome = 'pass';
-    const revision = await releaseNewImage(harness.apps, 'shop', 'shop:v2');
+    const revision = await releaseNewImage(harness.apps, 'shop', 'app:v2');
     const canary = await waitFor(
       'shop-canary Deployment',
       async () => (await canaryWorkload('shop')) ?? undefined,
     );
-    expect(canary.spec?.template.spec?.containers[0]?.image).toBe('shop:v2');
+    expect(canary.spec?.template.spec?.containers[0]?.image).toBe('app:v2');
     expect(canary.spec?.template.metadata?.labels?.[Label.track]).toBe('canary');
     expect(canary.spec?.selector.matchLabels).toEqual({ app: 'shop', [Label.track]: 'canary' });
     expect(canary.metadata?.ownerReferences?.[0]).toMatchObject({
@@ -145,7 +145,7 @@ describe('Kubernetes adapter', () => {
   it('rolls a failing canary back: Failed, Event with the numbers, Deployment still paused and untouched', async () => {
     analyzer.outcome = 'fail';
     analyzer.fastFail = true;
-    const revision = await releaseNewImage(harness.apps, 'shop', 'shop:v3-errors50');
+    const revision = await releaseNewImage(harness.apps, 'shop', 'app:v3-errors50');
     const before = await harness.apps.readNamespacedDeployment({ name: 'shop', namespace: NAMESPACE });
     await waitPhase('shop', 'Failed');
     const status = statusOf((await readCanary(harness.custom, 'shop'))!)!;
@@ -172,7 +172,7 @@ describe('Kubernetes adapter', () => {
   it('a restarted controller resumes the rollout at the same step', async () => {
     analyzer.outcome = 'inconclusive';
     analyzer.fastFail = false;
-    await releaseNewImage(harness.apps, 'shop', 'shop:v4');
+    await releaseNewImage(harness.apps, 'shop', 'app:v4');
     await waitFor('step 1 at 20%', async (see) => {
       const status = statusOf((await readCanary(harness.custom, 'shop')) ?? undefined);
       see(status && { phase: status.phase, step: status.step });
