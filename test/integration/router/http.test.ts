@@ -15,6 +15,7 @@ let router: TestRouter;
 let slowRouter: TestRouter;
 let releaseStream: (() => void) | null = null;
 let closedByClient = 0;
+let firehoseWritten = 0;
 let wss: WebSocketServer;
 
 beforeAll(async () => {
@@ -44,6 +45,23 @@ beforeAll(async () => {
         ].flat(),
       );
       res.end('ok');
+      return true;
+    }
+    if (req.url === '/firehose') {
+      // Writes up to 128 MiB as fast as the router accepts it, honouring back-pressure.
+      const chunk = Buffer.alloc(1024 * 1024, 1);
+      res.writeHead(200, { 'content-type': 'application/octet-stream' });
+      const pump = (): void => {
+        while (firehoseWritten < 128 * chunk.length) {
+          firehoseWritten += chunk.length;
+          if (!res.write(chunk)) {
+            res.once('drain', pump);
+            return;
+          }
+        }
+        res.end();
+      };
+      pump();
       return true;
     }
     if (req.url === '/never') {
@@ -221,6 +239,32 @@ describe('HTTP correctness', () => {
     for (let i = 0; i < 5; i++) await (await request(`${router.url}/ka-${i}`)).body.text();
     const ports = new Set(app.seen.slice(before).map((seen) => seen.remotePort));
     expect(ports.size).toBe(1);
+  });
+
+  it('respects back-pressure: a client that stops reading stops the app, nothing is buffered unbounded', async () => {
+    const { port } = router.router.listenAddress;
+    const socket = connect(port, '127.0.0.1', () =>
+      socket.write('GET /firehose HTTP/1.1\r\nHost: x\r\n\r\n'),
+    );
+    socket.pause(); // never read
+    try {
+      // Wait until the app is stuck waiting for 'drain': the count stops moving.
+      let last = -1;
+      await waitFor(
+        'the app to stall on back-pressure',
+        async () => {
+          await new Promise((resolve) => setTimeout(resolve, 200));
+          const stalled = firehoseWritten > 0 && firehoseWritten === last;
+          last = firehoseWritten;
+          return stalled;
+        },
+        true,
+        20_000,
+      );
+      expect(firehoseWritten).toBeLessThan(48 * 1024 * 1024);
+    } finally {
+      socket.destroy();
+    }
   });
 
   it('a client disconnect aborts the upstream request', async () => {
