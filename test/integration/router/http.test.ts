@@ -64,6 +64,10 @@ beforeAll(async () => {
       pump();
       return true;
     }
+    if (req.url === '/no-read') {
+      req.pause(); // never reads the upload
+      return true;
+    }
     if (req.url === '/never') {
       req.resume();
       return true;
@@ -262,6 +266,44 @@ describe('HTTP correctness', () => {
         20_000,
       );
       expect(firehoseWritten).toBeLessThan(48 * 1024 * 1024);
+    } finally {
+      socket.destroy();
+    }
+  });
+
+  it('respects back-pressure on uploads: an app that does not read stalls the client', async () => {
+    const { port } = router.router.listenAddress;
+    const total = 128 * 1024 * 1024;
+    const socket = connect(port, '127.0.0.1');
+    let sent = 0;
+    const chunk = Buffer.alloc(1024 * 1024, 2);
+    socket.on('connect', () => {
+      socket.write(`PUT /no-read HTTP/1.1\r\nHost: x\r\nContent-Length: ${total}\r\n\r\n`);
+      const pump = (): void => {
+        while (sent < total) {
+          sent += chunk.length;
+          if (!socket.write(chunk)) {
+            socket.once('drain', pump);
+            return;
+          }
+        }
+      };
+      pump();
+    });
+    try {
+      let last = -1;
+      await waitFor(
+        'the client to stall on back-pressure',
+        async () => {
+          await new Promise((resolve) => setTimeout(resolve, 200));
+          const stalled = sent > 0 && sent === last;
+          last = sent;
+          return stalled;
+        },
+        true,
+        20_000,
+      );
+      expect(sent).toBeLessThan(48 * 1024 * 1024);
     } finally {
       socket.destroy();
     }
