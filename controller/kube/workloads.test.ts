@@ -1,0 +1,184 @@
+import type { V1Deployment, V1Pod } from '@kubernetes/client-node';
+import { describe, expect, it } from 'vitest';
+import { Label, podTemplateHash } from '../../api/annotations.js';
+import { initialStatus } from '../rollout-types.js';
+import { conditionsFor, routeTableOf, stableOnlyRoutes } from './canary-object.js';
+import { parseCommandAnnotation } from './commands.js';
+import { canonical } from './reconciler.js';
+import {
+  canaryDeployment,
+  canaryReplicas,
+  ownerReference,
+  promotionComplete,
+  scrapeTargets,
+  trackService,
+} from './workloads.js';
+
+const deployment: V1Deployment = {
+  metadata: { name: 'shop', namespace: 'prod', uid: 'u1', generation: 3, labels: { team: 'a' } },
+  spec: {
+    replicas: 4,
+    paused: true,
+    selector: { matchLabels: { app: 'shop' } },
+    template: {
+      metadata: { labels: { app: 'shop', [Label.track]: 'stable', [Label.inject]: 'true' } },
+      spec: { containers: [{ name: 'app', image: 'shop:v2' }] },
+    },
+  },
+};
+const owner = ownerReference('switchyard.io/v1alpha1', 'Canary', { name: 'shop', uid: 'c1' }, true);
+
+describe('canary workload', () => {
+  it('scales with the weight, at least one replica', () => {
+    expect([0, 1, 5, 25, 50, 100].map((weight) => canaryReplicas(4, weight))).toEqual([1, 1, 1, 1, 2, 4]);
+    expect(canaryReplicas(undefined, 50)).toBe(1);
+  });
+
+  it('copies the pending template with track canary and a selector the stable Deployment cannot adopt', () => {
+    const canary = canaryDeployment(deployment, 'rev2', 2, owner);
+    expect(canary.metadata).toMatchObject({
+      name: 'shop-canary',
+      namespace: 'prod',
+      ownerReferences: [owner],
+    });
+    expect(canary.spec?.selector.matchLabels).toEqual({ app: 'shop', [Label.track]: 'canary' });
+    expect(canary.spec?.template.metadata?.labels).toMatchObject({
+      [Label.track]: 'canary',
+      [Label.service]: 'shop',
+    });
+    expect(canary.spec?.replicas).toBe(2);
+    expect(canary.spec?.paused).toBeUndefined();
+    // The source Deployment is not modified.
+    expect(deployment.spec?.template.metadata?.labels?.[Label.track]).toBe('stable');
+  });
+
+  it('per-track Services select each track and target the router port', () => {
+    const service = trackService(deployment, 'canary', 15001, owner);
+    expect(service.metadata?.name).toBe('shop-canary');
+    expect(service.spec?.selector).toEqual({ app: 'shop', [Label.service]: 'shop', [Label.track]: 'canary' });
+    expect(service.spec?.ports).toEqual([{ name: 'http', port: 80, targetPort: 15001, protocol: 'TCP' }]);
+  });
+
+  it('promotion completes only once unpaused, on the revision, rolled out and available', () => {
+    const revision = podTemplateHash(deployment.spec?.template);
+    const done = (patch: Partial<V1Deployment['status']>, paused = false): boolean =>
+      promotionComplete(
+        {
+          ...deployment,
+          spec: { ...deployment.spec!, paused },
+          status: { observedGeneration: 3, replicas: 4, updatedReplicas: 4, availableReplicas: 4, ...patch },
+        },
+        revision,
+      );
+    expect(done({})).toBe(true);
+    expect(done({}, true)).toBe(false);
+    expect(done({ observedGeneration: 2 })).toBe(false);
+    expect(done({ updatedReplicas: 3 })).toBe(false);
+    expect(done({ replicas: 5 })).toBe(false);
+    expect(done({ unavailableReplicas: 1 })).toBe(false);
+    expect(promotionComplete({ ...deployment, spec: { ...deployment.spec!, paused: false } }, 'other')).toBe(
+      false,
+    );
+  });
+
+  it('scrapes the admin port of ready pods of one track only', () => {
+    const pod = (name: string, track: string, ip: string, ready: boolean): V1Pod => ({
+      metadata: { name, namespace: 'prod', labels: { [Label.service]: 'shop', [Label.track]: track } },
+      status: {
+        phase: 'Running',
+        podIP: ip,
+        conditions: [{ type: 'Ready', status: ready ? 'True' : 'False' }],
+      },
+    });
+    const pods = [
+      pod('a', 'stable', '10.0.0.2', true),
+      pod('b', 'stable', '10.0.0.1', true),
+      pod('c', 'stable', '10.0.0.3', false),
+      pod('d', 'canary', '10.0.0.4', true),
+    ];
+    expect(scrapeTargets(pods, 'prod', 'shop', 'stable', 15020)).toEqual([
+      'http://10.0.0.1:15020',
+      'http://10.0.0.2:15020',
+    ]);
+    expect(scrapeTargets(pods, 'prod', 'shop', 'canary', 15020)).toEqual(['http://10.0.0.4:15020']);
+    expect(scrapeTargets(pods, 'other', 'shop', 'canary', 15020)).toEqual([]);
+  });
+});
+
+describe('Canary status', () => {
+  it('derives the route table any replica serves', () => {
+    const stable = routeTableOf('prod', 'shop', stableOnlyRoutes(4, { stickyCookie: null } as never));
+    expect(stable).toMatchObject({ service: 'shop', generation: 4, weights: { stable: 100 } });
+    expect(Object.keys(stable.tracks)).toEqual(['stable']);
+    const split = routeTableOf('prod', 'shop', {
+      generation: 5,
+      weights: { stable: 75, canary: 25 },
+      canaryTrack: true,
+      rulesToCanary: [{ header: { name: 'x-group', exact: 'beta' } }],
+      mirrorPercent: 10,
+      stickyCookie: 'sy',
+    });
+    expect(split.tracks.canary?.upstream).toMatch(/^http:\/\/shop-canary\.prod\.svc/);
+    expect(split.weights).toEqual({ stable: 75, canary: 25 });
+    expect(split.rules).toHaveLength(1);
+    expect(split.mirror).toEqual({ track: 'canary', percent: 10 });
+    expect(split.sticky?.cookie).toBe('sy');
+  });
+
+  it('keeps condition transition times until the condition flips', () => {
+    const t0 = new Date('2026-01-01T00:00:00Z');
+    const t1 = new Date('2026-01-01T00:05:00Z');
+    const idle = initialStatus(t0, 'r1');
+    const first = conditionsFor(idle, [], t0);
+    expect(first.map((c) => `${c.type}=${c.status}`)).toEqual([
+      'Ready=True',
+      'Progressing=False',
+      'Analysis=Unknown',
+    ]);
+    const again = conditionsFor(idle, first, t1);
+    expect(again[0]?.lastTransitionTime).toBe(t0.toISOString());
+    const failed = conditionsFor({ ...idle, phase: 'Failed', message: 'rolled back' }, again, t1);
+    expect(failed[0]).toMatchObject({
+      status: 'False',
+      message: 'rolled back',
+      lastTransitionTime: t1.toISOString(),
+    });
+  });
+
+  it('compares statuses the way the API server stores them (key order, pruned nulls)', () => {
+    expect(canonical({ b: 1, a: { d: null, c: [1, { f: 2, e: 1 }] } })).toBe(
+      canonical({ a: { c: [1, { e: 1, f: 2 }] }, b: 1 }),
+    );
+    expect(canonical({ a: 1 })).not.toBe(canonical({ a: 2 }));
+  });
+});
+
+describe('command annotation', () => {
+  it('parses the commands the CLI writes and refuses anything else', () => {
+    expect(parseCommandAnnotation('{"nonce":"n1","command":{"type":"abort"}}')).toEqual({
+      nonce: 'n1',
+      command: { type: 'abort' },
+    });
+    expect(
+      parseCommandAnnotation('{"nonce":"n2","command":{"type":"set-weight","weight":30}}')?.command,
+    ).toEqual({
+      type: 'set-weight',
+      weight: 30,
+    });
+    expect(
+      parseCommandAnnotation('{"nonce":"n3","command":{"type":"promote","full":true}}')?.command,
+    ).toEqual({
+      type: 'promote',
+      full: true,
+    });
+    for (const bad of [
+      undefined,
+      'not json',
+      '{"command":{"type":"abort"}}',
+      '{"nonce":"n","command":{"type":"delete"}}',
+      '{"nonce":"n","command":{"type":"set-weight","weight":101}}',
+    ]) {
+      expect(parseCommandAnnotation(bad)).toBeNull();
+    }
+  });
+});
