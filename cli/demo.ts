@@ -106,12 +106,21 @@ export async function main(argv: string[]): Promise<number> {
   }
   const interrupted = new AbortController();
   const stop = (signal: NodeJS.Signals): void => {
-    if (interrupted.signal.aborted) return;
+    if (interrupted.signal.aborted) {
+      // A second Ctrl-C while stopping: the user does not want to wait for the drain.
+      process.stdout.write(`\nswitchyard demo: ${signal} again, exiting now\n`);
+      process.exit(signal === 'SIGTERM' ? 143 : 130);
+    }
     process.stdout.write(`\nswitchyard demo: ${signal}, stopping everything…\n`);
     interrupted.abort(signal);
   };
+  // `switchyard demo | head`: the reader went away; stop as on a signal instead of crashing.
+  const closedPipe = (error: NodeJS.ErrnoException): void => {
+    if (error.code === 'EPIPE' && !interrupted.signal.aborted) interrupted.abort('SIGPIPE');
+  };
   process.on('SIGINT', stop);
   process.on('SIGTERM', stop);
+  process.stdout.on('error', closedPipe);
   try {
     return await runDemo(flags, {
       stdout: process.stdout,
@@ -123,5 +132,6 @@ export async function main(argv: string[]): Promise<number> {
   } finally {
     process.off('SIGINT', stop);
     process.off('SIGTERM', stop);
+    process.stdout.off('error', closedPipe);
   }
 }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { Verdict } from '../../api/canary.js';
-import { fitWidth, progressLine, verdictLine } from './display.js';
+import { Display, fitWidth, progressLine, verdictLine } from './display.js';
 import { addCounts, type ClientCounts } from './load.js';
 import { type DemoReport, decide, lineChart, reportHtml, reportText } from './report.js';
 import type { Point } from './sampler.js';
@@ -208,6 +208,31 @@ describe('demo display', () => {
   it('cuts block lines to the terminal width without counting colour codes', () => {
     expect(fitWidth('\u001b[1mabcdef\u001b[0m', 3)).toBe('\u001b[1mabc\u001b[0m');
     expect(fitWidth('abc', 10)).toBe('abc');
+  });
+
+  it('redraws the block in place on a terminal, with lines scrolling above it; plain lines otherwise', () => {
+    const rollout = { phase: 'Progressing', step: 0, steps: [10, 50] } as never;
+    let tty = '';
+    const live = new Display({ write: (text: string) => (tty += text) }, true, 1000, 60);
+    live.progress(points[0]!, rollout, undefined, 0);
+    live.line('event');
+    live.progress(points[1]!, rollout, undefined, 10);
+    live.progress(points[1]!, rollout, undefined, 20);
+    const clears = tty.split('\u001b[6F\u001b[J');
+    // block | clear, event, block | clear, block: each redraw erases exactly the 6 rows it drew
+    expect(clears).toHaveLength(3);
+    expect(clears[1]).toMatch(/^event\n/);
+    for (const line of tty.replace(new RegExp(`${'\u001b'}\\[[0-9;]*[A-Za-z]`, 'g'), '').split('\n')) {
+      expect(line.length).toBeLessThan(60);
+    }
+
+    let plain = '';
+    const lines = new Display({ write: (text: string) => (plain += text) }, false, 1000);
+    lines.progress(points[0]!, rollout, undefined, 0);
+    lines.progress(points[0]!, rollout, undefined, 500); // throttled
+    lines.progress(points[1]!, rollout, undefined, 600, true); // the final state always prints
+    expect(plain).not.toContain('\u001b');
+    expect(plain.trimEnd().split('\n')).toHaveLength(2);
   });
 
   it('adds up main load and tester counts', () => {

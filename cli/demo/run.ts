@@ -40,7 +40,7 @@ export interface DemoIo {
 export const TESTER_RPS = 5;
 const MAX_IN_FLIGHT = 64;
 
-const SIGNAL_EXIT: Readonly<Record<string, number>> = { SIGINT: 130, SIGTERM: 143 };
+const SIGNAL_EXIT: Readonly<Record<string, number>> = { SIGINT: 130, SIGPIPE: 141, SIGTERM: 143 };
 
 function exitForSignal(signal: AbortSignal): number {
   return SIGNAL_EXIT[String(signal.reason)] ?? 130;
@@ -84,9 +84,15 @@ export async function runDemo(options: DemoOptions, io: DemoIo): Promise<number>
     say(`switchyard demo — scenario ${scenario.name}: ${scenario.description}`);
     stack = await startDemoStack(scenario, pace, workDir, logger);
     if (io.signal.aborted) return exitForSignal(io.signal);
-    say(`  shop v1      ${stack.v1.app}  behind the stable router ${stack.v1.router}`);
-    say(`  shop v2      ${stack.v2.app}  behind the canary router ${stack.v2.router}`);
-    say(`  entry        ${stack.entryUrl}  (the router clients call; it splits by the table from control)`);
+    say(
+      `  shop v1      ${stack.v1.app}  behind the stable router ${stack.v1.router} (metrics ${stack.v1.admin}/metrics)`,
+    );
+    say(
+      `  shop v2      ${stack.v2.app}  behind the canary router ${stack.v2.router} (metrics ${stack.v2.admin}/metrics)`,
+    );
+    say(
+      `  entry        ${stack.entryUrl}  the router clients call; it splits by the table from control (admin ${stack.entryAdmin})`,
+    );
     say(
       `  control      ${stack.controlUrl}  file mode, builtin analysis, dashboard ${stack.controlUrl}/dashboard`,
     );

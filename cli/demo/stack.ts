@@ -27,6 +27,7 @@ export interface DemoStack {
   readonly controlUrl: string;
   /** Where clients send requests (the entry router, standing in for the Kubernetes Service). */
   readonly entryUrl: string;
+  readonly entryAdmin: string;
   readonly v1: { readonly app: string; readonly router: string; readonly admin: string };
   readonly v2: { readonly app: string; readonly router: string; readonly admin: string };
   readonly configPath: string;
@@ -207,6 +208,7 @@ export async function startDemoStack(
     return {
       controlUrl,
       entryUrl: entryRouter.listenAddress.url,
+      entryAdmin: entryRouter.adminAddress.url,
       v1: { app: v1.url, router: stableRouter.listenAddress.url, admin: stableRouter.adminAddress.url },
       v2: { app: v2.url, router: canaryRouter.listenAddress.url, admin: canaryRouter.adminAddress.url },
       configPath,

@@ -125,7 +125,7 @@ describe('switchyard demo --fast', () => {
     expect(html).not.toMatch(/<(script|link)[^>]+(src|href)=/); // self-contained
 
     const ports = printedPorts(text);
-    expect(ports.length).toBeGreaterThanOrEqual(5);
+    expect(ports.length).toBe(9); // 2 apps, 3 routers with their admin ports, control
     expect(await stillListening(ports)).toEqual([]);
   });
 
