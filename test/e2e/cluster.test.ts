@@ -180,6 +180,37 @@ describe('API semantics through @kubernetes/client-node', () => {
     ]);
   });
 
+  it('feeds a client-node informer (list, then watch) with adds, updates and deletes', async () => {
+    await core.createNamespace({ body: { metadata: { name: 'informed' } } });
+    await core.createNamespacedConfigMap({ namespace: 'informed', body: { metadata: { name: 'before' } } });
+    const informer = k8s.makeInformer(kc, '/api/v1/namespaces/informed/configmaps', () =>
+      core.listNamespacedConfigMap({ namespace: 'informed' }),
+    );
+    const seen: string[] = [];
+    informer.on('add', (object) => seen.push(`add ${object.metadata?.name}`));
+    informer.on('update', (object) => seen.push(`update ${object.metadata?.name} ${object.data?.v}`));
+    informer.on('delete', (object) => seen.push(`delete ${object.metadata?.name}`));
+    await informer.start();
+    try {
+      await waitFor('the informer to list the existing object', () => seen.includes('add before'), {
+        seen: () => seen,
+      });
+      await core.createNamespacedConfigMap({ namespace: 'informed', body: { metadata: { name: 'after' } } });
+      await core.patchNamespacedConfigMap(
+        { name: 'after', namespace: 'informed', body: { data: { v: '2' } } },
+        k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch),
+      );
+      await core.deleteNamespacedConfigMap({ name: 'before', namespace: 'informed' });
+      await waitFor('add, update and delete through the watch', () => seen.includes('delete before'), {
+        seen: () => seen,
+      });
+      expect(seen).toEqual(['add before', 'add after', 'update after 2', 'delete before']);
+      expect(informer.list().map((object) => object.metadata?.name)).toEqual(['after']);
+    } finally {
+      await informer.stop();
+    }
+  });
+
   it('answers a watch from a compacted resourceVersion with a 410 Expired ERROR event', async () => {
     const first = await core.createNamespacedConfigMap({
       namespace: 'default',

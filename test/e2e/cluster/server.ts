@@ -411,6 +411,8 @@ export class HttpHandler {
       labels(object.metadata.labels ?? {}) &&
       fields(object);
     response.writeHead(200, { 'content-type': 'application/json', 'transfer-encoding': 'chunked' });
+    // Like kube-apiserver, send the headers at once: clients (client-node's ListWatch) wait for them.
+    response.flushHeaders();
     const write = (eventType: string, object: unknown) => {
       if (!response.writableEnded) response.write(`${JSON.stringify({ type: eventType, object })}\n`);
     };
