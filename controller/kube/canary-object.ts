@@ -23,6 +23,8 @@ export interface PublishedRoutes {
   readonly rulesToCanary: PublishRoutes['rulesToCanary'];
   readonly mirrorPercent: number;
   readonly stickyCookie: string | null;
+  /** sha256 (hex) of the X-Canary token from `switchyard.io/canary-token-secret`, or null. */
+  readonly canaryTokenSha256?: string | null;
 }
 
 export interface Condition {
@@ -79,8 +81,13 @@ export function statusOf(object: CanaryObject | undefined): CanaryStatus | null 
   };
 }
 
-export function publishedFrom(action: PublishRoutes, settings: RolloutSettings): PublishedRoutes {
+export function publishedFrom(
+  action: PublishRoutes,
+  settings: RolloutSettings,
+  canaryTokenSha256: string | null = null,
+): PublishedRoutes {
   return {
+    canaryTokenSha256,
     generation: action.generation,
     weights: { stable: action.weights.stable, canary: action.weights.canary },
     canaryTrack: action.canaryTrack,
@@ -122,6 +129,7 @@ export function routeTableOf(namespace: string, name: string, routes: PublishedR
     sticky: routes.stickyCookie === null ? null : { cookie: routes.stickyCookie, maxAgeSeconds: 3600 },
     mirror:
       withCanary && routes.mirrorPercent > 0 ? { track: 'canary', percent: routes.mirrorPercent } : null,
+    canaryHeader: { name: 'x-canary', tokenSha256: routes.canaryTokenSha256 ?? null },
   });
 }
 

@@ -2,7 +2,7 @@
 // analysis verdicts, operator command), turn it into observations for `transition`, write the new
 // status with optimistic concurrency, then execute the actions. Decides nothing itself.
 
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import {
   ApiException,
   type AppsV1Api,
@@ -213,6 +213,13 @@ export class Reconciler {
 
     // Observations are fed one by one; world observations (readiness, removal) are re-read after
     // every transition since the phase they apply to may just have been entered.
+    // X-Canary is honoured only with the token from the named Secret (read when a table is published).
+    let tokenSha256: string | null | undefined;
+    const canaryToken = async (): Promise<string | null> => {
+      if (tokenSha256 === undefined) tokenSha256 = await this.#canaryTokenSha256(namespace, settings);
+      return tokenSha256;
+    };
+    if (settings.canaryTokenSecret !== null) await canaryToken();
     let state: RolloutStatus = status;
     let routes = status.routes;
     let lastCommand: CommandRecord | null = status.lastCommand;
@@ -229,7 +236,7 @@ export class Reconciler {
       state = result.state;
       for (const action of result.actions) {
         actions.push(action);
-        if (action.type === 'publish-routes') routes = publishedFrom(action, settings);
+        if (action.type === 'publish-routes') routes = publishedFrom(action, settings, tokenSha256 ?? null);
       }
     };
     for (const observation of observations) {
@@ -315,6 +322,25 @@ export class Reconciler {
     };
     const conditions = conditionsFor(base, previous, this.#options.now());
     return { ...base, routes, steps: settings.steps, strategy: settings.strategy, conditions, lastCommand };
+  }
+
+  /**
+   * sha256 of the token in `switchyard.io/canary-token-secret` (key `token`). A missing Secret or key
+   * fails closed: a digest no token matches, so X-Canary is ignored until the Secret exists.
+   */
+  async #canaryTokenSha256(namespace: string, settings: RolloutSettings): Promise<string | null> {
+    const name = settings.canaryTokenSecret;
+    if (name === null) return null;
+    const secret = await orNull(this.#options.core.readNamespacedSecret({ name, namespace }));
+    const token = secret?.data?.token;
+    if (token === undefined || token === '') {
+      this.#log.warn(
+        { namespace, secret: name },
+        'canary token Secret (key "token") missing; X-Canary is ignored',
+      );
+      return createHash('sha256').update(randomBytes(32)).digest('hex');
+    }
+    return createHash('sha256').update(Buffer.from(token, 'base64')).digest('hex');
   }
 
   async #readCanary(namespace: string, name: string): Promise<CanaryObject | null> {

@@ -117,7 +117,10 @@ describe('Canary status', () => {
       rulesToCanary: [{ header: { name: 'x-group', exact: 'beta' } }],
       mirrorPercent: 10,
       stickyCookie: 'sy',
+      canaryTokenSha256: 'a'.repeat(64),
     });
+    expect(split.canaryHeader).toEqual({ name: 'x-canary', tokenSha256: 'a'.repeat(64) });
+    expect(stable.canaryHeader.tokenSha256).toBeNull();
     expect(split.tracks.canary?.upstream).toMatch(/^http:\/\/shop-canary\.prod\.svc/);
     expect(split.weights).toEqual({ stable: 75, canary: 25 });
     expect(split.rules).toHaveLength(1);
