@@ -754,7 +754,10 @@ describe('admission webhooks over HTTPS', () => {
     };
     // A selector-less Service whose Endpoints point at the test server: the API server resolves
     // it and verifies the certificate for hook.default.svc.
+    // Applied as a `kind: List` (kubectl validates Lists client-side against /openapi/v2).
     const hook = {
+      apiVersion: 'v1',
+      kind: 'List',
       items: [
         {
           apiVersion: 'v1',
@@ -771,7 +774,7 @@ describe('admission webhooks over HTTPS', () => {
       ],
     };
     await kubectlOk(cluster, ['apply', '-f', '-'], {
-      input: hook.items.map((item) => JSON.stringify(item)).join('\n'),
+      input: JSON.stringify(hook),
     });
     await kubectlOk(cluster, ['apply', '-f', '-'], { input: JSON.stringify(configuration) });
   });

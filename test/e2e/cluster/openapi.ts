@@ -79,3 +79,25 @@ export function openApiGroupVersion(
     components: { schemas: {} },
   };
 }
+
+function field(number: number, payload: Buffer): Buffer {
+  const lengthBytes: number[] = [];
+  let length = payload.length;
+  do {
+    let byte = length & 0x7f;
+    length >>>= 7;
+    if (length > 0) byte |= 0x80;
+    lengthBytes.push(byte);
+  } while (length > 0);
+  return Buffer.concat([Buffer.from([(number << 3) | 2, ...lengthBytes]), payload]);
+}
+
+/**
+ * `/openapi/v2` as kubectl downloads it (gnostic OpenAPIv2 protobuf): a document with no
+ * definitions. kubectl only falls back to it for client-side validation (e.g. of a `kind: List`),
+ * and with no schema for a kind it skips validating that kind.
+ */
+export function openApiV2Protobuf(version: string): Buffer {
+  const info = Buffer.concat([field(1, Buffer.from('Kubernetes')), field(2, Buffer.from(version))]);
+  return Buffer.concat([field(1, Buffer.from('2.0')), field(2, info), field(8, Buffer.alloc(0))]);
+}

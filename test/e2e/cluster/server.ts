@@ -6,7 +6,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import YAML from 'yaml';
 import type { Api, DeleteOptions, RequestContext } from './api.js';
 import { ApiError, apiErrors, isObject, type KubeObject, type UserInfo } from './objects.js';
-import { openApiGroupVersion, openApiRoot } from './openapi.js';
+import { openApiGroupVersion, openApiRoot, openApiV2Protobuf } from './openapi.js';
 import { applyJsonPatch, applyMergePatch, patchTypeOf, strategicMerge } from './patch.js';
 import { apiResourceList, apiVersionOf, type ResourceType, typeKey } from './resources.js';
 import { parseFieldSelector, parseLabelSelector } from './selectors.js';
@@ -86,6 +86,19 @@ export class HttpHandler {
     const url = new URL(request.url ?? '/', 'http://fake');
     const user = this.#authenticate(request);
     const path = url.pathname.replace(/\/+$/, '') || '/';
+    if (path === '/openapi/v2') {
+      const accept = request.headers.accept ?? '';
+      if (accept.includes('protobuf')) {
+        response.writeHead(200, {
+          'content-type': 'application/com.github.proto-openapi.spec.v2.v1.0+protobuf',
+        });
+        response.end(openApiV2Protobuf(this.#options.version.gitVersion));
+      } else {
+        const info = { title: 'Kubernetes', version: this.#options.version.gitVersion };
+        send(response, 200, { swagger: '2.0', info, paths: {}, definitions: {} });
+      }
+      return;
+    }
     const discovery = this.#discovery(path);
     if (discovery !== undefined) {
       send(response, 200, discovery);
