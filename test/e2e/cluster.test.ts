@@ -485,24 +485,24 @@ describe('kubectl against the fake cluster', () => {
 
 describe('what pod processes see', () => {
   it('gets env from secrets and fieldRefs, mounted configMaps, its own localhost and Service DNS', async () => {
-    // `kubectl create secret|configmap` send protobuf, which the fake cluster does not decode: apply.
-    const inputs = [
-      {
-        apiVersion: 'v1',
-        kind: 'Secret',
-        metadata: { name: 'creds', namespace: 'shop' },
-        stringData: { password: 's3cret' },
-      },
-      {
-        apiVersion: 'v1',
-        kind: 'ConfigMap',
-        metadata: { name: 'greeting', namespace: 'shop' },
-        data: { greeting: 'hello' },
-      },
-    ];
-    await kubectlOk(cluster, ['apply', '-f', '-'], {
-      input: inputs.map((doc) => JSON.stringify(doc)).join('\n'),
-    });
+    // These generators send protobuf bodies (decoded for these kinds).
+    await kubectlOk(cluster, [
+      'create',
+      'secret',
+      'generic',
+      'creds',
+      '-n',
+      'shop',
+      '--from-literal=password=s3cret',
+    ]);
+    await kubectlOk(cluster, [
+      'create',
+      'configmap',
+      'greeting',
+      '-n',
+      'shop',
+      '--from-literal=greeting=hello',
+    ]);
     await kubectlOk(cluster, [
       'expose',
       'deployment',

@@ -8,6 +8,7 @@ import type { Api, DeleteOptions, RequestContext } from './api.js';
 import { ApiError, apiErrors, isObject, type KubeObject, type UserInfo } from './objects.js';
 import { openApiGroupVersion, openApiRoot, openApiV2Protobuf } from './openapi.js';
 import { applyJsonPatch, applyMergePatch, patchTypeOf, strategicMerge } from './patch.js';
+import { decodeKubernetesProtobuf } from './protobuf.js';
 import { apiResourceList, apiVersionOf, type ResourceType, typeKey } from './resources.js';
 import { parseFieldSelector, parseLabelSelector } from './selectors.js';
 import type { StoreEvent } from './store.js';
@@ -41,18 +42,21 @@ function send(response: ServerResponse, code: number, body: unknown, warnings: r
   response.end(JSON.stringify(body));
 }
 
-async function readBody(request: IncomingMessage): Promise<string> {
+async function readBody(request: IncomingMessage): Promise<Buffer> {
   const chunks: Buffer[] = [];
   for await (const chunk of request) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks).toString('utf8');
+  return Buffer.concat(chunks);
 }
 
-function parseBody(text: string, contentType: string | undefined): unknown {
+function parseBody(body: Buffer, contentType: string | undefined): unknown {
   if ((contentType ?? '').includes('protobuf')) {
+    const decoded = decodeKubernetesProtobuf(body);
+    if (decoded) return decoded;
     throw apiErrors.unsupportedMediaType(
-      'the fake cluster does not decode protobuf bodies (kubectl create <generator> sends them): use `kubectl apply -f` or `kubectl create -f` with YAML/JSON',
+      'the fake cluster decodes protobuf only for Namespace, ConfigMap, Secret and ServiceAccount (what `kubectl create <generator>` sends for them): use `kubectl apply -f` or `kubectl create -f` with YAML/JSON',
     );
   }
+  const text = body.toString('utf8');
   if (text.trim() === '') return undefined;
   try {
     if ((contentType ?? '').includes('yaml')) return YAML.parse(text);
@@ -321,8 +325,10 @@ export class HttpHandler {
         return { code: 200, body: patched };
       }
       case 'DELETE': {
-        const text = await readBody(request);
-        const body = (parseBody(text, 'application/json') ?? {}) as Record<string, unknown>;
+        const body = (parseBody(await readBody(request), 'application/json') ?? {}) as Record<
+          string,
+          unknown
+        >;
         const options: DeleteOptions = {};
         const propagation = query.get('propagationPolicy') ?? body.propagationPolicy;
         if (propagation === 'Background' || propagation === 'Foreground' || propagation === 'Orphan') {
