@@ -100,7 +100,8 @@ describe('switchyard demo --fast', () => {
     expect(text).toMatch(/verdict step 1 at 10%: pass/);
     expect(text).toMatch(/\] Progressing step \d\/2 weight +\d+% \| v1 +\d+\/s ok/);
     expect(text).toMatch(/^ {2}PROMOTED {3}scenario healthy \(as expected\)$/m);
-    expect(text).toMatch(/^ {2}why: +2 of 2 analyses passed/m);
+    // An analysis with too few requests on a busy machine is inconclusive and held, never failed.
+    expect(text).toMatch(/^ {2}why: +2 of [23] analyses passed/m);
     expect(text).toMatch(/^ {2}served: +v1 \d+ requests \(100\.0% ok\), v2 \d+ requests \(100\.0% ok\)$/m);
     expect(text).toMatch(/^ {2}clients: +\d+ requests, 0 failed/m);
     expect(text).not.toContain('\u001b['); // not a TTY: no ANSI redraws
@@ -115,7 +116,9 @@ describe('switchyard demo --fast', () => {
     expect(report.clients.load.failed + report.clients.tester.failed).toBe(0);
     // The tester reached v2 with X-Canary: always.
     expect(report.clients.tester.byVersion.v2).toBeGreaterThan(0);
-    expect(report.verdicts.map((verdict) => verdict.outcome)).toEqual(['pass', 'pass']);
+    const outcomes = report.verdicts.map((verdict) => verdict.outcome);
+    expect(outcomes.filter((outcome) => outcome === 'pass')).toHaveLength(2);
+    expect(outcomes).not.toContain('fail');
     expect(report.timeline.map((point) => point.weight)).toContain(10);
     expect(report.timeline[report.timeline.length - 1]?.v2Percent).toBe(100);
 
@@ -133,7 +136,9 @@ describe('switchyard demo --fast', () => {
     const run = await demo(['--fast', '--scenario', 'errors', '--out', out]);
     expect(run.code, `stdout:\n${run.stdout}\nstderr:\n${run.stderr}`).toBe(0);
     expect(run.stdout).toMatch(/^ {2}ROLLED BACK {3}scenario errors \(as expected\)$/m);
-    expect(run.stdout).toMatch(/^ {2}why: +.*canary (errors|success)/m);
+    expect(run.stdout).toMatch(
+      /^ {2}why: +(fast fail|failed analysis) at step 1 \(10%\) — .*canary (error|success)/m,
+    );
     expect(run.stdout).toMatch(/WARNING RolledBack: /);
 
     const report = JSON.parse(await readFile(join(out, 'demo-errors.json'), 'utf8')) as DemoReport;
