@@ -634,6 +634,93 @@ describe('pod lifecycle', () => {
   });
 });
 
+describe('switchyard images', () => {
+  it('runs the real router as a native sidecar in front of the shop app, reachable through a Service', async () => {
+    await kubectlOk(cluster, ['create', 'namespace', 'routed']);
+    const table = {
+      service: 'shop',
+      generation: 1,
+      tracks: { stable: { upstream: 'http://127.0.0.1:8080' } },
+      weights: { stable: 100 },
+    };
+    await kubectlOk(cluster, [
+      'create',
+      'configmap',
+      'routes',
+      '-n',
+      'routed',
+      `--from-literal=routes.json=${JSON.stringify(table)}`,
+    ]);
+    const manifests = [
+      {
+        apiVersion: 'apps/v1',
+        kind: 'Deployment',
+        metadata: { name: 'shop', namespace: 'routed' },
+        spec: {
+          replicas: 1,
+          selector: { matchLabels: { app: 'shop' } },
+          template: {
+            metadata: { labels: { app: 'shop' } },
+            spec: {
+              volumes: [{ name: 'routes', configMap: { name: 'routes' } }],
+              initContainers: [
+                {
+                  name: 'switchyard-router',
+                  image: 'ghcr.io/switchyard/switchyard:0.1.0',
+                  restartPolicy: 'Always',
+                  args: [
+                    'router',
+                    '--listen',
+                    '0.0.0.0:15001',
+                    '--admin',
+                    '0.0.0.0:15020',
+                    '--service',
+                    'shop',
+                    '--track',
+                    'stable',
+                    '--local',
+                    'http://127.0.0.1:8080',
+                    '--routes-file',
+                    '/etc/switchyard/routes.json',
+                  ],
+                  ports: [
+                    { name: 'http', containerPort: 15001 },
+                    { name: 'sy-admin', containerPort: 15020 },
+                  ],
+                  startupProbe: { httpGet: { path: '/healthz', port: 'sy-admin' }, periodSeconds: 1 },
+                  readinessProbe: { httpGet: { path: '/readyz', port: 'sy-admin' }, periodSeconds: 1 },
+                  volumeMounts: [{ name: 'routes', mountPath: '/etc/switchyard' }],
+                },
+              ],
+              containers: [{ name: 'app', image: 'shop:v1', ports: [{ name: 'app', containerPort: 8080 }] }],
+            },
+          },
+        },
+      },
+      {
+        apiVersion: 'v1',
+        kind: 'Service',
+        metadata: { name: 'shop', namespace: 'routed' },
+        spec: { selector: { app: 'shop' }, ports: [{ name: 'http', port: 80, targetPort: 'http' }] },
+      },
+    ];
+    await kubectlOk(cluster, ['apply', '-f', '-'], {
+      input: manifests.map((doc) => JSON.stringify(doc)).join('\n'),
+    });
+    await kubectlOk(cluster, ['rollout', 'status', 'deployment/shop', '-n', 'routed', '--timeout=60s']);
+    const response = await waitFor('a 200 through the Service and the router', async () => {
+      const answer = await httpGet(cluster.serviceUrl('routed', 'shop', 80));
+      return answer.status === 200 ? answer : undefined;
+    });
+    expect(response.version).toBe('v1');
+    const podIp = (
+      await kubectlOk(cluster, ['get', 'pods', '-n', 'routed', '-o', 'jsonpath={.items[0].status.podIP}'])
+    ).trim();
+    const metrics = await (await fetch(`http://${podIp}:15020/metrics`)).text();
+    expect(metrics).toMatch(/switchyard_requests_total\{[^}]*track="stable"[^}]*\} [1-9]/);
+  });
+});
+
 describe('admission webhooks over HTTPS', () => {
   let webhook: Server;
   const reviews: { operation: string; user: string; dryRun: boolean; kind: string }[] = [];
