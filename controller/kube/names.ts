@@ -7,8 +7,10 @@ import { Label } from '../../api/annotations.js';
 export const COMMAND_ANNOTATION = 'switchyard.io/command';
 /** Canary-Deployment annotation: the pod-template hash it was created from. */
 export const REVISION_ANNOTATION = 'switchyard.io/revision';
-/** Service annotation: the numeric targetPort it had before `patch-service` repointed it. */
-export const FIELD_MANAGER = 'switchyard-control';
+/** Service annotation: the targetPorts (JSON array, per port) it had before `patch-service` repointed it. */
+export const ORIGINAL_TARGET_PORTS_ANNOTATION = 'switchyard.io/original-target-ports';
+/** Service annotation: the opted-in Deployment whose `patch-service` repointed it. */
+export const PATCHED_BY_ANNOTATION = 'switchyard.io/patched-by';
 export const EVENT_COMPONENT = 'switchyard-control';
 /** Port number of the per-track Services (`http://<name>-stable.<ns>.svc:80`). */
 export const TRACK_SERVICE_PORT = 80;

@@ -17,6 +17,8 @@ import {
   CA_CONFIGMAP,
   HOP_SECRET,
   isOptedIn,
+  Label,
+  PATCH_SERVICE_ANNOTATION,
   OwnedAnnotation,
   parseAnnotations,
   podTemplateHash,
@@ -58,10 +60,14 @@ import {
   canaryIsReady,
   canaryReplicas,
   ownerReference,
+  patchedService,
   pendingRevisionOf,
   promotionComplete,
+  restoredService,
   trackService,
 } from './workloads.js';
+import { resolveAppPort } from '../../webhook/ports.js';
+import type { PodSpec } from '../../webhook/types.js';
 
 export interface ReconcilerOptions {
   readonly apps: AppsV1Api;
@@ -196,6 +202,7 @@ export class Reconciler {
     }
     const key = `${namespace}/${name}`;
     await this.#ensureNamespaceObjects(deployment, canary, key, status.canaryRevision);
+    await this.#patchServices(deployment, settings, key);
 
     const observations: Observation[] = [];
     const commandText = canary.metadata.annotations?.[COMMAND_ANNOTATION];
@@ -452,6 +459,80 @@ export class Reconciler {
     this.#ensured.add(memo);
   }
 
+  /**
+   * `switchyard.io/patch-service: "true"` repoints numeric-targetPort Services at the router's port
+   * name; without it, Services we patched are put back. Checked once per setting per leader term.
+   */
+  async #patchServices(deployment: V1Deployment, settings: RolloutSettings, key: string): Promise<void> {
+    const memo = `${key}#patch-service=${settings.patchService}`;
+    if (this.#ensured.has(memo)) return;
+    const { core } = this.#options;
+    const namespace = deployment.metadata!.namespace!;
+    const name = deployment.metadata!.name!;
+    const template = deployment.spec?.template;
+    const resolution = resolveAppPort(template?.spec as unknown as PodSpec, settings.port);
+    const services = await core.listNamespacedService({ namespace });
+    for (const service of services.items) {
+      if (service.metadata?.labels?.[Label.service] === name) continue; // our per-track Services
+      const next = settings.patchService
+        ? resolution.ok
+          ? patchedService(service, template?.metadata?.labels ?? {}, resolution.port, name)
+          : null
+        : restoredService(service, name);
+      if (next === null) continue;
+      await core.replaceNamespacedService({ name: service.metadata!.name!, namespace, body: next });
+      const message = settings.patchService
+        ? `Service ${service.metadata!.name} now targets the router's port (${PATCH_SERVICE_ANNOTATION})`
+        : `Service ${service.metadata!.name} targetPorts restored (${PATCH_SERVICE_ANNOTATION} removed)`;
+      await this.#recordEvent(deployment, {
+        type: 'record-event',
+        eventType: 'Normal',
+        reason: settings.patchService ? 'ServicePatched' : 'ServiceRestored',
+        message,
+      });
+    }
+    this.#ensured.add(memo);
+    this.#ensured.delete(`${key}#patch-service=${!settings.patchService}`);
+  }
+
+  /** A core/v1 Event on the Deployment (best effort: a lost Event never blocks the rollout), and a log line. */
+  async #recordEvent(
+    deployment: V1Deployment,
+    action: Extract<Action, { type: 'record-event' }>,
+  ): Promise<void> {
+    const namespace = deployment.metadata!.namespace!;
+    const name = deployment.metadata!.name!;
+    const at = this.#options.now();
+    await this.#options.core
+      .createNamespacedEvent({
+        namespace,
+        body: {
+          metadata: { generateName: `${name}.`, namespace },
+          involvedObject: {
+            apiVersion: 'apps/v1',
+            kind: 'Deployment',
+            name,
+            namespace,
+            uid: deployment.metadata?.uid,
+          },
+          reason: action.reason,
+          message: action.message.slice(0, 1024),
+          type: action.eventType,
+          source: { component: EVENT_COMPONENT },
+          reportingComponent: EVENT_COMPONENT,
+          firstTimestamp: at,
+          lastTimestamp: at,
+          count: 1,
+        },
+      })
+      .catch((error: unknown) =>
+        this.#log.warn({ namespace, name, err: errorMessage(error) }, 'could not record event'),
+      );
+    const log =
+      action.eventType === 'Warning' ? this.#log.warn.bind(this.#log) : this.#log.info.bind(this.#log);
+    log({ namespace, name, event: action.reason }, action.message);
+  }
+
   /** Forget memos (e.g. on losing leadership) so the next leader turn re-checks everything. */
   reset(): void {
     this.#ensured.clear();
@@ -466,7 +547,7 @@ export class Reconciler {
     settings: RolloutSettings,
     canaryWorkload: V1Deployment | null,
   ): Promise<void> {
-    const { apps, core } = this.#options;
+    const { apps } = this.#options;
     const namespace = deployment.metadata!.namespace!;
     const name = deployment.metadata!.name!;
     switch (action.type) {
@@ -539,38 +620,9 @@ export class Reconciler {
           MERGE,
         );
         return;
-      case 'record-event': {
-        const at = this.#options.now();
-        await core
-          .createNamespacedEvent({
-            namespace,
-            body: {
-              metadata: { generateName: `${name}.`, namespace },
-              involvedObject: {
-                apiVersion: 'apps/v1',
-                kind: 'Deployment',
-                name,
-                namespace,
-                uid: deployment.metadata?.uid,
-              },
-              reason: action.reason,
-              message: action.message.slice(0, 1024),
-              type: action.eventType,
-              source: { component: EVENT_COMPONENT },
-              reportingComponent: EVENT_COMPONENT,
-              firstTimestamp: at,
-              lastTimestamp: at,
-              count: 1,
-            },
-          })
-          .catch((error: unknown) =>
-            this.#log.warn({ namespace, name, err: errorMessage(error) }, 'could not record event'),
-          );
-        const log =
-          action.eventType === 'Warning' ? this.#log.warn.bind(this.#log) : this.#log.info.bind(this.#log);
-        log({ namespace, name, event: action.reason }, action.message);
+      case 'record-event':
+        await this.#recordEvent(deployment, action);
         return;
-      }
       case 'analyse': {
         const window = this.window(namespace, name, { ...status, stepSince: action.since }, settings);
         if (window === null) return;

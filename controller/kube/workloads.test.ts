@@ -9,7 +9,9 @@ import {
   canaryDeployment,
   canaryReplicas,
   ownerReference,
+  patchedService,
   promotionComplete,
+  restoredService,
   scrapeTargets,
   trackService,
 } from './workloads.js';
@@ -183,5 +185,40 @@ describe('command annotation', () => {
     ]) {
       expect(parseCommandAnnotation(bad)).toBeNull();
     }
+  });
+});
+
+describe('patch-service', () => {
+  const service = {
+    metadata: { name: 'shop', namespace: 'prod', annotations: { keep: 'me' } },
+    spec: {
+      selector: { app: 'shop' },
+      ports: [
+        { name: 'web', port: 80, targetPort: 8080 },
+        { name: 'metrics', port: 9090, targetPort: 9090 },
+        { name: 'bare', port: 8080 },
+      ],
+    },
+  };
+  const podLabels = { app: 'shop', [Label.track]: 'stable' };
+
+  it('repoints numeric targetPorts of the app port at the router port name and restores them', () => {
+    const patched = patchedService(service, podLabels, { number: 8080, name: null }, 'shop');
+    expect(patched?.spec?.ports?.map((port) => port.targetPort)).toEqual(['switchyard', 9090, 'switchyard']);
+    expect(patched?.metadata?.annotations?.keep).toBe('me');
+    // Idempotent: a patched Service is left alone.
+    expect(patchedService(patched!, podLabels, { number: 8080, name: null }, 'shop')).toBeNull();
+    const restored = restoredService(patched!, 'shop');
+    expect(restored).toEqual(service);
+    expect(restoredService(patched!, 'other')).toBeNull();
+  });
+
+  it('uses the taken-over port name and ignores Services that do not select the pods', () => {
+    expect(
+      patchedService(service, podLabels, { number: 8080, name: 'http' }, 'shop')?.spec?.ports?.[0]
+        ?.targetPort,
+    ).toBe('http');
+    expect(patchedService(service, { app: 'cart' }, { number: 8080, name: null }, 'shop')).toBeNull();
+    expect(patchedService(service, podLabels, { number: 3000, name: null }, 'shop')).toBeNull();
   });
 });

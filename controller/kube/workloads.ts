@@ -1,7 +1,14 @@
 // Pure builders and predicates over Kubernetes objects: the canary Deployment, the per-track
 // Services, readiness of a rollout, and the analysis scrape targets. No I/O here.
 
-import type { V1Deployment, V1OwnerReference, V1Pod, V1Service } from '@kubernetes/client-node';
+import type {
+  V1Deployment,
+  V1OwnerReference,
+  V1Pod,
+  V1Service,
+  V1ServicePort,
+} from '@kubernetes/client-node';
+import { ROUTER_PORT_FALLBACK_NAME } from '../../webhook/inject.js';
 import {
   CANARY_TRACK,
   Label,
@@ -9,7 +16,14 @@ import {
   STABLE_TRACK,
   podTemplateHash,
 } from '../../api/annotations.js';
-import { canaryDeploymentName, REVISION_ANNOTATION, TRACK_SERVICE_PORT, trackServiceName } from './names.js';
+import {
+  canaryDeploymentName,
+  ORIGINAL_TARGET_PORTS_ANNOTATION,
+  PATCHED_BY_ANNOTATION,
+  REVISION_ANNOTATION,
+  TRACK_SERVICE_PORT,
+  trackServiceName,
+} from './names.js';
 
 export function ownerReference(
   apiVersion: string,
@@ -179,4 +193,66 @@ export function scrapeTargets(
       return `http://${ip.includes(':') ? `[${ip}]` : ip}:${adminPort}`;
     })
     .sort();
+}
+
+/**
+ * `switchyard.io/patch-service`: a Service selecting the Deployment's pods with a numeric targetPort
+ * equal to the app port bypasses the router; point those ports at the router's port name (the app
+ * port's name, taken over, or the injector's fallback name) and remember the originals. Returns the
+ * patched Service, or null when nothing applies.
+ */
+export function patchedService(
+  service: V1Service,
+  podLabels: Readonly<Record<string, string>>,
+  appPort: { readonly number: number; readonly name: string | null },
+  deploymentName: string,
+): V1Service | null {
+  if (
+    !selects(service, podLabels) ||
+    service.metadata?.annotations?.[ORIGINAL_TARGET_PORTS_ANNOTATION] !== undefined
+  )
+    return null;
+  const ports = service.spec?.ports ?? [];
+  const routerPortName = appPort.name ?? ROUTER_PORT_FALLBACK_NAME;
+  const hit = (port: V1ServicePort): boolean => (port.targetPort ?? port.port) === appPort.number;
+  if (!ports.some(hit)) return null;
+  const copy = structuredClone(service);
+  copy.metadata!.annotations = {
+    ...copy.metadata!.annotations,
+    [ORIGINAL_TARGET_PORTS_ANNOTATION]: JSON.stringify(ports.map((port) => port.targetPort ?? null)),
+    [PATCHED_BY_ANNOTATION]: deploymentName,
+  };
+  copy.spec!.ports = ports.map((port) => (hit(port) ? { ...port, targetPort: routerPortName } : port));
+  return copy;
+}
+
+/** Puts back what patchedService changed; null when the Service was not patched for this Deployment. */
+export function restoredService(service: V1Service, deploymentName: string): V1Service | null {
+  const annotations = service.metadata?.annotations ?? {};
+  const original = annotations[ORIGINAL_TARGET_PORTS_ANNOTATION];
+  if (original === undefined || annotations[PATCHED_BY_ANNOTATION] !== deploymentName) return null;
+  let targets: unknown;
+  try {
+    targets = JSON.parse(original);
+  } catch {
+    targets = null;
+  }
+  const copy = structuredClone(service);
+  const ports = copy.spec?.ports ?? [];
+  if (Array.isArray(targets) && targets.length === ports.length) {
+    copy.spec!.ports = ports.map((port, index) => {
+      const target = targets[index] as number | string | null;
+      const { targetPort: _dropped, ...rest } = port;
+      return target === null ? rest : { ...rest, targetPort: target };
+    });
+  }
+  delete copy.metadata!.annotations![ORIGINAL_TARGET_PORTS_ANNOTATION];
+  delete copy.metadata!.annotations![PATCHED_BY_ANNOTATION];
+  return copy;
+}
+
+function selects(service: V1Service, podLabels: Readonly<Record<string, string>>): boolean {
+  const selector = service.spec?.selector;
+  if (!selector || Object.keys(selector).length === 0) return false;
+  return Object.entries(selector).every(([key, value]) => podLabels[key] === value);
 }

@@ -1,9 +1,15 @@
 // The Kubernetes adapter end to end against the fake API server with the real client-node: Canary
 // creation, canary workload and Services, weights, promotion, rollback, restart and 409 retries.
 
-import type { V1Deployment } from '@kubernetes/client-node';
+import { PatchStrategy, setHeaderOptions, type V1Deployment } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CA_CONFIGMAP, HOP_SECRET, Label, OwnedAnnotation } from '../../../api/annotations.js';
+import {
+  CA_CONFIGMAP,
+  HOP_SECRET,
+  Label,
+  OwnedAnnotation,
+  PATCH_SERVICE_ANNOTATION,
+} from '../../../api/annotations.js';
 import { statusOf } from '../../../controller/kube/canary-object.js';
 import type { KubeController } from '../../../controller/kube/controller.js';
 import type { RouteStore } from '../../../controller/route-server.js';
@@ -196,5 +202,44 @@ describe('Kubernetes adapter', () => {
     expect(statusOf((await readCanary(harness.custom, 'shop'))!)!.routeGeneration).toBeGreaterThan(
       before.routeGeneration,
     );
+  });
+
+  it('patch-service repoints a numeric-targetPort Service at the router and restores it when removed', async () => {
+    await harness.core.createNamespacedService({
+      namespace: NAMESPACE,
+      body: {
+        metadata: { name: 'api' },
+        spec: { selector: { app: 'api' }, ports: [{ name: 'web', port: 80, targetPort: 8080 as never }] },
+      },
+    });
+    const body = appDeployment('api', 'app:v1', {
+      [PATCH_SERVICE_ANNOTATION]: 'true',
+      'switchyard.io/port': '8080',
+    });
+    body.spec!.template.spec!.containers[0]!.ports = [{ containerPort: 8080 }];
+    await harness.apps.createNamespacedDeployment({ namespace: NAMESPACE, body });
+    const targetPort = async (see: (value: unknown) => void) => {
+      const service = await harness.core.readNamespacedService({ name: 'api', namespace: NAMESPACE });
+      see(service.spec?.ports?.[0]?.targetPort);
+      return service.spec?.ports?.[0]?.targetPort;
+    };
+    await waitFor('Service api to target the router port', async (see) =>
+      (await targetPort(see)) === 'switchyard' ? true : undefined,
+    );
+    await harness.apps.patchNamespacedDeployment(
+      {
+        name: 'api',
+        namespace: NAMESPACE,
+        body: { metadata: { annotations: { [PATCH_SERVICE_ANNOTATION]: null } } },
+      },
+      setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+    );
+    await waitFor('Service api restored to 8080', async (see) =>
+      (await targetPort(see)) === 8080 ? true : undefined,
+    );
+    const service = await harness.core.readNamespacedService({ name: 'api', namespace: NAMESPACE });
+    expect(
+      Object.keys(service.metadata?.annotations ?? {}).filter((key) => key.startsWith('switchyard.io/')),
+    ).toEqual([]);
   });
 });
