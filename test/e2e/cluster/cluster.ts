@@ -264,6 +264,9 @@ export async function startFakeCluster(options: FakeClusterOptions = {}): Promis
     },
   });
   for (const loop of Object.values(loops)) loop.start();
+  // Pod processes run detached (own process groups); never leave them behind a crashed test run.
+  const killOnExit = () => kubelet?.killAllNow();
+  process.once('exit', killOnExit);
 
   let closed = false;
   return {
@@ -296,6 +299,7 @@ export async function startFakeCluster(options: FakeClusterOptions = {}): Promis
       if (closed) return;
       closed = true;
       unsubscribe();
+      process.off('exit', killOnExit);
       await Promise.all(Object.values(loops).map((loop) => loop.stop()));
       await kubelet?.close();
       services.close();

@@ -676,6 +676,13 @@ export class Kubelet {
     this.#pods.delete(runtime.uid);
   }
 
+  /** Last resort when the test process exits without close(): SIGKILL every container, synchronously. */
+  killAllNow(): void {
+    for (const runtime of this.#pods.values()) {
+      for (const container of runtime.containers) this.#signal(container, 'SIGKILL');
+    }
+  }
+
   async close(): Promise<void> {
     this.#closed = true;
     this.#unsubscribe();
