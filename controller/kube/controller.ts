@@ -234,8 +234,10 @@ export class KubeController {
   async start(): Promise<void> {
     const onDeployment = (deployment: V1Deployment): void => {
       const namespace = deployment.metadata?.namespace ?? '';
-      if (isOptedIn(deployment.metadata?.annotations))
-        this.#queue.add(keyOf(namespace, deployment.metadata!.name!));
+      const name = deployment.metadata!.name!;
+      // An opted-out Deployment that still has a Canary is reconciled once more (cleanup).
+      if (isOptedIn(deployment.metadata?.annotations) || this.#canaries.get(name, namespace))
+        this.#queue.add(keyOf(namespace, name));
       else if (deployment.metadata?.labels?.[Label.track] === 'canary') {
         const service = deployment.metadata.labels[Label.service];
         if (service) this.#queue.add(keyOf(namespace, service));

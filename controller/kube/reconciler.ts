@@ -177,7 +177,11 @@ export class Reconciler {
   async reconcile(namespace: string, name: string): Promise<WorkResult> {
     const { apps } = this.#options;
     const deployment = await orNull(apps.readNamespacedDeployment({ name, namespace }));
-    if (deployment === null || !isOptedIn(deployment.metadata?.annotations)) return 'done';
+    if (deployment === null) return 'done';
+    if (!isOptedIn(deployment.metadata?.annotations)) {
+      await this.#optOut(deployment);
+      return 'done';
+    }
     let settings: RolloutSettings;
     try {
       settings = parseAnnotations(deployment.metadata?.annotations ?? {}).settings;
@@ -493,6 +497,36 @@ export class Reconciler {
     }
     this.#ensured.add(memo);
     this.#ensured.delete(`${key}#patch-service=${!settings.patchService}`);
+  }
+
+  /**
+   * The Deployment no longer opts in: put patched Services back and delete its Canary (its canary
+   * Deployment and per-track Services go with it, by owner reference). Routers drop out as the
+   * Deployment's pods are replaced without them.
+   */
+  async #optOut(deployment: V1Deployment): Promise<void> {
+    const namespace = deployment.metadata!.namespace!;
+    const name = deployment.metadata!.name!;
+    const canary = await this.#readCanary(namespace, name);
+    if (canary === null) return;
+    const { core, custom } = this.#options;
+    for (const service of (await core.listNamespacedService({ namespace })).items) {
+      const restored = restoredService(service, name);
+      if (restored !== null)
+        await core.replaceNamespacedService({ name: service.metadata!.name!, namespace, body: restored });
+    }
+    await orNull(
+      custom.deleteNamespacedCustomObject({
+        ...CANARY_PATH,
+        namespace,
+        name,
+        propagationPolicy: 'Background',
+      }),
+    );
+    await orNull(
+      this.#options.apps.deleteNamespacedDeployment({ name: canaryDeploymentName(name), namespace }),
+    );
+    this.#log.info({ namespace, name }, 'Deployment opted out; Canary deleted');
   }
 
   /** A core/v1 Event on the Deployment (best effort: a lost Event never blocks the rollout), and a log line. */

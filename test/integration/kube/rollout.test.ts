@@ -242,4 +242,22 @@ describe('Kubernetes adapter', () => {
       Object.keys(service.metadata?.annotations ?? {}).filter((key) => key.startsWith('switchyard.io/')),
     ).toEqual([]);
   });
+
+  it('opting out deletes the Canary and serves no table for it any more', async () => {
+    await harness.apps.patchNamespacedDeployment(
+      {
+        name: 'api',
+        namespace: NAMESPACE,
+        body: { metadata: { annotations: { 'switchyard.io/canary': null } } },
+      },
+      setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+    );
+    await waitFor('Canary api deleted', async () =>
+      (await readCanary(harness.custom, 'api')) === null ? true : undefined,
+    );
+    await waitFor('route table api dropped', async () =>
+      routes.get(NAMESPACE, 'api') === undefined ? true : undefined,
+    );
+    expect(await readCanary(harness.custom, 'shop')).not.toBeNull();
+  });
 });
