@@ -210,7 +210,7 @@ export function reportHtml(report: DemoReport): string {
     [{ name: 'v2 share', colour: '#0969da', step: true, points: t.map((p) => [p.t, p.v2Percent]) }],
     100,
   );
-  const maxError = Math.max(5, ...t.flatMap((p) => [errorPercent(p.v1) ?? 0, errorPercent(p.v2) ?? 0]));
+  const maxError = Math.max(4, ...t.flatMap((p) => [errorPercent(p.v1) ?? 0, errorPercent(p.v2) ?? 0]));
   const errors = lineChart(
     'Error rate per version (5xx and failed requests, measured by each version’s router)',
     '%',
@@ -218,7 +218,8 @@ export function reportHtml(report: DemoReport): string {
       { name: 'v1 (stable)', colour: '#1a7f37', points: t.map((p) => [p.t, errorPercent(p.v1)]) },
       { name: 'v2 (canary)', colour: '#cf222e', points: t.map((p) => [p.t, errorPercent(p.v2)]) },
     ],
-    Math.ceil(maxError / 5) * 5,
+    // Multiples of 4 so the four grid lines fall on whole numbers.
+    Math.ceil(maxError / 4) * 4,
   );
   const maxRps = Math.max(10, ...t.flatMap((p) => [p.v1.rps, p.v2.rps]));
   const rates = lineChart(
@@ -228,7 +229,7 @@ export function reportHtml(report: DemoReport): string {
       { name: 'v1 (stable)', colour: '#1a7f37', points: t.map((p) => [p.t, p.v1.rps]) },
       { name: 'v2 (canary)', colour: '#cf222e', points: t.map((p) => [p.t, p.v2.rps]) },
     ],
-    Math.ceil(maxRps / 50) * 50,
+    Math.ceil(maxRps / 100) * 100,
   );
   const good = report.matchesExpectation;
   const verdictRows = report.verdicts
