@@ -724,6 +724,7 @@ describe('switchyard images', () => {
 describe('admission webhooks over HTTPS', () => {
   let webhook: Server;
   const reviews: { operation: string; user: string; dryRun: boolean; kind: string }[] = [];
+  const requestNames: string[] = [];
 
   beforeAll(async () => {
     const ca = await createCertificateAuthority('webhook-test-ca');
@@ -735,6 +736,7 @@ describe('admission webhooks over HTTPS', () => {
         const review = JSON.parse(Buffer.concat(chunks).toString()) as {
           request: {
             uid: string;
+            name: string;
             operation: string;
             dryRun: boolean;
             kind: { kind: string };
@@ -743,6 +745,7 @@ describe('admission webhooks over HTTPS', () => {
           };
         };
         const { request: admission } = review;
+        requestNames.push(admission.name);
         reviews.push({
           operation: admission.operation,
           user: admission.userInfo.username,
@@ -929,6 +932,16 @@ describe('admission webhooks over HTTPS', () => {
     const gated = await kubectl(cluster, ['apply', '-f', '-'], { input: secret('gated', { gate: 'yes' }) });
     expect(gated.code).not.toBe(0);
     expect(gated.stderr).toContain('failed calling webhook "gated.test.switchyard.io"');
+  });
+
+  it('sends generateName objects before their name is generated, as kube-apiserver does', async () => {
+    const created = await core.createNamespacedConfigMap({
+      namespace: 'default',
+      body: { metadata: { generateName: 'hooked-', labels: { admission: 'test' } } },
+    });
+    expect(created.metadata?.name).toMatch(/^hooked-/);
+    expect(created.metadata?.labels?.mutated).toBe('true');
+    expect(requestNames.at(-1)).toBe('');
   });
 
   it('leaves objects the objectSelector does not select alone', async () => {

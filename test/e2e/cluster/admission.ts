@@ -245,10 +245,7 @@ export function createAdmission(deps: AdmissionDeps): Admit {
         ...(attributes.subresource ? { subResource: attributes.subresource } : {}),
         requestKind: { group: type.group, version: type.version, kind: type.kind },
         requestResource: { group: type.group, version: type.version, resource: type.resource },
-        name:
-          attributes.operation === 'CREATE' && object.metadata.generateName && !attributes.oldObject
-            ? ''
-            : attributes.name,
+        name: attributes.name,
         ...(attributes.namespace ? { namespace: attributes.namespace } : {}),
         operation: attributes.operation,
         userInfo: context.user,

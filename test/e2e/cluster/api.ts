@@ -185,34 +185,38 @@ export class Api {
     object.kind = type.kind;
     if (ns) object.metadata.namespace = ns;
     else delete object.metadata.namespace;
-    if (!object.metadata.name) {
-      if (!object.metadata.generateName) {
-        throw apiErrors.invalid(
-          type.kind,
-          '',
-          'metadata.name: Required value: name or generateName is required',
-        );
-      }
-      object.metadata.name = `${object.metadata.generateName}${randomSuffix(5)}`;
+    if (!object.metadata.name && !object.metadata.generateName) {
+      throw apiErrors.invalid(
+        type.kind,
+        '',
+        'metadata.name: Required value: name or generateName is required',
+      );
     }
-    const name = object.metadata.name;
     delete object.metadata.resourceVersion;
     delete object.metadata.deletionTimestamp;
-    object.metadata.uid = randomUUID();
-    object.metadata.creationTimestamp = this.#timestamp();
-    object.metadata.generation = 1;
-    if (type.status && type.custom) delete object.status;
+    delete object.metadata.uid;
+    delete object.metadata.creationTimestamp;
+    // Types with a status subresource ignore status on create (defaults fill it in).
+    if (type.status) delete object.status;
     applyDefaults(typeKey(type), object, this.#allocateClusterIp);
+    // As in kube-apiserver, mutating admission sees the object before generateName, uid and
+    // creationTimestamp are filled in (AdmissionReview request.name is "" for generated names).
     object = await this.#admit({
       type,
       subresource: '',
       operation: 'CREATE',
       namespace: ns,
-      name,
+      name: object.metadata.name ?? '',
       object,
       oldObject: undefined,
       context,
     });
+    if (!object.metadata.name)
+      object.metadata.name = `${object.metadata.generateName ?? ''}${randomSuffix(5)}`;
+    const name = object.metadata.name;
+    object.metadata.uid = randomUUID();
+    object.metadata.creationTimestamp = this.#timestamp();
+    object.metadata.generation = 1;
     this.#validate(type, object);
     if (this.store.get(typeKey(type), ns, name))
       throw apiErrors.alreadyExists(type.resource, type.group, name);
