@@ -201,8 +201,11 @@ export class Reconciler {
     if (status === null) {
       const revision =
         pendingRevisionOf(deployment) === null ? podTemplateHash(deployment.spec?.template) : null;
-      const initial = { ...initialStatus(this.#options.now(), revision), routeGeneration: 1 };
-      status = this.#withExtras(initial, stableOnlyRoutes(1, settings), settings, [], null);
+      // A new Canary may replace a deleted one whose tables routers still hold: start generations
+      // at the wall-clock second so they stay above anything published before (≪ 1 publish/s).
+      const generation = Math.max(1, Math.floor(this.#options.now().getTime() / 1000));
+      const initial = { ...initialStatus(this.#options.now(), revision), routeGeneration: generation };
+      status = this.#withExtras(initial, stableOnlyRoutes(generation, settings), settings, [], null);
     }
     const key = `${namespace}/${name}`;
     await this.#ensureNamespaceObjects(deployment, canary, key, status.canaryRevision);

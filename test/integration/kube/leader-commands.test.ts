@@ -1,6 +1,8 @@
 // Leader election between two control replicas, operator commands through the Canary annotation,
 // and conflicting writers: the rollout converges whoever else writes the Canary.
 
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { operate } from '../../../cli/operate.js';
 import { ErrorCode } from '../../../api/errors.js';
@@ -19,6 +21,7 @@ import {
 } from './harness.js';
 import { internalContext } from '../../e2e/cluster/api.js';
 
+const run = promisify(execFile);
 let harness: Harness;
 let leader: KubeController;
 let rollouts: KubeRollouts;
@@ -170,5 +173,21 @@ describe('switchyard status / abort against Kubernetes (kubeconfig)', () => {
       code: ErrorCode.FlagInvalid,
     });
     await expect(operate('abort', ['cart'], io)).rejects.toMatchObject({ code: ErrorCode.CommandRejected });
+  });
+
+  it('kubectl get canaries prints the printer columns (Phase, Weight, Step, Canary-Revision, Age)', async () => {
+    const { stdout } = await run('kubectl', [
+      '--kubeconfig',
+      harness.cluster.kubeconfigPath,
+      'get',
+      'canaries',
+      '-n',
+      NAMESPACE,
+    ]);
+    const [header, ...rows] = stdout.trim().split('\n');
+    expect(header?.split(/\s{2,}/)).toEqual(['NAME', 'PHASE', 'WEIGHT', 'STEP', 'CANARY-REVISION', 'AGE']);
+    expect(rows).toHaveLength(1);
+    // The fake API server leaves an absent column empty where kube-apiserver prints <none>.
+    expect(rows[0]).toMatch(/^cart\s+Succeeded\s+0\s+2\s+(<none>\s+)?\d+s$/);
   });
 });
