@@ -101,17 +101,29 @@ describe('downstreamHeaders', () => {
       true,
     );
     expect(pairs(out)).toEqual([
-      ['content-type', 'text/plain'],
-      ['set-cookie', 'a=1'],
+      ['Content-Type', 'text/plain'],
+      ['Set-Cookie', 'a=1'],
       ['set-cookie', 'switchyard-track=canary; Path=/'],
       ['connection', 'close'],
     ]);
   });
 
-  it('passes ordinary headers through unchanged', () => {
-    expect(pairs(downstreamHeaders(raw('ETag', '"1"', 'Content-Length', '2'), null, false))).toEqual([
-      ['etag', '"1"'],
-      ['content-length', '2'],
+  it('passes ordinary headers through unchanged, in the app’s spelling', () => {
+    expect(
+      pairs(downstreamHeaders(raw('ETag', '"1"', 'Content-Length', '2', 'Pragma', 'no-cache'), null, false)),
+    ).toEqual([
+      ['ETag', '"1"'],
+      ['Content-Length', '2'],
+      ['Pragma', 'no-cache'],
     ]);
+  });
+
+  it('drops Connection-named headers whatever their case, and proxy-* headers', () => {
+    const out = downstreamHeaders(
+      raw('connection', 'X-Trace', 'x-trace', '1', 'PROXY-Authenticate', 'Basic', 'Te', 'x'),
+      null,
+      false,
+    );
+    expect(out).toEqual([]);
   });
 });

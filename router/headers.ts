@@ -90,7 +90,26 @@ export function upstreamHeaders(
   return out;
 }
 
-/** Converts undici's raw response headers to a flat list for `res.writeHead`, dropping hop-by-hop ones. */
+const CHAR_P = 112;
+const CHAR_UPPER_P = 80;
+
+/** Cheap pre-check on the raw name: only names of these lengths, or starting with p, can be dropped. */
+function mayDrop(name: Buffer): boolean {
+  const length = name.length;
+  return (
+    length === 10 ||
+    length === 2 ||
+    length === 7 ||
+    length === 17 ||
+    name[0] === CHAR_P ||
+    name[0] === CHAR_UPPER_P
+  );
+}
+
+/**
+ * Converts undici's raw response headers to a flat list for `res.writeHead`, dropping hop-by-hop
+ * ones. Names keep the app's spelling; only candidates for dropping are lower-cased to compare.
+ */
 export function downstreamHeaders(
   raw: readonly Buffer[],
   setCookie: string | null,
@@ -99,14 +118,20 @@ export function downstreamHeaders(
   const out: string[] = [];
   let named: Set<string> | null = null;
   for (let i = 0; i < raw.length; i += 2) {
-    const name = raw[i]!.toString('latin1').toLowerCase();
-    if (name === 'connection') named = connectionNamed(raw[i + 1]!.toString('latin1'));
-    if (DROP_RESPONSE[name] === true || isProxyHeader(name)) continue;
+    const rawName = raw[i]!;
+    const name = rawName.toString('latin1');
+    if (mayDrop(rawName)) {
+      const lower = name.toLowerCase();
+      if (lower === 'connection') named = connectionNamed(raw[i + 1]!.toString('latin1'));
+      if (DROP_RESPONSE[lower] === true || isProxyHeader(lower)) continue;
+    }
     out.push(name, raw[i + 1]!.toString('latin1'));
   }
   if (named !== null) {
     const kept: string[] = [];
-    for (let i = 0; i < out.length; i += 2) if (!named.has(out[i]!)) kept.push(out[i]!, out[i + 1]!);
+    for (let i = 0; i < out.length; i += 2) {
+      if (!named.has(out[i]!.toLowerCase())) kept.push(out[i]!, out[i + 1]!);
+    }
     if (setCookie !== null) kept.push('set-cookie', setCookie);
     if (close) kept.push('connection', 'close');
     return kept;

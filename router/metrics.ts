@@ -28,6 +28,28 @@ interface Observe {
   observe(value: number): void;
 }
 
+/**
+ * A hot-path counter: a request adds 1 to a plain number; the prom-client counter takes the delta
+ * when scraped. prom-client's bound `inc()` re-validates and re-hashes its labels on every call.
+ */
+class Tally implements Inc {
+  n = 0;
+  constructor(readonly labels: Record<string, string>) {}
+  inc(): void {
+    this.n++;
+  }
+}
+
+/** Moves what the tallies counted into the counter; prom-client calls it before every read. */
+function flush(counter: PromClient.Counter<string>, tallies: readonly Tally[]): void {
+  for (const tally of tallies) {
+    if (tally.n > 0) {
+      counter.inc(tally.labels, tally.n);
+      tally.n = 0;
+    }
+  }
+}
+
 /** Series for requests this router hands to its own app: indexed by Math.floor(status / 100) (0 = error). */
 export interface LocalSeries {
   readonly requests: readonly Inc[];
@@ -52,17 +74,30 @@ export function createRouterMetrics(
   nowMs: () => number,
 ): RouterMetrics {
   const registers = [registry];
+  const requestTallies = CODE_CLASSES.map(
+    (codeClass) => new Tally({ service, track, code_class: codeClass }),
+  );
+  const mirroredTallies = CODE_CLASSES.map(
+    (codeClass) => new Tally({ service, track, code_class: codeClass }),
+  );
+  const decisionTallies: Tally[] = [];
   const requests = new Counter({
     name: 'switchyard_requests_total',
     help: 'Requests handed to the app by the router in front of it, by response status class',
     labelNames: ['service', 'track', 'code_class'],
     registers,
+    collect() {
+      flush(this, requestTallies);
+    },
   });
-  const mirrored = new Counter({
+  new Counter({
     name: 'switchyard_mirrored_requests_total',
     help: 'Mirrored copies served by the app (also included in switchyard_requests_total)',
     labelNames: ['service', 'track', 'code_class'],
     registers,
+    collect() {
+      flush(this, mirroredTallies);
+    },
   });
   const duration = new Histogram({
     name: 'switchyard_request_duration_seconds',
@@ -71,11 +106,14 @@ export function createRouterMetrics(
     buckets: DURATION_BUCKETS,
     registers,
   });
-  const decisions = new Counter({
+  new Counter({
     name: 'switchyard_routing_decisions_total',
     help: 'Routing decisions by chosen track and reason',
     labelNames: ['service', 'track', 'reason'],
     registers,
+    collect() {
+      flush(this, decisionTallies);
+    },
   });
   const errors = new Counter({
     name: 'switchyard_upstream_errors_total',
@@ -117,17 +155,14 @@ export function createRouterMetrics(
   buildInfo.labels(VERSION).set(1);
   generation.set(-1);
 
+  // Start the DESIGN.md classes at 0 so rates exist before the first error; 1xx stays lazy.
+  for (const tally of requestTallies) if (tally.labels.code_class !== '1xx') requests.inc(tally.labels, 0);
   const local: LocalSeries = {
-    requests: CODE_CLASSES.map((codeClass) => {
-      const series = requests.labels(service, track, codeClass);
-      // Start the DESIGN.md classes at 0 so rates exist before the first error; 1xx stays lazy.
-      if (codeClass !== '1xx') series.inc(0);
-      return series;
-    }),
-    mirrored: CODE_CLASSES.map((codeClass) => mirrored.labels(service, track, codeClass)),
+    requests: requestTallies,
+    mirrored: mirroredTallies,
     duration: duration.labels(service, track),
   };
-  const boundDecisions = new Map<string, Inc>();
+  const boundDecisions = new Map<string, Tally>();
 
   return {
     local,
@@ -138,8 +173,9 @@ export function createRouterMetrics(
           const key = `${name}\u0000${reason}`;
           let series = boundDecisions.get(key);
           if (series === undefined) {
-            series = decisions.labels(service, name, reason);
+            series = new Tally({ service, track: name, reason });
             boundDecisions.set(key, series);
+            decisionTallies.push(series);
           }
           bound.push(series);
         }
