@@ -725,6 +725,7 @@ describe('admission webhooks over HTTPS', () => {
   let webhook: Server;
   const reviews: { operation: string; user: string; dryRun: boolean; kind: string }[] = [];
   const requestNames: string[] = [];
+  const paths: string[] = [];
 
   beforeAll(async () => {
     const ca = await createCertificateAuthority('webhook-test-ca');
@@ -746,6 +747,7 @@ describe('admission webhooks over HTTPS', () => {
         };
         const { request: admission } = review;
         requestNames.push(admission.name);
+        paths.push(request.url ?? '');
         reviews.push({
           operation: admission.operation,
           user: admission.userInfo.username,
@@ -782,6 +784,7 @@ describe('admission webhooks over HTTPS', () => {
         {
           name: 'configmaps.test.switchyard.io',
           admissionReviewVersions: ['v1'],
+          reinvocationPolicy: 'IfNeeded',
           sideEffects: 'None',
           failurePolicy: 'Fail',
           clientConfig: {
@@ -893,6 +896,8 @@ describe('admission webhooks over HTTPS', () => {
       dryRun: false,
       kind: 'ConfigMap',
     });
+    // The service webhook changed the object after the first one, which asked to be reinvoked.
+    expect(paths.slice(-3)).toEqual(['/mutate', '/via-service', '/mutate']);
   });
 
   it('calls the webhook with dryRun on a server dry run and stores nothing', async () => {
