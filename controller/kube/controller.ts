@@ -49,8 +49,10 @@ export interface KubeControllerOptions {
   readonly leaseDurationMs?: number;
   /** Default 5 000. */
   readonly renewMs?: number;
-  /** Every opted-in Deployment is reconciled at least this often (ticks, deadlines). Default 2 000. */
+  /** Active rollouts are reconciled at least this often (ticks, deadlines). Default 2 000. */
   readonly resyncMs?: number;
+  /** Every opted-in Deployment, active or not, is reconciled at least this often. Default 60 000. */
+  readonly idleResyncMs?: number;
   /** Open analysis windows are judged this often. Default 2 000. */
   readonly analysisIntervalMs?: number;
   /** Router port the per-track Services target. Default 15001. */
@@ -62,6 +64,15 @@ export interface KubeControllerOptions {
   /** Called when this replica starts/stops leading (control starts/stops writing TLS). */
   readonly onLeadership?: (leading: boolean) => void;
 }
+
+const ACTIVE_PHASES: ReadonlySet<string> = new Set([
+  'Initializing',
+  'Progressing',
+  'Paused',
+  'WaitingForPromotion',
+  'Promoting',
+  'RollingBack',
+]);
 
 type Cached<T extends KubernetesObject> = Informer<T> & ObjectCache<T>;
 
@@ -273,7 +284,17 @@ export class KubeController {
       timer.unref();
       this.#timers.push(timer);
     };
+    // Active rollouts are looked at every resync (ticks, deadlines); idle ones rarely, since every
+    // change to them arrives as a watch event anyway. Keeps API load flat with many Deployments.
     every(this.#options.resyncMs ?? 2000, () => {
+      if (!this.isLeader) return;
+      for (const canary of this.#canaries.list()) {
+        const phase = statusOf(canary)?.phase;
+        if (phase !== undefined && ACTIVE_PHASES.has(phase))
+          this.#queue.add(keyOf(canary.metadata.namespace, canary.metadata.name));
+      }
+    });
+    every(this.#options.idleResyncMs ?? 60_000, () => {
       if (this.isLeader) for (const key of this.#optedInKeys()) this.#queue.add(key);
     });
     every(this.#options.analysisIntervalMs ?? 2000, () => {
