@@ -437,7 +437,8 @@ export class Reconciler {
               labels: { 'app.kubernetes.io/name': 'switchyard' },
             },
             type: 'Opaque',
-            data: { [HOP_SECRET.key]: randomBytes(32).toString('base64') },
+            // The mounted file is the header value routers send: printable hex, not raw bytes.
+            data: { [HOP_SECRET.key]: Buffer.from(randomBytes(32).toString('hex')).toString('base64') },
           },
         }),
       );
