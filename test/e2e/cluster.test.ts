@@ -480,6 +480,18 @@ describe('kubectl against the fake cluster', () => {
     await kubectlOk(cluster, ['rollout', 'resume', 'deployment/held', '-n', 'shop']);
     await kubectlOk(cluster, ['rollout', 'status', 'deployment/held', '-n', 'shop', '--timeout=60s']);
     expect((await replicaSets()).length).toBe(2);
+    // Undo finds the v1 ReplicaSet again (same template, whatever kubectl's typed client adds).
+    await kubectlOk(cluster, ['rollout', 'undo', 'deployment/held', '-n', 'shop']);
+    await kubectlOk(cluster, ['rollout', 'status', 'deployment/held', '-n', 'shop', '--timeout=60s']);
+    const history = await kubectlOk(cluster, ['rollout', 'history', 'deployment/held', '-n', 'shop']);
+    expect(history.match(/^\d+\s/gm)).toEqual(['2 ', '3 ']);
+    const active = (await replicaSets()).filter((replicaSet) => (replicaSet.spec?.replicas ?? 0) > 0);
+    expect(active.map((replicaSet) => replicaSet.spec?.template?.spec?.containers[0]?.image)).toEqual([
+      'shop:v1',
+    ]);
+    expect((await replicaSets()).length).toBe(2);
+    await kubectlOk(cluster, ['set', 'image', 'deployment/held', '-n', 'shop', 'app=shop:v2']);
+    await kubectlOk(cluster, ['rollout', 'status', 'deployment/held', '-n', 'shop', '--timeout=60s']);
   });
 });
 
