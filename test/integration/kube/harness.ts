@@ -31,12 +31,15 @@ export class ScriptedAnalyzer implements WindowAnalyzer {
   outcome: Verdict['outcome'] = 'pass';
   fastFail = false;
   begun = 0;
+  /** The last window analysed: what the adapter passes to the analysis (scrape targets…). */
+  lastWindow: AnalysisWindow | null = null;
 
   async begin(_window: AnalysisWindow): Promise<void> {
     this.begun++;
   }
 
   async analyse(window: AnalysisWindow, now: Date): Promise<Verdict> {
+    this.lastWindow = window;
     const failing = this.outcome === 'fail';
     return {
       at: now.toISOString(),

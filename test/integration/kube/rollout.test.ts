@@ -107,7 +107,8 @@ describe('Kubernetes adapter', () => {
     expect(services.map((service) => service.spec?.selector?.[Label.track])).toEqual(['stable', 'canary']);
     expect(services[0]?.spec?.ports?.[0]).toMatchObject({ port: 80, targetPort: 15001 });
     const hop = await harness.core.readNamespacedSecret({ name: HOP_SECRET.name, namespace: NAMESPACE });
-    expect(Buffer.from(hop.data?.[HOP_SECRET.key] ?? '', 'base64').length).toBe(32);
+    // Printable: routers send the mounted file as the x-switchyard-hop header value.
+    expect(Buffer.from(hop.data?.[HOP_SECRET.key] ?? '', 'base64').toString()).toMatch(/^[0-9a-f]{64}$/);
     const ca = await harness.core.readNamespacedConfigMap({ name: CA_CONFIGMAP.name, namespace: NAMESPACE });
     expect(ca.data?.[CA_CONFIGMAP.key]).toBe('PEM');
 
@@ -120,6 +121,29 @@ describe('Kubernetes adapter', () => {
     });
     expect(routes.get(NAMESPACE, 'shop')?.tracks.canary?.upstream).toBe('http://shop-canary.default.svc');
     expect((await canaryWorkload('shop'))?.spec?.replicas).toBe(1);
+    // The analysis scrapes the routers' admin port on the ready pods of each track.
+    const podIps = async (track: string): Promise<string[]> =>
+      (
+        await harness.core.listNamespacedPod({
+          namespace: NAMESPACE,
+          labelSelector: `${Label.service}=shop,${Label.track}=${track}`,
+        })
+      ).items
+        .filter((pod) => pod.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'))
+        .map((pod) => `http://${pod.status?.podIP}:15020`)
+        .sort();
+    await waitFor("analysis windows with both tracks' scrape targets", async (see) => {
+      const window = analyzer.lastWindow;
+      const [stable, canary] = [await podIps('stable'), await podIps('canary')];
+      see({ window: window && { stable: window.stable.admin, canary: window.canary.admin }, stable, canary });
+      return canary.length === 1 &&
+        stable.length === 4 &&
+        JSON.stringify(window?.canary.admin) === JSON.stringify(canary) &&
+        JSON.stringify(window?.stable.admin) === JSON.stringify(stable)
+        ? true
+        : undefined;
+    });
+    expect(analyzer.lastWindow?.canary.upstream).toBe('http://shop-canary.default.svc:80');
     await waitFor('route table at canary 50%', async (see) => {
       const weights = routes.get(NAMESPACE, 'shop')?.weights;
       see(weights);
