@@ -5,7 +5,15 @@
 
 import { randomBytes, randomUUID } from 'node:crypto';
 import { applyDefaults } from './defaults.js';
-import { ApiError, apiErrors, clone, isObject, type KubeObject, type UserInfo } from './objects.js';
+import {
+  ApiError,
+  apiErrors,
+  canonicalJson,
+  clone,
+  isObject,
+  type KubeObject,
+  type UserInfo,
+} from './objects.js';
 import { applyJsonPatch, applyMergePatch, type PatchType, strategicMerge } from './patch.js';
 import { apiVersionOf, BUILTIN_TYPES, type ResourceType, typeKey, typesFromCrd } from './resources.js';
 import { parseFieldSelector, parseLabelSelector } from './selectors.js';
@@ -64,8 +72,8 @@ function withoutVolatile(object: KubeObject): unknown {
 }
 
 function specPart(object: KubeObject): string {
-  const { metadata: _meta, status: _status, ...rest } = object;
-  return JSON.stringify(rest);
+  const { metadata: _meta, status: _status, apiVersion: _apiVersion, kind: _kind, ...rest } = object;
+  return canonicalJson(rest);
 }
 
 export interface ApiOptions {
@@ -301,7 +309,7 @@ export class Api {
         if (pinned) throw apiErrors.conflict(type.resource, type.group, name);
         continue;
       }
-      if (JSON.stringify(withoutVolatile(next)) === JSON.stringify(withoutVolatile(current))) {
+      if (canonicalJson(withoutVolatile(next)) === canonicalJson(withoutVolatile(current))) {
         return this.#present(type, current);
       }
       if (context.dryRun) return this.#present(type, next);

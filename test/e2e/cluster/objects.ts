@@ -52,6 +52,28 @@ export function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
+function canonical(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(canonical);
+  if (!isObject(value)) return value;
+  const result: Record<string, unknown> = {};
+  for (const key of Object.keys(value).sort()) {
+    const inner = canonical(value[key]);
+    if (inner === null || inner === undefined) continue;
+    if (isObject(inner) && Object.keys(inner).length === 0) continue;
+    if (Array.isArray(inner) && inner.length === 0) continue;
+    result[key] = inner;
+  }
+  return result;
+}
+
+/**
+ * JSON of a value compared as Kubernetes compares objects: keys sorted, nulls and empty maps/lists
+ * dropped (typed clients send `creationTimestamp: null` and `{}` for zero values).
+ */
+export function canonicalJson(value: unknown): string {
+  return JSON.stringify(canonical(value));
+}
+
 /** Reads a nested field by path segments; undefined when any step is missing. */
 export function getPath(value: unknown, path: readonly (string | number)[]): unknown {
   let current: unknown = value;

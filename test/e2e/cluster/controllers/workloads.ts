@@ -5,7 +5,7 @@
 
 import { createHash } from 'node:crypto';
 import { type Api, internalContext } from '../api.js';
-import { ApiError, clone, isObject, type KubeObject } from '../objects.js';
+import { ApiError, canonicalJson, clone, isObject, type KubeObject } from '../objects.js';
 import type { ResourceType } from '../resources.js';
 import { labelSelectorMatcher } from '../selectors.js';
 import type { EventRecorder } from './events.js';
@@ -17,28 +17,8 @@ type Obj = Record<string, unknown>;
 const asObj = (value: unknown): Obj => (isObject(value) ? value : {});
 const num = (value: unknown, fallback = 0): number => (typeof value === 'number' ? value : fallback);
 
-/**
- * The template as a value: keys sorted, nulls and empty maps/lists dropped, so the same template
- * hashes the same whoever wrote it (kubectl's typed clients send `creationTimestamp: null`, `{}`).
- */
-function canonical(value: unknown): unknown {
-  if (Array.isArray(value)) return value.map(canonical);
-  if (!isObject(value)) return value;
-  const result: Record<string, unknown> = {};
-  for (const key of Object.keys(value).sort()) {
-    const inner = canonical(value[key]);
-    if (inner === null || inner === undefined) continue;
-    if (isObject(inner) && Object.keys(inner).length === 0) continue;
-    if (Array.isArray(inner) && inner.length === 0) continue;
-    result[key] = inner;
-  }
-  return result;
-}
-
 export function podTemplateHash(template: unknown): string {
-  const digest = createHash('sha256')
-    .update(JSON.stringify(canonical(template)))
-    .digest();
+  const digest = createHash('sha256').update(canonicalJson(template)).digest();
   const alphabet = 'bcdfghjklmnpqrstvwxz2456789';
   return [...digest.subarray(0, 10)].map((byte) => alphabet[byte % alphabet.length]).join('');
 }
