@@ -114,14 +114,20 @@ async function ignoreConflict(write: Promise<unknown>): Promise<void> {
   }
 }
 
-/** Order-insensitive JSON with null/undefined dropped: the API server may reorder keys and prune nulls. */
+/**
+ * Order-insensitive JSON with null/undefined (and NaN/Infinity, which JSON turns into null) dropped:
+ * the API server may reorder keys and prune nulls, and a status that differs only there must not be
+ * rewritten (that would loop).
+ */
 export function canonical(value: unknown): string {
+  const absent = (item: unknown): boolean =>
+    item === null || item === undefined || (typeof item === 'number' && !Number.isFinite(item));
   const normalize = (item: unknown): unknown => {
-    if (Array.isArray(item)) return item.map(normalize);
+    if (Array.isArray(item)) return item.map((child) => (absent(child) ? null : normalize(child)));
     if (item instanceof Date) return item.toISOString();
     if (typeof item !== 'object' || item === null) return item;
     const entries = Object.entries(item as Record<string, unknown>)
-      .filter(([, child]) => child !== null && child !== undefined)
+      .filter(([, child]) => !absent(child))
       .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
     return Object.fromEntries(entries.map(([key, child]) => [key, normalize(child)]));
   };

@@ -155,6 +155,9 @@ describe('Canary status', () => {
       canonical({ a: { c: [1, { e: 1, f: 2 }] }, b: 1 }),
     );
     expect(canonical({ a: 1 })).not.toBe(canonical({ a: 2 }));
+    // A verdict with a NaN p-value round-trips through JSON as null, then is pruned.
+    const written = { checks: [{ pValue: Number.NaN, value: 1, list: [Number.NaN] }] };
+    expect(canonical(JSON.parse(JSON.stringify(written)))).toBe(canonical(written));
   });
 });
 
