@@ -627,6 +627,8 @@ describe('pod lifecycle', () => {
     expect(init.find((entry) => entry.name === 'prepare')?.state?.terminated?.exitCode).toBe(0);
     expect(init.find((entry) => entry.name === 'sidecar')?.state?.running).toBeDefined();
     expect(status.status?.phase).toBe('Running');
+    const row = await kubectlOk(cluster, ['get', 'pod', 'layered', '-n', 'shop', '--no-headers']);
+    expect(row.split(/\s+/).slice(0, 3)).toEqual(['layered', '2/2', 'Running']);
   });
 
   it('restarts a crashing container and counts the restarts', async () => {

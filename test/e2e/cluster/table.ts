@@ -39,13 +39,18 @@ function builtinColumns(type: ResourceType, now: number): Column[] {
       return [
         name,
         column('Ready', (object) => {
-          const statuses = Array.isArray(status(object).containerStatuses)
-            ? (status(object).containerStatuses as unknown[]).filter(isObject)
-            : [];
-          const containers = Array.isArray(spec(object).containers)
-            ? (spec(object).containers as unknown[])
-            : [];
-          return `${statuses.filter((entry) => entry.ready === true).length}/${containers.length}`;
+          // Native sidecars (restartable init containers) count like containers, as kubectl ≥ 1.29 shows.
+          const list = (value: unknown) => (Array.isArray(value) ? value.filter(isObject) : []);
+          const sidecars = list(spec(object).initContainers).filter(
+            (entry) => entry.restartPolicy === 'Always',
+          );
+          const sidecarNames = new Set(sidecars.map((entry) => entry.name));
+          const statuses = [
+            ...list(status(object).containerStatuses),
+            ...list(status(object).initContainerStatuses).filter((entry) => sidecarNames.has(entry.name)),
+          ];
+          const total = list(spec(object).containers).length + sidecars.length;
+          return `${statuses.filter((entry) => entry.ready === true).length}/${total}`;
         }),
         column('Status', (object) => podStatusText(object)),
         column(
@@ -150,12 +155,30 @@ function containerField(object: KubeObject, field: string): string {
 function podStatusText(pod: KubeObject): string {
   if (pod.metadata.deletionTimestamp) return 'Terminating';
   const status = isObject(pod.status) ? pod.status : {};
-  const statuses = Array.isArray(status.containerStatuses) ? status.containerStatuses.filter(isObject) : [];
-  for (const entry of statuses) {
-    const state = isObject(entry.state) ? entry.state : {};
-    if (isObject(state.waiting) && state.waiting.reason) return String(state.waiting.reason);
+  const spec = isObject(pod.spec) ? pod.spec : {};
+  const list = (value: unknown) => (Array.isArray(value) ? value.filter(isObject) : []);
+  const stateOf = (entry: Record<string, unknown>) => (isObject(entry.state) ? entry.state : {});
+  const inits = list(spec.initContainers);
+  const initStatuses = list(status.initContainerStatuses);
+  let done = 0;
+  for (const init of inits) {
+    const entry = initStatuses.find((candidate) => candidate.name === init.name);
+    const state = entry ? stateOf(entry) : {};
+    const sidecar = init.restartPolicy === 'Always';
+    if (isObject(state.terminated) && state.terminated.exitCode === 0) done++;
+    else if (sidecar && isObject(state.running) && entry?.started === true) done++;
+    else if (isObject(state.terminated)) return 'Init:Error';
+    else if (isObject(state.waiting) && state.waiting.reason && state.waiting.reason !== 'PodInitializing') {
+      return `Init:${String(state.waiting.reason)}`;
+    }
   }
-  return text(status.phase ?? 'Pending');
+  if (done < inits.length) return `Init:${done}/${inits.length}`;
+  for (const entry of list(status.containerStatuses)) {
+    const state = stateOf(entry);
+    if (isObject(state.waiting) && state.waiting.reason) return String(state.waiting.reason);
+    if (isObject(state.terminated) && state.terminated.reason) return String(state.terminated.reason);
+  }
+  return status.phase === 'Succeeded' ? 'Completed' : text(status.phase ?? 'Pending');
 }
 
 function customColumns(columns: readonly PrinterColumn[], now: number): Column[] {
