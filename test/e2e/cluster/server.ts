@@ -244,7 +244,7 @@ export class HttpHandler {
     if (name === undefined) {
       if (method === 'GET') {
         if (query.get('watch') === '1' || query.get('watch') === 'true') {
-          this.#watch(request, response, type, namespace, query);
+          this.#watch(request, response, type, namespace, query, wantsTable ? includeObject : undefined);
           return undefined;
         }
         const list = api.list(type, namespace, {
@@ -420,6 +420,7 @@ export class HttpHandler {
     type: ResourceType,
     namespace: string | undefined,
     query: URLSearchParams,
+    tableIncludeObject: string | undefined,
   ): void {
     const { api } = this.#options;
     const labels = parseLabelSelector(query.get('labelSelector'));
@@ -432,8 +433,26 @@ export class HttpHandler {
     response.writeHead(200, { 'content-type': 'application/json', 'transfer-encoding': 'chunked' });
     // Like kube-apiserver, send the headers at once: clients (client-node's ListWatch) wait for them.
     response.flushHeaders();
+    // `kubectl get -w` asks for Tables: one row per event, column definitions in the first only.
+    let columnsSent = false;
+    const asTable = (eventType: string, object: unknown): unknown => {
+      if (tableIncludeObject === undefined || eventType === 'ERROR' || eventType === 'BOOKMARK')
+        return object;
+      const table = toTable(
+        type,
+        [object as KubeObject],
+        String(api.store.revision),
+        tableIncludeObject,
+        this.#options.now(),
+      );
+      if (columnsSent) table.columnDefinitions = [];
+      columnsSent = true;
+      return table;
+    };
     const write = (eventType: string, object: unknown) => {
-      if (!response.writableEnded) response.write(`${JSON.stringify({ type: eventType, object })}\n`);
+      if (!response.writableEnded) {
+        response.write(`${JSON.stringify({ type: eventType, object: asTable(eventType, object) })}\n`);
+      }
     };
     const present = (object: KubeObject) => {
       object.apiVersion = apiVersionOf(type);
