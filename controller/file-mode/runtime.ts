@@ -9,6 +9,7 @@ import type { Command, RolloutStatus, Verdict } from '../../api/canary.js';
 import { ErrorCode, SwitchyardError, errorMessage } from '../../api/errors.js';
 import { parseRouteTable, type RouteTable } from '../../api/routes.js';
 import type { RouteStore } from '../route-server.js';
+import type { AnalysisWindow, TransitionFn, WindowAnalyzer } from '../window-analyzer.js';
 import {
   type Action,
   initialStatus,
@@ -19,35 +20,8 @@ import {
 import type { ServiceConfig, TrackConfig } from './config.js';
 import { MAX_STORED_EVENTS, type RolloutEvent, type ServiceState, type StateStore } from './state-store.js';
 
-export type TransitionFn = (
-  state: RolloutStatus,
-  observation: Observation,
-  now: Date,
-  settings: RolloutSettings,
-) => TransitionResult;
-
-/** What an analysis needs to know about one window of one service. */
-export interface AnalysisWindow {
-  readonly namespace: string;
-  readonly service: string;
-  readonly stable: TrackConfig;
-  readonly canary: TrackConfig;
-  /** ISO start of the window (`status.stepSince`). */
-  readonly since: string;
-  readonly step: number;
-  readonly weight: number;
-  readonly settings: RolloutSettings;
-}
-
-/**
- * Analysis as the runtime uses it. `begin` is called when a window starts (a builtin provider takes
- * its counter baseline there); `analyse` judges the window so far, or returns null when nothing
- * could be measured (e.g. every router unreachable).
- */
-export interface WindowAnalyzer {
-  begin(window: AnalysisWindow): Promise<void>;
-  analyse(window: AnalysisWindow, now: Date): Promise<Verdict | null>;
-}
+// Shared with the Kubernetes adapter (controller/window-analyzer.ts); re-exported for file-mode imports.
+export type { AnalysisWindow, TransitionFn, WindowAnalyzer } from '../window-analyzer.js';
 
 function sameTrack(a: TrackConfig, b: TrackConfig): boolean {
   return a.upstream === b.upstream && a.admin.join(' ') === b.admin.join(' ');

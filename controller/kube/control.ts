@@ -23,7 +23,7 @@ import { fetchServerVersion, SecretCertStore, WebhookCaBundlePublisher } from '.
 import type { KubeVersion } from '../../webhook/types.js';
 import { apiTokenCheck, type TokenCheck } from '../api.js';
 import { type ControlServer, startControlServer } from '../control-server.js';
-import type { TransitionFn, WindowAnalyzer } from '../file-mode/runtime.js';
+import type { TransitionFn, WindowAnalyzer } from '../window-analyzer.js';
 import { RouteStore } from '../route-server.js';
 import { TokenReviewAuthenticator } from '../router-auth.js';
 import { KubeRollouts, kubeBackend } from './commands.js';

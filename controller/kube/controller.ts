@@ -19,7 +19,7 @@ import type { Logger } from 'pino';
 import { isOptedIn, Label, parseAnnotations, type RolloutSettings } from '../../api/annotations.js';
 import { CANARY_GROUP, CANARY_PLURAL, CANARY_VERSION } from '../../api/canary.js';
 import { errorMessage } from '../../api/errors.js';
-import type { TransitionFn, WindowAnalyzer } from '../file-mode/runtime.js';
+import type { TransitionFn, WindowAnalyzer } from '../window-analyzer.js';
 import type { RouteStore } from '../route-server.js';
 import { transition as coreTransition } from '../transition.js';
 import { type CanaryObject, routeTableOf, statusOf } from './canary-object.js';

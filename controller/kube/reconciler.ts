@@ -33,7 +33,7 @@ import {
   type Verdict,
 } from '../../api/canary.js';
 import { errorMessage } from '../../api/errors.js';
-import type { AnalysisWindow, TransitionFn, WindowAnalyzer } from '../file-mode/runtime.js';
+import type { AnalysisWindow, TransitionFn, WindowAnalyzer } from '../window-analyzer.js';
 import { type Action, initialStatus, type Observation } from '../rollout-types.js';
 import {
   CANARY_API_VERSION,

@@ -15,7 +15,7 @@ import { pino } from 'pino';
 import YAML from 'yaml';
 import { Annotation, Label, OwnedAnnotation, podTemplateHash } from '../../../api/annotations.js';
 import { CANARY_GROUP, CANARY_PLURAL, CANARY_VERSION, type Verdict } from '../../../api/canary.js';
-import type { AnalysisWindow, WindowAnalyzer } from '../../../controller/file-mode/runtime.js';
+import type { AnalysisWindow, WindowAnalyzer } from '../../../controller/window-analyzer.js';
 import { KubeController, type KubeControllerOptions } from '../../../controller/kube/controller.js';
 import type { CanaryObject } from '../../../controller/kube/canary-object.js';
 import { RouteStore } from '../../../controller/route-server.js';
