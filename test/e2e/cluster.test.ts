@@ -246,6 +246,69 @@ describe('API semantics through @kubernetes/client-node', () => {
     expect(received).toEqual([{ type: 'ERROR', code: 410, reason: 'Expired' }]);
   });
 
+  it('keeps an object with finalizers until they are removed, and honours Orphan/Foreground deletes', async () => {
+    await core.createNamespacedConfigMap({
+      namespace: 'default',
+      body: { metadata: { name: 'guarded', finalizers: ['example.com/cleanup'] } },
+    });
+    await core.deleteNamespacedConfigMap({ name: 'guarded', namespace: 'default' });
+    const terminating = await core.readNamespacedConfigMap({ name: 'guarded', namespace: 'default' });
+    expect(terminating.metadata?.deletionTimestamp).toBeTruthy();
+    await core.patchNamespacedConfigMap(
+      { name: 'guarded', namespace: 'default', body: { metadata: { finalizers: null } } },
+      k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch),
+    );
+    const gone = await core
+      .readNamespacedConfigMap({ name: 'guarded', namespace: 'default' })
+      .catch((e: unknown) => e);
+    expect(statusCode(gone)).toBe(404);
+
+    const dependent = async (owner: k8s.V1ConfigMap, name: string) =>
+      core.createNamespacedConfigMap({
+        namespace: 'default',
+        body: {
+          metadata: {
+            name,
+            ownerReferences: [
+              {
+                apiVersion: 'v1',
+                kind: 'ConfigMap',
+                name: owner.metadata?.name ?? '',
+                uid: owner.metadata?.uid ?? '',
+              },
+            ],
+          },
+        },
+      });
+    const orphaning = await core.createNamespacedConfigMap({
+      namespace: 'default',
+      body: { metadata: { name: 'orphaning' } },
+    });
+    await dependent(orphaning, 'orphan');
+    await core.deleteNamespacedConfigMap({
+      name: 'orphaning',
+      namespace: 'default',
+      propagationPolicy: 'Orphan',
+    });
+    const orphan = await core.readNamespacedConfigMap({ name: 'orphan', namespace: 'default' });
+    expect(orphan.metadata?.ownerReferences ?? []).toEqual([]);
+
+    const foreground = await core.createNamespacedConfigMap({
+      namespace: 'default',
+      body: { metadata: { name: 'foreground' } },
+    });
+    await dependent(foreground, 'follower');
+    await core.deleteNamespacedConfigMap({
+      name: 'foreground',
+      namespace: 'default',
+      propagationPolicy: 'Foreground',
+    });
+    const follower = await core
+      .readNamespacedConfigMap({ name: 'follower', namespace: 'default' })
+      .catch((e: unknown) => e);
+    expect(statusCode(follower)).toBe(404);
+  });
+
   it('garbage-collects dependents when their owner is deleted', async () => {
     const owner = await core.createNamespacedConfigMap({
       namespace: 'default',
