@@ -25,6 +25,7 @@ describe('switchyard control flags, Kubernetes mode', () => {
       renewMs: 5_000,
       tlsSecret: 'switchyard-webhook-tls',
       webhookConfiguration: 'switchyard',
+      tlsCaFile: null,
     });
   });
 

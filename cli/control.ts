@@ -12,6 +12,7 @@ import { startFileModeControl } from '../controller/file-mode/start.js';
 import { loadKubeConfig } from '../controller/kube/client.js';
 import { startKubeControl } from '../controller/kube/control.js';
 import { hostname } from 'node:os';
+import { dirname, join } from 'node:path';
 import { parseDurationMs } from '../api/annotations.js';
 import { VERSION } from '../api/version.js';
 
@@ -83,6 +84,10 @@ export const CONTROL_FLAGS: Readonly<Record<string, FlagSpec>> = {
   },
   'lease-duration': { value: 'duration', default: '15s', help: 'Kubernetes mode: Lease duration' },
   'lease-renew': { value: 'duration', default: '5s', help: 'Kubernetes mode: Lease renew period' },
+  'tls-ca-file': {
+    value: 'path',
+    help: 'Kubernetes mode with --tls-cert-file: CA routers trust for control, copied into the switchyard-ca ConfigMaps (default ca.crt beside the certificate)',
+  },
   'tls-secret': {
     value: 'name',
     default: 'switchyard-webhook-tls',
@@ -109,6 +114,7 @@ export interface KubeFlags {
   readonly renewMs: number;
   readonly tlsSecret: string;
   readonly webhookConfiguration: string;
+  readonly tlsCaFile: string | null;
 }
 
 export interface ControlFlags {
@@ -228,6 +234,7 @@ export function parseControlFlags(
     renewMs,
     tlsSecret: get('tls-secret')!,
     webhookConfiguration: get('webhook-configuration')!,
+    tlsCaFile: get('tls-ca-file'),
   });
   return Object.freeze({
     kube,
@@ -311,7 +318,12 @@ async function kubeMain(flags: ControlFlags, logger: Logger): Promise<number> {
     port: flags.port,
     tlsFiles:
       flags.tlsCertFile !== null && flags.tlsKeyFile !== null
-        ? { cert: await readFile(flags.tlsCertFile, 'utf8'), key: await readFile(flags.tlsKeyFile, 'utf8') }
+        ? {
+            certFile: flags.tlsCertFile,
+            keyFile: flags.tlsKeyFile,
+            // cert-manager Secrets carry ca.crt beside tls.crt.
+            caFile: kube.tlsCaFile ?? join(dirname(flags.tlsCertFile), 'ca.crt'),
+          }
         : null,
     namespace: kube.podNamespace,
     serviceName: kube.serviceName,

@@ -2,6 +2,7 @@
 // (`POST /mutate`), the route server (every replica, tables from Canary status), the operator API
 // over Canary objects and the dashboard, behind one HTTPS listener with self-managed or file TLS.
 
+import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import type { Server as TlsServer } from 'node:tls';
 import {
@@ -19,6 +20,7 @@ import { VERSION } from '../../api/version.js';
 import { makeInjectConfig } from '../../webhook/config.js';
 import { registerWebhook } from '../../webhook/server.js';
 import { attachTlsSource, SelfManagedTls, serviceDnsNames } from '../../webhook/tls.js';
+import { watchTlsFiles } from '../../webhook/tls-files.js';
 import { fetchServerVersion, SecretCertStore, WebhookCaBundlePublisher } from '../../webhook/tls-kube.js';
 import type { KubeVersion } from '../../webhook/types.js';
 import { apiTokenCheck, type TokenCheck } from '../api.js';
@@ -33,8 +35,15 @@ export interface KubeControlOptions {
   readonly kubeConfig: KubeConfig;
   readonly host: string;
   readonly port: number;
-  /** PEM pair from --tls-cert-file/--tls-key-file; null = self-managed (Secret + caBundle). */
-  readonly tlsFiles: { readonly cert: string; readonly key: string } | null;
+  /**
+   * --tls-cert-file/--tls-key-file (e.g. cert-manager; watched and hot-reloaded) and the CA file
+   * routers should trust (kept in the `switchyard-ca` ConfigMaps); null = self-managed TLS.
+   */
+  readonly tlsFiles: {
+    readonly certFile: string;
+    readonly keyFile: string;
+    readonly caFile: string | null;
+  } | null;
   /** Namespace control runs in (Lease, TLS Secret). */
   readonly namespace: string;
   /** Service name routers and the API server use (certificate DNS names). */
@@ -81,6 +90,21 @@ export async function startKubeControl(options: KubeControlOptions): Promise<Kub
   const log = logger.child({ component: 'kube-control' });
   const routes = new RouteStore();
   let tls: SelfManagedTls | null = null;
+  const files = options.tlsFiles;
+  const fileSource =
+    files === null ? null : watchTlsFiles({ certFile: files.certFile, keyFile: files.keyFile, logger });
+  const caFromFile = (): string | null => {
+    if (files?.caFile == null) return null;
+    try {
+      return readFileSync(files.caFile, 'utf8');
+    } catch (error) {
+      log.warn(
+        { err: errorMessage(error), caFile: files.caFile },
+        'cannot read the CA file for switchyard-ca',
+      );
+      return null;
+    }
+  };
   const controller = new KubeController({
     kubeConfig: kc,
     routes,
@@ -93,7 +117,7 @@ export async function startKubeControl(options: KubeControlOptions): Promise<Kub
     renewMs: options.renewMs,
     routerPort: options.routerPort,
     adminPort: options.adminPort,
-    caBundle: () => (tls === null ? null : safeCaBundle(tls)),
+    caBundle: () => (tls === null ? caFromFile() : safeCaBundle(tls)),
     onLeadership: (leading) => {
       // The new leader checks (creates/renews/publishes) the webhook certificate at once.
       if (leading && tls !== null)
@@ -106,8 +130,7 @@ export async function startKubeControl(options: KubeControlOptions): Promise<Kub
   });
   await controller.start();
 
-  let pair = options.tlsFiles;
-  if (pair === null) {
+  if (fileSource === null) {
     tls = new SelfManagedTls({
       store: new SecretCertStore(kc.makeApiClient(CoreV1Api), options.namespace, options.tlsSecretName),
       publisher: new WebhookCaBundlePublisher(
@@ -120,9 +143,9 @@ export async function startKubeControl(options: KubeControlOptions): Promise<Kub
       logger,
     });
     await tls.start();
-    const current = tls.current();
-    pair = { cert: current.certPem, key: current.keyPem };
   }
+  const source = fileSource ?? tls!;
+  const pair = { cert: source.current().certPem, key: source.current().keyPem };
 
   let serverVersion: KubeVersion = { major: 1, minor: 29 };
   try {
@@ -176,7 +199,7 @@ export async function startKubeControl(options: KubeControlOptions): Promise<Kub
         logger,
       }),
   });
-  const detach = tls === null ? () => {} : attachTlsSource(server.app.server as unknown as TlsServer, tls);
+  const detach = attachTlsSource(server.app.server as unknown as TlsServer, source);
   return {
     server,
     controller,
@@ -184,6 +207,7 @@ export async function startKubeControl(options: KubeControlOptions): Promise<Kub
     async close() {
       detach();
       tls?.stop();
+      fileSource?.close();
       await controller.stop();
       await server.close();
     },

@@ -2,6 +2,7 @@
 // the real Deployment webhook called by the fake API server, the controller promoting through it
 // (its own unpause let through by username), the route server and the Canary-backed operator API.
 
+import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   AdmissionregistrationV1Api,
@@ -16,7 +17,11 @@ import { Agent, request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Label, OwnedAnnotation } from '../../../api/annotations.js';
 import { statusOf } from '../../../controller/kube/canary-object.js';
-import { type KubeControl, startKubeControl } from '../../../controller/kube/control.js';
+import {
+  type KubeControl,
+  type KubeControlOptions,
+  startKubeControl,
+} from '../../../controller/kube/control.js';
 import {
   appDeployment,
   CONTROL_NAMESPACE,
@@ -34,6 +39,36 @@ let control: KubeControl;
 let deployer: AppsV1Api;
 let agent: Agent;
 const analyzer = new ScriptedAnalyzer();
+
+function options(): KubeControlOptions {
+  return {
+    kubeConfig: harness.kubeConfig,
+    host: '127.0.0.1',
+    port: 0,
+    tlsFiles: null,
+    namespace: CONTROL_NAMESPACE,
+    serviceName: 'switchyard-control',
+    identity: 'control-0',
+    leaseName: 'switchyard-control',
+    leaseDurationMs: 1500,
+    renewMs: 300,
+    tlsSecretName: 'switchyard-webhook-tls',
+    webhookConfigurationName: 'switchyard',
+    // The controller talks to the API as the admin user of the fake cluster's kubeconfig.
+    controllerUsernames: ['kubernetes-admin'],
+    routerImage: 'ghcr.io/switchyard/switchyard:test',
+    controlUrl: 'https://switchyard-control.switchyard-system.svc:443',
+    routerPort: 15001,
+    adminPort: 15020,
+    apiToken: API_TOKEN,
+    analyzer,
+    logger: pino({ level: process.env.SWITCHYARD_TEST_LOG ?? 'silent' }),
+    registry: new Registry(),
+    now: harness.now,
+    resyncMs: 100,
+    analysisIntervalMs: 100,
+  };
+}
 
 beforeAll(async () => {
   harness = await startHarness();
@@ -70,33 +105,7 @@ beforeAll(async () => {
       ],
     },
   });
-  control = await startKubeControl({
-    kubeConfig: harness.kubeConfig,
-    host: '127.0.0.1',
-    port: 0,
-    tlsFiles: null,
-    namespace: CONTROL_NAMESPACE,
-    serviceName: 'switchyard-control',
-    identity: 'control-0',
-    leaseName: 'switchyard-control',
-    leaseDurationMs: 1500,
-    renewMs: 300,
-    tlsSecretName: 'switchyard-webhook-tls',
-    webhookConfigurationName: 'switchyard',
-    // The controller talks to the API as the admin user of the fake cluster's kubeconfig.
-    controllerUsernames: ['kubernetes-admin'],
-    routerImage: 'ghcr.io/switchyard/switchyard:test',
-    controlUrl: 'https://switchyard-control.switchyard-system.svc:443',
-    routerPort: 15001,
-    adminPort: 15020,
-    apiToken: API_TOKEN,
-    analyzer,
-    logger: pino({ level: process.env.SWITCHYARD_TEST_LOG ?? 'silent' }),
-    registry: new Registry(),
-    now: harness.now,
-    resyncMs: 100,
-    analysisIntervalMs: 100,
-  });
+  control = await startKubeControl(options());
   const port = Number(new URL(control.server.url).port);
   await core.createNamespacedEndpoints({
     namespace: CONTROL_NAMESPACE,
@@ -215,5 +224,40 @@ describe('switchyard control, Kubernetes mode', () => {
     expect(listed.statusCode).toBe(200);
     const { items } = (await listed.body.json()) as { items: { name: string; phase: string }[] };
     expect(items.map((item) => `${item.name}:${item.phase}`)).toEqual(['web:Succeeded']);
+  });
+
+  it('a second replica serves with --tls-cert-file/--tls-key-file (cert-manager style) as a follower', async () => {
+    const secret = await harness.core.readNamespacedSecret({
+      name: 'switchyard-webhook-tls',
+      namespace: CONTROL_NAMESPACE,
+    });
+    const dir = join(harness.cluster.workDir, 'certs');
+    await mkdir(dir, { recursive: true });
+    for (const key of ['tls.crt', 'tls.key', 'ca.crt']) {
+      await writeFile(join(dir, key), Buffer.from(secret.data?.[key] ?? '', 'base64'));
+    }
+    const follower = await startKubeControl({
+      ...options(),
+      identity: 'control-1',
+      tlsFiles: {
+        certFile: join(dir, 'tls.crt'),
+        keyFile: join(dir, 'tls.key'),
+        caFile: join(dir, 'ca.crt'),
+      },
+    });
+    try {
+      expect(follower.controller.isLeader).toBe(false);
+      const health = await request(`${follower.server.url}/healthz`, { dispatcher: agent });
+      expect(health.statusCode).toBe(200);
+      await health.body.dump();
+      // Followers serve the same route tables (derived from the Canary status).
+      await waitFor('the follower to serve the web table', async () =>
+        follower.routes.get(NAMESPACE, 'web')?.generation === control.routes.get(NAMESPACE, 'web')?.generation
+          ? true
+          : undefined,
+      );
+    } finally {
+      await follower.close();
+    }
   });
 });
