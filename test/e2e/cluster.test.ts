@@ -395,6 +395,8 @@ describe('kubectl against the fake cluster', () => {
       seenPods.add((JSON.parse(response.body) as { pod: string }).pod);
     }
     expect(seenPods.size).toBe(2);
+    const described = await kubectlOk(cluster, ['describe', 'service', 'shop', '-n', 'shop']);
+    expect(described).toMatch(/Endpoints:\s+127\.\d+\.\d+\.\d+:8080,127\.\d+\.\d+\.\d+:8080/);
     const again = await kubectlOk(cluster, ['apply', '-k', join(fixtures, 'app')]);
     expect(again).toContain('deployment.apps/shop unchanged');
   });

@@ -138,6 +138,23 @@ function builtinColumns(type: ResourceType, now: number): Column[] {
         column('Data', (object) => Object.keys(isObject(object.data) ? object.data : {}).length, 'integer'),
         age,
       ];
+    case 'discovery.k8s.io/endpointslices':
+      return [
+        name,
+        column('AddressType', (object) => text(object.addressType)),
+        column('Ports', (object) => {
+          const ports = Array.isArray(object.ports) ? object.ports.filter(isObject) : [];
+          return ports.length > 0 ? ports.map((port) => String(port.port)).join(',') : '<unset>';
+        }),
+        column('Endpoints', (object) => {
+          const endpoints = Array.isArray(object.endpoints) ? object.endpoints.filter(isObject) : [];
+          const addresses = endpoints.flatMap((entry) =>
+            Array.isArray(entry.addresses) ? entry.addresses.map(String) : [],
+          );
+          return addresses.length > 0 ? addresses.join(',') : '<unset>';
+        }),
+        age,
+      ];
     case 'coordination.k8s.io/leases':
       return [name, column('Holder', (object) => text(spec(object).holderIdentity ?? '')), age];
     default:

@@ -1,12 +1,12 @@
 // Records core/v1 Events about objects, the way client-go's event recorder does: repeated events
 // (same object, reason and message) bump `count` and `lastTimestamp` instead of piling up.
 
-import { randomBytes } from 'node:crypto';
 import { type Api, internalContext } from '../api.js';
 import type { KubeObject } from '../objects.js';
 
 export class EventRecorder {
   readonly #seen = new Map<string, string>();
+  #sequence = 0;
 
   constructor(
     private readonly api: Api,
@@ -38,7 +38,10 @@ export class EventRecorder {
         );
         return;
       }
-      const name = `${involved.metadata.name}.${randomBytes(8).toString('hex')}`;
+      // Like client-go: the name ends in the creation time in hex nanoseconds, so names sort by time.
+      this.#sequence = (this.#sequence + 1) % 1_000_000;
+      const nanos = BigInt(Date.now()) * 1_000_000n + BigInt(this.#sequence);
+      const name = `${involved.metadata.name}.${nanos.toString(16)}`;
       await this.api.create(
         eventType,
         namespace,

@@ -182,7 +182,12 @@ export class ServiceNetworking {
         ports: subset.ports,
       }));
       await this.#writeEndpoints(service, subsetList);
-      await this.#writeSlice(service, sliceEndpoints, ports);
+      // Slice ports carry the resolved target ports (of the largest group of pods).
+      const largest = [...subsets.values()].sort(
+        (a, b) =>
+          b.addresses.length + b.notReadyAddresses.length - (a.addresses.length + a.notReadyAddresses.length),
+      )[0];
+      await this.#writeSlice(service, sliceEndpoints, ports, largest?.ports);
     }
     this.#ready.clear();
     for (const [key, value] of ready) this.#ready.set(key, value);
@@ -228,15 +233,22 @@ export class ServiceNetworking {
     await this.api.update(this.#endpoints, namespace, name, (current) => ({ ...current, subsets }), context);
   }
 
-  async #writeSlice(service: KubeObject, endpoints: Obj[], ports: ServicePort[]): Promise<void> {
+  async #writeSlice(
+    service: KubeObject,
+    endpoints: Obj[],
+    ports: ServicePort[],
+    resolved: Obj[] | undefined,
+  ): Promise<void> {
     const namespace = service.metadata.namespace ?? 'default';
     const name = `${service.metadata.name}-fake`;
     const context = internalContext('endpointslice-controller');
-    const slicePorts = ports.map((port) => ({
-      ...(port.name ? { name: port.name } : {}),
-      port: typeof port.targetPort === 'number' ? port.targetPort : port.port,
-      protocol: port.protocol ?? 'TCP',
-    }));
+    const slicePorts =
+      resolved ??
+      ports.map((port) => ({
+        ...(port.name ? { name: port.name } : {}),
+        port: typeof port.targetPort === 'number' ? port.targetPort : port.port,
+        protocol: port.protocol ?? 'TCP',
+      }));
     const body = {
       metadata: {
         name,
