@@ -19,6 +19,20 @@ export const PHASES = [
 ] as const;
 export type Phase = (typeof PHASES)[number];
 
+/** Phases in which a rollout is under way (a canary may exist, routes may include it). */
+const ACTIVE_PHASES: ReadonlySet<string> = new Set<Phase>([
+  'Initializing',
+  'Progressing',
+  'Paused',
+  'WaitingForPromotion',
+  'Promoting',
+  'RollingBack',
+]);
+
+export function isActivePhase(phase: string): boolean {
+  return ACTIVE_PHASES.has(phase);
+}
+
 /** Operator commands, from the CLI, the API or the dashboard. */
 export type Command =
   | { readonly type: 'promote'; readonly full: boolean }

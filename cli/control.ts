@@ -295,7 +295,14 @@ export async function main(argv: string[]): Promise<number> {
       ),
   });
   process.stdout.write(`switchyard control listening on ${control.server.url}\n`);
-  await new Promise<void>((resolve) => {
+  await untilSignal(logger);
+  await control.close();
+  return 0;
+}
+
+/** Resolves on the first SIGTERM or SIGINT, so the caller can close everything in order. */
+function untilSignal(logger: Logger): Promise<void> {
+  return new Promise<void>((resolve) => {
     const stop = (signal: NodeJS.Signals): void => {
       logger.info({ signal }, 'shutting down');
       process.off('SIGTERM', stop);
@@ -305,8 +312,6 @@ export async function main(argv: string[]): Promise<number> {
     process.on('SIGTERM', stop);
     process.on('SIGINT', stop);
   });
-  await control.close();
-  return 0;
 }
 
 /** Kubernetes mode: in-cluster config (or --kubeconfig), leader-elected controller, webhook, routes, API. */
@@ -349,16 +354,7 @@ async function kubeMain(flags: ControlFlags, logger: Logger): Promise<number> {
     registry: new Registry(),
   });
   process.stdout.write(`switchyard control (Kubernetes mode) listening on ${control.server.url}\n`);
-  await new Promise<void>((resolve) => {
-    const stop = (signal: NodeJS.Signals): void => {
-      logger.info({ signal }, 'shutting down');
-      process.off('SIGTERM', stop);
-      process.off('SIGINT', stop);
-      resolve();
-    };
-    process.on('SIGTERM', stop);
-    process.on('SIGINT', stop);
-  });
+  await untilSignal(logger);
   await control.close();
   return 0;
 }

@@ -5,7 +5,7 @@
 import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { RolloutSettings } from '../../api/annotations.js';
-import type { Command, RolloutStatus, Verdict } from '../../api/canary.js';
+import { type Command, isActivePhase, type RolloutStatus, type Verdict } from '../../api/canary.js';
 import { ErrorCode, SwitchyardError, errorMessage } from '../../api/errors.js';
 import { parseRouteTable, type RouteTable } from '../../api/routes.js';
 import type { RouteStore } from '../route-server.js';
@@ -55,14 +55,6 @@ export type CommandOutcome =
 type Persisted = ServiceState;
 
 const ACTIVE_ANALYSIS = new Set(['Progressing', 'WaitingForPromotion']);
-const ACTIVE = new Set([
-  'Initializing',
-  'Progressing',
-  'Paused',
-  'WaitingForPromotion',
-  'Promoting',
-  'RollingBack',
-]);
 
 export class ServiceRuntime {
   readonly namespace: string;
@@ -215,7 +207,7 @@ export class ServiceRuntime {
       const alreadyRunning =
         result.state === state.status &&
         state.status.canaryRevision === revision &&
-        ACTIVE.has(state.status.phase);
+        isActivePhase(state.status.phase);
       if (failed || (result.state === state.status && !alreadyRunning)) {
         return {
           accepted: false,

@@ -6,7 +6,7 @@ import {
   CANARY_GROUP,
   CANARY_KIND,
   CANARY_VERSION,
-  type Phase,
+  isActivePhase,
   type RolloutStatus,
 } from '../../api/canary.js';
 import { parseRouteTable, type RouteTable } from '../../api/routes.js';
@@ -133,15 +133,6 @@ export function routeTableOf(namespace: string, name: string, routes: PublishedR
   });
 }
 
-const ACTIVE: readonly Phase[] = [
-  'Initializing',
-  'Progressing',
-  'Paused',
-  'WaitingForPromotion',
-  'Promoting',
-  'RollingBack',
-];
-
 function condition(
   previous: readonly Condition[],
   type: Condition['type'],
@@ -158,7 +149,7 @@ function condition(
 /** Ready / Progressing / Analysis in the usual shape; transition times move only when status flips. */
 export function conditionsFor(status: RolloutStatus, previous: readonly Condition[], now: Date): Condition[] {
   const at = now.toISOString();
-  const active = ACTIVE.includes(status.phase);
+  const active = isActivePhase(status.phase);
   const last = status.verdicts[status.verdicts.length - 1];
   return [
     condition(

@@ -17,7 +17,7 @@ import {
 } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { isOptedIn, Label, parseAnnotations, type RolloutSettings } from '../../api/annotations.js';
-import { CANARY_GROUP, CANARY_PLURAL, CANARY_VERSION } from '../../api/canary.js';
+import { CANARY_GROUP, CANARY_PLURAL, CANARY_VERSION, isActivePhase } from '../../api/canary.js';
 import { errorMessage } from '../../api/errors.js';
 import type { TransitionFn, WindowAnalyzer } from '../window-analyzer.js';
 import type { RouteStore } from '../route-server.js';
@@ -64,15 +64,6 @@ export interface KubeControllerOptions {
   /** Called when this replica starts/stops leading (control starts/stops writing TLS). */
   readonly onLeadership?: (leading: boolean) => void;
 }
-
-const ACTIVE_PHASES: ReadonlySet<string> = new Set([
-  'Initializing',
-  'Progressing',
-  'Paused',
-  'WaitingForPromotion',
-  'Promoting',
-  'RollingBack',
-]);
 
 type Cached<T extends KubernetesObject> = Informer<T> & ObjectCache<T>;
 
@@ -290,7 +281,7 @@ export class KubeController {
       if (!this.isLeader) return;
       for (const canary of this.#canaries.list()) {
         const phase = statusOf(canary)?.phase;
-        if (phase !== undefined && ACTIVE_PHASES.has(phase))
+        if (phase !== undefined && isActivePhase(phase))
           this.#queue.add(keyOf(canary.metadata.namespace, canary.metadata.name));
       }
     });
