@@ -25,7 +25,7 @@ export function log(line: string): void {
 /** Starts a fake cluster (pods run this repository's dist/ through bin/switchyard.js). */
 export async function startCluster(): Promise<FakeCluster> {
   ensureCliBuilt(repoRoot);
-  return startFakeCluster({ log, bookmarkIntervalMs: 1000, maxGraceMs: 3000 });
+  return startFakeCluster({ log, bookmarkIntervalMs: 1000, maxGraceMs: 3000, probePeriodMs: 1000 });
 }
 
 /** `kubectl apply -k deploy/` and waits until control answers the webhook as an admin would check. */
@@ -49,7 +49,7 @@ export async function waitForControl(
       const ready = await readyControlPods(cluster);
       return ready.length >= replicas ? ready : undefined;
     },
-    { timeoutMs: 60_000, intervalMs: 500, seen: () => lastControlPods },
+    { timeoutMs: 60_000, intervalMs: 500, seen: () => `${lastControlPods}\n${controlLogs(cluster)}` },
   );
   await waitFor(
     'Secret switchyard-webhook-tls with a serving certificate',
@@ -90,6 +90,20 @@ export async function waitForControl(
 }
 
 let lastControlPods = '';
+
+/** The last lines each control pod wrote (for failure messages). */
+export function controlLogs(cluster: FakeCluster, lines = 8): string {
+  return lastControlPods
+    .trim()
+    .split('\n')
+    .map((line) => line.split(' ')[0] ?? '')
+    .filter((name) => name !== '')
+    .map((name) => {
+      const text = cluster.podLogs(CONTROL_NAMESPACE, name, 'control') ?? '(no logs)';
+      return `--- ${name}\n${text.trim().split('\n').slice(-lines).join('\n')}`;
+    })
+    .join('\n');
+}
 
 async function readyControlPods(cluster: FakeCluster): Promise<string[]> {
   const out = await kubectlOk(cluster, [
@@ -487,4 +501,40 @@ export async function podContainers(
       init: (pod.spec.initContainers ?? []).map((container) => container.name),
       main: pod.spec.containers.map((container) => container.name),
     }));
+}
+
+/** `switchyard status -n <ns> <name> --output json`, parsed. */
+export async function cliStatus(
+  cluster: FakeCluster,
+  namespace: string,
+  name: string,
+): Promise<{ phase: string; weight: number; message: string; [key: string]: unknown }> {
+  const out = await switchyardOk(cluster, ['status', '-n', namespace, name, '--output', 'json']);
+  return JSON.parse(out) as { phase: string; weight: number; message: string };
+}
+
+/** What each injected pod's router routes by now (`GET :15020/routes`): `pod track gen=N weights`. */
+export async function routerTables(cluster: FakeCluster, namespace: string): Promise<string[]> {
+  const out = await kubectlOk(cluster, [
+    '-n',
+    namespace,
+    'get',
+    'pods',
+    '-l',
+    'switchyard.io/inject=true',
+    '-o',
+    'jsonpath={range .items[*]}{.metadata.name} {.metadata.labels.switchyard\\.io/track} {.status.podIP}{"\\n"}{end}',
+  ]);
+  const rows: string[] = [];
+  for (const line of out.trim().split('\n').filter(Boolean)) {
+    const [name, track, ip] = line.split(' ');
+    try {
+      const response = await fetch(`http://${ip}:15020/routes`, { signal: AbortSignal.timeout(2000) });
+      const table = (await response.json()) as { generation?: number; weights?: unknown; tracks?: unknown };
+      rows.push(`${name} ${track} gen=${table.generation} weights=${JSON.stringify(table.weights)}`);
+    } catch (error) {
+      rows.push(`${name} ${track} ${error instanceof Error ? error.message : String(error)}`);
+    }
+  }
+  return rows;
 }
