@@ -1,0 +1,186 @@
+// Scenario 7 of issue 6: control goes away in the middle of a rollout — all of it (scaled to zero and
+// back) or only the leading replica (its pod deleted while the other keeps running). Routers keep
+// serving their last table meanwhile; the rollout resumes from the Canary status, never repeating
+// or skipping a step.
+
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  applyYaml,
+  CONTROL_NAMESPACE,
+  createNamespace,
+  type FakeCluster,
+  installSwitchyard,
+  jsonpath,
+  kubectl,
+  kubectlOk,
+  sample,
+  shopManifests,
+  startCluster,
+  Traffic,
+  waitCanaryPhase,
+  waitFor,
+  waitForControl,
+  waitForLeader,
+  waitRolledOut,
+  WeightTimeline,
+} from './harness.js';
+
+let cluster: FakeCluster;
+
+const FAST = {
+  canary: 'enabled',
+  port: 'http',
+  interval: '10s',
+  'min-requests': '20',
+  steps: '5,25,50',
+} as const;
+
+beforeAll(async () => {
+  cluster = await startCluster();
+  await installSwitchyard(cluster);
+});
+
+afterAll(async () => {
+  await cluster?.close();
+});
+
+async function deployV1(namespace: string): Promise<string> {
+  await createNamespace(cluster, namespace);
+  // 15 ms per request in both versions: see SAME_SPEED in rollout.test.ts.
+  await applyYaml(
+    cluster,
+    shopManifests({ namespace, replicas: 1, annotations: FAST, image: 'shop:v1-slow15' }),
+  );
+  await waitRolledOut(cluster, namespace, 'shop');
+  const url = cluster.serviceUrl(namespace, 'shop', 80);
+  await waitFor(
+    `shop v1 answering through Service ${namespace}/shop`,
+    async () => ((await sample(url, 5)).byVersion.v1 === 5 ? true : undefined),
+    { timeoutMs: 30_000, intervalMs: 500 },
+  );
+  await waitCanaryPhase(cluster, namespace, 'shop', ['Idle', 'Succeeded']);
+  return url;
+}
+
+async function weightIs(namespace: string, weight: number): Promise<void> {
+  let seen = '';
+  await waitFor(
+    `Canary ${namespace}/shop at weight ${weight}`,
+    async () => {
+      seen = await jsonpath(cluster, namespace, 'canary', 'shop', '{.status.phase} {.status.weight}');
+      return seen === `Progressing ${weight}` || undefined;
+    },
+    { timeoutMs: 60_000, intervalMs: 500, seen: () => seen },
+  );
+}
+
+/** Weight steps in the order kubectl saw them, each counted once per appearance. */
+function shifts(timeline: WeightTimeline): number[] {
+  const weights = timeline.points.filter((point) => point.phase !== 'Succeeded').map((point) => point.weight);
+  return weights.filter((weight, index) => weight !== weights[index - 1] && weight > 0);
+}
+
+/** Each step's verdicts, in order: a repeated step would show up as a step index going back. */
+async function verdictSteps(namespace: string): Promise<number[]> {
+  const out = await kubectlOk(cluster, [
+    '-n',
+    namespace,
+    'get',
+    'canary',
+    'shop',
+    '-o',
+    'jsonpath={.status.verdicts[*].step}',
+  ]);
+  return out.trim().split(/\s+/).filter(Boolean).map(Number);
+}
+
+describe('scenario 7: control killed mid-rollout', () => {
+  it('all of control scaled to zero and back: routers keep the split, the rollout resumes where it was', async () => {
+    const namespace = 'restart';
+    const url = await deployV1(namespace);
+    const traffic = new Traffic(url).start();
+    const timeline = new WeightTimeline(cluster, namespace, 'shop', () => traffic.now()).start();
+    let down = { from: 0, to: 0 };
+    try {
+      await kubectlOk(cluster, ['-n', namespace, 'set', 'image', 'deployment/shop', 'shop=shop:v2-slow15']);
+      await weightIs(namespace, 25);
+      await kubectlOk(cluster, [
+        '-n',
+        CONTROL_NAMESPACE,
+        'scale',
+        'deployment',
+        'switchyard-control',
+        '--replicas=0',
+      ]);
+      await waitFor(
+        'every switchyard-control pod gone',
+        async () =>
+          (await kubectlOk(cluster, ['-n', CONTROL_NAMESPACE, 'get', 'pods', '-o', 'name'])).trim() === '' ||
+          undefined,
+        { timeoutMs: 30_000, intervalMs: 500 },
+      );
+      down = { from: traffic.now(), to: 0 };
+      // With no control at all, clients keep getting the 25 % split from the routers' last table.
+      await waitFor(
+        '200 client requests while control is down',
+        () => traffic.tally(down.from).total >= 200 || undefined,
+        {
+          timeoutMs: 30_000,
+        },
+      );
+      down.to = traffic.now();
+      expect(await jsonpath(cluster, namespace, 'canary', 'shop', '{.status.weight}')).toBe('25');
+      await kubectlOk(cluster, [
+        '-n',
+        CONTROL_NAMESPACE,
+        'scale',
+        'deployment',
+        'switchyard-control',
+        '--replicas=2',
+      ]);
+      await waitForControl(cluster);
+      await waitCanaryPhase(cluster, namespace, 'shop', 'Succeeded', 150_000);
+    } finally {
+      await timeline.stop();
+      await traffic.stop();
+    }
+    const whileDown = traffic.tally(down.from, down.to);
+    const share = (whileDown.byVersion.v2 ?? 0) / whileDown.total;
+    expect(share, JSON.stringify(whileDown)).toBeGreaterThan(0.1);
+    expect(share, JSON.stringify(whileDown)).toBeLessThan(0.4);
+    expect(whileDown.failed, whileDown.failures.join('\n')).toBe(0);
+    expect(shifts(timeline), JSON.stringify(timeline.points)).toEqual([5, 25, 50, 100]);
+    const steps = await verdictSteps(namespace);
+    expect(steps, 'verdict steps in order').toEqual([...steps].sort((a, b) => a - b));
+    expect(traffic.tally().failed, traffic.tally().failures.join('\n')).toBe(0);
+    expect((await sample(url, 10)).byVersion).toEqual({ v2: 10 });
+  });
+
+  it('the leading replica deleted: another takes the Lease over and finishes the rollout', async () => {
+    const namespace = 'failover';
+    const url = await deployV1(namespace);
+    const traffic = new Traffic(url).start();
+    const timeline = new WeightTimeline(cluster, namespace, 'shop', () => traffic.now()).start();
+    try {
+      const { leader, pods } = await waitForControl(cluster);
+      await kubectlOk(cluster, ['-n', namespace, 'set', 'image', 'deployment/shop', 'shop=shop:v2-slow15']);
+      await weightIs(namespace, 25);
+      await kubectlOk(cluster, ['-n', CONTROL_NAMESPACE, 'delete', 'pod', leader, '--wait=false']);
+      // The surviving replica (or the replacement pod, whichever gets the Lease) leads next.
+      const next = await waitForLeader(cluster);
+      expect(next).not.toBe(leader);
+      expect(pods).toHaveLength(2);
+      await waitCanaryPhase(cluster, namespace, 'shop', 'Succeeded', 150_000);
+    } finally {
+      await timeline.stop();
+      await traffic.stop();
+    }
+    expect(shifts(timeline), JSON.stringify(timeline.points)).toEqual([5, 25, 50, 100]);
+    const steps = await verdictSteps(namespace);
+    expect(steps, 'verdict steps in order').toEqual([...steps].sort((a, b) => a - b));
+    expect(traffic.tally().failed, traffic.tally().failures.join('\n')).toBe(0);
+    expect((await sample(url, 10)).byVersion).toEqual({ v2: 10 });
+    const phase = await kubectl(cluster, ['-n', namespace, 'get', 'canary', 'shop']);
+    expect(phase.stdout).toContain('Succeeded');
+  });
+});
