@@ -86,6 +86,24 @@ export async function waitForControl(
     { timeoutMs: 30_000, intervalMs: 500, seen: () => bundles.slice(0, 300) },
   );
   const leader = await waitForLeader(cluster, pods);
+  // What a user finally notices: the webhook answers (a server-side dry run of an opted-in
+  // Deployment passes admission, which verifies control's certificate against caBundle).
+  let answer = '';
+  await waitFor(
+    'the webhook to admit a server-side dry run of an opted-in Deployment',
+    async () => {
+      const out = await kubectl(cluster, ['apply', '--dry-run=server', '-f', '-'], {
+        input: shopManifests({
+          namespace: 'default',
+          name: 'dry-run-probe',
+          annotations: { canary: 'enabled' },
+        }),
+      });
+      answer = `${out.stdout}${out.stderr}`.trim();
+      return out.code === 0 || undefined;
+    },
+    { timeoutMs: 30_000, intervalMs: 1000, seen: () => answer },
+  );
   return { leader, pods };
 }
 
