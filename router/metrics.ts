@@ -50,6 +50,64 @@ function flush(counter: PromClient.Counter<string>, tallies: readonly Tally[]): 
   }
 }
 
+/** prom-client's per-series histogram state (one entry of `Histogram.hashMap`). */
+interface HistogramEntry {
+  labels: Record<string, string>;
+  bucketValues: Record<number, number>;
+  sum: number;
+  count: number;
+}
+
+/**
+ * A hot-path histogram series: a request adds to plain per-bucket numbers; the prom-client histogram
+ * takes them when scraped. prom-client's `observe()` validates and hashes the labels and allocates
+ * on every call.
+ */
+class HistogramTally implements Observe {
+  readonly #bounds: readonly number[];
+  /** Per bucket (not cumulative); the last slot counts values above the highest bound. */
+  readonly #counts: Float64Array;
+  #sum = 0;
+  #count = 0;
+
+  constructor(
+    readonly labels: Record<string, string>,
+    bounds: readonly number[],
+  ) {
+    this.#bounds = bounds;
+    this.#counts = new Float64Array(bounds.length + 1);
+  }
+
+  observe(value: number): void {
+    const bounds = this.#bounds;
+    let i = 0;
+    while (i < bounds.length && value > bounds[i]!) i++;
+    this.#counts[i]!++;
+    this.#sum += value;
+    this.#count++;
+  }
+
+  /** Adds what was observed since the last flush to the histogram's series for these labels. */
+  flush(histogram: PromClient.Histogram<string>): void {
+    if (this.#count === 0) return;
+    const state = histogram as unknown as { hashMap: Record<string, HistogramEntry> };
+    const matches = (entry: HistogramEntry): boolean =>
+      Object.keys(this.labels).every((name) => entry.labels[name] === this.labels[name]);
+    let entry = Object.values(state.hashMap).find(matches);
+    if (entry === undefined) {
+      histogram.zero(this.labels);
+      entry = Object.values(state.hashMap).find(matches)!;
+    }
+    const bounds = this.#bounds;
+    for (let i = 0; i < bounds.length; i++) entry.bucketValues[bounds[i]!]! += this.#counts[i]!;
+    entry.sum += this.#sum;
+    entry.count += this.#count;
+    this.#counts.fill(0);
+    this.#sum = 0;
+    this.#count = 0;
+  }
+}
+
 /** Series for requests this router hands to its own app: indexed by Math.floor(status / 100) (0 = error). */
 export interface LocalSeries {
   readonly requests: readonly Inc[];
@@ -99,12 +157,16 @@ export function createRouterMetrics(
       flush(this, mirroredTallies);
     },
   });
-  const duration = new Histogram({
+  const durationTally = new HistogramTally({ service, track }, DURATION_BUCKETS);
+  new Histogram({
     name: 'switchyard_request_duration_seconds',
     help: 'Time from request received to response finished, for requests handed to the app',
     labelNames: ['service', 'track'],
     buckets: DURATION_BUCKETS,
     registers,
+    collect() {
+      durationTally.flush(this);
+    },
   });
   new Counter({
     name: 'switchyard_routing_decisions_total',
@@ -160,7 +222,7 @@ export function createRouterMetrics(
   const local: LocalSeries = {
     requests: requestTallies,
     mirrored: mirroredTallies,
-    duration: duration.labels(service, track),
+    duration: durationTally,
   };
   const boundDecisions = new Map<string, Tally>();
 

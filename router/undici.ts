@@ -1,10 +1,24 @@
 // The parts of undici the router uses, loaded by path: the package root also loads fetch, WebSocket,
 // EventSource and caches, which costs every pod ~7 MB of RSS for code the router never runs.
 
-import { createRequire } from 'node:module';
+import { createRequire, Module } from 'node:module';
 import type * as Undici from 'undici';
 
 const require = createRequire(import.meta.url);
+
+// undici's Client requires its HTTP/2 module at load, which loads node:http2 and node:tls (~5 MB of
+// RSS per pod). It is only used when a TLS handshake negotiates h2, which needs `allowH2`, an option
+// the router never sets; a stand-in that fails loudly takes its place in the module cache.
+const h2Path = require.resolve('undici/lib/dispatcher/client-h2.js');
+if (require.cache[h2Path] === undefined) {
+  const stub = new Module(h2Path);
+  stub.filename = h2Path;
+  stub.loaded = true;
+  stub.exports = function connectH2(): never {
+    throw new Error('switchyard router: HTTP/2 upstreams are not supported (allowH2 is off)');
+  };
+  require.cache[h2Path] = stub;
+}
 
 export const Pool: typeof Undici.Pool = require('undici/lib/dispatcher/pool.js');
 export type Pool = Undici.Pool;
