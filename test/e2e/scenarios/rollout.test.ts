@@ -216,7 +216,9 @@ describe('scenario 4: a failing v2 is rolled back', () => {
   it('goes back to 0 % within 10 s of the first failing analysis, phase Failed, Event with numbers, v1 serves', async () => {
     const namespace = 'rollback';
     const url = await deployV1(namespace, { ...FAST, steps: '5,25,50' });
-    const traffic = new Traffic(url).start();
+    // Enough traffic that the second failing analysis (max-failed-checks 2) has its min-requests of
+    // canary answers at 5 % within seconds: the 10 s bound is about the controller, not sampling.
+    const traffic = new Traffic(url, { concurrency: 3, pauseMs: 15 }).start();
     const timeline = new WeightTimeline(cluster, namespace, 'shop', () => traffic.now()).start();
     let setImageAt = 0;
     try {
