@@ -94,6 +94,42 @@ describe('judge', () => {
     expect(check?.outcome).toBe('pass');
   });
 
+  it('does not fail latency on a sub-millisecond slowdown, however significant (shift guard)', () => {
+    // A 1 ms app: the canary's router measures ~0.7 ms more at the median with a large effect size.
+    const fine = (requests: number, underOneMs: number): TrackCounts => ({
+      requests,
+      errors: 0,
+      buckets: [
+        { le: 0.001, count: underOneMs },
+        { le: 0.0025, count: requests },
+        { le: 0.005, count: requests },
+        { le: INF, count: requests },
+      ],
+    });
+    const check = byName(
+      run({ canary: fine(5_000, 1_000), stable: fine(5_000, 3_000) }),
+      'latency-mann-whitney',
+    );
+    expect(check?.pValue).toBeLessThan(1e-6);
+    expect(check?.outcome).toBe('pass');
+    expect(check?.message).toContain('shift');
+    // The same shape 10 ms higher up is a real slowdown and fails.
+    const slow = (requests: number, fast: number): TrackCounts => ({
+      requests,
+      errors: 0,
+      buckets: [
+        { le: 0.01, count: fast },
+        { le: 0.025, count: requests },
+        { le: 0.05, count: requests },
+        { le: INF, count: requests },
+      ],
+    });
+    expect(
+      byName(run({ canary: slow(5_000, 1_000), stable: slow(5_000, 3_000) }), 'latency-mann-whitney')
+        ?.outcome,
+    ).toBe('fail');
+  });
+
   it('fast-fails at ≥ 50% errors over ≥ 10 requests, and on overwhelming z-test evidence', () => {
     expect(run({ canary: track(10, 5) })).toMatchObject({ outcome: 'fail', fastFail: true });
     expect(run({ canary: track(9, 9) }).fastFail).toBe(false);

@@ -39,6 +39,14 @@ export interface JudgeOptions {
    * any way a user would notice.
    */
   readonly minLatencyEffect: number;
+  /**
+   * Least slowdown, in seconds, of the canary at its median, p75 or p90 for a latency failure. The
+   * two tracks' routers do different work (the smaller track's router forwards most of what it
+   * receives), so on a fast app the canary can measure a fraction of a millisecond slower with
+   * overwhelming significance and a large effect size; no user notices that. Regressions bigger
+   * than this, and tail latency through p99-latency / max-latency-ratio, still fail.
+   */
+  readonly minLatencyShiftSeconds: number;
   /** Errors taken off the canary side of the z-test (continuity correction). */
   readonly continuity: number;
   readonly fastFailErrorRate: number;
@@ -50,6 +58,7 @@ export const DEFAULT_JUDGE_OPTIONS: JudgeOptions = Object.freeze({
   errorRateAlpha: 0.01,
   latencyAlpha: 0.01,
   minLatencyEffect: 0.56,
+  minLatencyShiftSeconds: 0.005,
   continuity: 0.25,
   fastFailErrorRate: 0.5,
   fastFailMinRequests: 10,
@@ -215,6 +224,19 @@ function alignedCounts(a: readonly Bucket[], b: readonly Bucket[]): [number[], n
   return [bucketCounts(a), bucketCounts(b)];
 }
 
+const SHIFT_QUANTILES = [0.5, 0.75, 0.9] as const;
+
+/** The most the canary is slower than stable at the median, p75 or p90 (seconds; 0 when faster). */
+function latencyShift(canary: TrackCounts, stable: TrackCounts): number {
+  let shift = 0;
+  for (const q of SHIFT_QUANTILES) {
+    const c = histogramQuantile(q, canary.buckets);
+    const s = histogramQuantile(q, stable.buckets);
+    if (c !== null && s !== null) shift = Math.max(shift, c - s);
+  }
+  return shift;
+}
+
 function mannWhitneyCheck(
   canary: TrackCounts,
   stable: TrackCounts,
@@ -235,13 +257,24 @@ function mannWhitneyCheck(
       few ?? 'no comparable latency histograms',
     );
   }
-  const worse = test.pValue < alpha && test.effect >= options.minLatencyEffect;
+  const significant = test.pValue < alpha;
+  const shift = latencyShift(canary, stable);
+  const large = test.effect >= options.minLatencyEffect;
+  const noticeable = shift >= options.minLatencyShiftSeconds;
+  const worse = significant && large && noticeable;
+  const verdict = worse
+    ? ` < α ${alpha}`
+    : !significant
+      ? ` ≥ α ${alpha}`
+      : !large
+        ? ` (effect < ${options.minLatencyEffect})`
+        : ` (shift ${ms(shift)} < ${ms(options.minLatencyShiftSeconds)})`;
   return check(
     'latency-mann-whitney',
     worse ? 'fail' : 'pass',
     test.pValue,
     alpha,
-    `canary slower than stable in ${percent(test.effect)} of pairs: z ${test.z.toFixed(2)}, p ${pText(test.pValue)}${worse ? ` < α ${alpha}` : test.pValue < alpha ? ` (effect < ${options.minLatencyEffect})` : ` ≥ α ${alpha}`}`,
+    `canary slower than stable in ${percent(test.effect)} of pairs: z ${test.z.toFixed(2)}, p ${pText(test.pValue)}${verdict}`,
     test.pValue,
   );
 }
