@@ -19,6 +19,6 @@ if [ ! -d node_modules/@fastify/http-proxy ]; then
   echo "bench: installing @fastify/http-proxy (dev dependency)" >&2
   npm install --no-save --no-audit --no-fund @fastify/http-proxy >/dev/null
 fi
-[ -f dist/cli/main.js ] || npx tsc -p tsconfig.build.json
+[ -f dist/cli/main.js ] && [ -f dist/router/node-options.js ] || npx tsc -p tsconfig.build.json
 
 exec node scripts/bench/run.mjs

@@ -13,6 +13,7 @@ import {
 } from '../api/annotations.js';
 import { isSwitchyardError } from '../api/errors.js';
 import { TRACK_NAME_PATTERN } from '../api/routes.js';
+import { ROUTER_NODE_OPTIONS } from '../router/node-options.js';
 import { type InjectConfig, ROUTER_CONTAINER_NAME, supportsNativeSidecars } from './config.js';
 import { type AppPort, portNames, resolveAppPort, takeoverName } from './ports.js';
 import type { Container, Pod, PodSpec, Probe, Volume } from './types.js';
@@ -104,7 +105,10 @@ function routerContainer(
     name: ROUTER_CONTAINER_NAME,
     image: config.routerImage,
     args,
-    env: [{ name: 'SWITCHYARD_NAMESPACE', valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } }],
+    env: [
+      { name: 'SWITCHYARD_NAMESPACE', valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } },
+      { name: 'NODE_OPTIONS', value: ROUTER_NODE_OPTIONS },
+    ],
     ports: [
       { name: options.portName, containerPort: config.routerPort, protocol: 'TCP' },
       { name: ADMIN_PORT_NAME, containerPort: config.adminPort, protocol: 'TCP' },

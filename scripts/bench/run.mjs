@@ -9,7 +9,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 
 const run = promisify(execFile);
@@ -207,6 +207,7 @@ async function main() {
   const direct = await wrk(`${upstream}/`, 4, LATENCY_SECONDS, true);
 
   const targets = [];
+  let routerNodeOptions = '';
   {
     const port = await freePort();
     const admin = await freePort();
@@ -224,10 +225,15 @@ async function main() {
     args.push('--admin', `127.0.0.1:${admin}`, '--service', 'bench', '--track', 'stable');
     args.push('--local', upstream, '--routes-file', routes, '--log-level', 'warn');
     if (process.env.BENCH_CPU_PROF) args.unshift('--cpu-prof', `--cpu-prof-dir=${work}`);
-    // BENCH_ROUTER_NODE_OPTIONS (e.g. --max-semi-space-size=1) to try the sidecar with other V8 limits.
-    const child = start('router', process.execPath, args, {
-      NODE_OPTIONS: process.env.BENCH_ROUTER_NODE_OPTIONS ?? '',
-    });
+    // The router runs with the NODE_OPTIONS the injected sidecar gets (router/node-options.ts);
+    // BENCH_ROUTER_NODE_OPTIONS overrides them to try the sidecar with other V8 limits.
+    const { ROUTER_NODE_OPTIONS } = await import(
+      pathToFileURL(join(root, 'dist', 'router', 'node-options.js')).href
+    );
+    const nodeOptions = process.env.BENCH_ROUTER_NODE_OPTIONS ?? ROUTER_NODE_OPTIONS;
+    routerNodeOptions = nodeOptions;
+    process.stderr.write(`bench: router NODE_OPTIONS=${JSON.stringify(nodeOptions)}\n`);
+    const child = start('router', process.execPath, args, { NODE_OPTIONS: nodeOptions });
     targets.push({ name: 'switchyard router', url: `http://127.0.0.1:${port}/`, child, isNginx: false });
   }
   {
@@ -312,6 +318,7 @@ async function main() {
     ratio_router_undici: round(router.rps / undici.rps, 3),
     ratio_router_fastify: round(router.rps / fastify.rps, 3),
     ratio_router_nginx: round(router.rps / nginx.rps, 3),
+    router_node_options: routerNodeOptions,
   };
   process.stdout.write(`${JSON.stringify(summary)}\n`);
 }
