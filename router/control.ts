@@ -38,13 +38,28 @@ export function backoffDelay(failures: number, minMs: number, maxMs: number, ran
 
 export async function startControlClient(options: ControlClientOptions): Promise<ControlClient> {
   const { logger, random } = options;
-  const ca = options.caFile === null ? undefined : await readFile(options.caFile, 'utf8');
   const pollTimeoutMs = options.pollTimeoutMs ?? 90_000;
-  const agent = new Agent({
-    connect: ca === undefined ? {} : { ca },
-    headersTimeout: pollTimeoutMs,
-    bodyTimeout: pollTimeoutMs,
-  });
+  // Created at the first poll that can read the CA: in Kubernetes the CA comes from the optional
+  // switchyard-ca ConfigMap, which may appear after the pod starts. Until then polls fail and back
+  // off like any other failure instead of crashing the sidecar.
+  let agent: Agent | null = null;
+  const agentForPoll = async (): Promise<Agent> => {
+    if (agent !== null) return agent;
+    let ca: string | undefined;
+    if (options.caFile !== null) {
+      try {
+        ca = await readFile(options.caFile, 'utf8');
+      } catch (error) {
+        throw new Error(`control CA file ${options.caFile} is not readable yet: ${errorMessage(error)}`);
+      }
+    }
+    agent = new Agent({
+      connect: ca === undefined ? {} : { ca },
+      headersTimeout: pollTimeoutMs,
+      bodyTimeout: pollTimeoutMs,
+    });
+    return agent;
+  };
   const abort = new AbortController();
   const base = new URL(options.base);
   const origin = base.origin;
@@ -69,7 +84,7 @@ export async function startControlClient(options: ControlClientOptions): Promise
     }
     if (etag !== null) headers['if-none-match'] = etag;
     const query = generation === null ? '' : `?generation=${generation}`;
-    const response = await request(agent, {
+    const response = await request(await agentForPoll(), {
       origin,
       path: `${path}${query}`,
       method: 'GET',
@@ -122,7 +137,7 @@ export async function startControlClient(options: ControlClientOptions): Promise
     async close() {
       abort.abort();
       await running;
-      await agent.destroy();
+      await agent?.destroy();
     },
   };
 }

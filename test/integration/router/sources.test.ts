@@ -271,6 +271,7 @@ describe('control over TLS', () => {
         controlTokenFile: join(dir, 'token'),
       },
     });
+    let late: Awaited<ReturnType<typeof startTestRouter>> | undefined;
     const untrusted = await startTestRouter({
       local: stable.url,
       config: {
@@ -290,7 +291,34 @@ describe('control over TLS', () => {
       );
       expect(await untrusted.metric('switchyard_route_generation')).toBe(-1);
       expect(await untrusted.metric('switchyard_control_connected')).toBe(0);
+
+      // The CA arrives after the router started (an optional ConfigMap created later): the router
+      // keeps running, retries, and connects once the file exists.
+      const lateCa = join(dir, 'late-ca.pem');
+      late = await startTestRouter({
+        local: stable.url,
+        config: {
+          routesFile: null,
+          control: control.url,
+          namespace: 'shop-ns',
+          controlCaFile: lateCa,
+          controlTokenFile: join(dir, 'token'),
+        },
+      });
+      const router = late;
+      await waitFor(
+        'the router to report the missing CA file',
+        () => router.logs.some((line) => String(line.err ?? '').includes('not readable yet')),
+        true,
+      );
+      writeFileSync(lateCa, readFileSync(cert));
+      await waitFor(
+        'the table once the CA file exists',
+        () => router.metric('switchyard_route_generation'),
+        1,
+      );
     } finally {
+      await late?.close();
       await trusted.close();
       await untrusted.close();
       await control.close();
