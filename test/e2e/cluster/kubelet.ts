@@ -294,12 +294,18 @@ export class Kubelet {
     for (const [key, value] of Object.entries(containerEnv))
       containerEnv[key] = rewriteForPod(value, mounts, runtime.ip);
     // The harness's own variables (API server address, DNS preload) are not rewritten.
+    const base = await this.options.baseEnv(pod, runtime.dir);
     const env: Record<string, string> = {
-      ...(await this.options.baseEnv(pod, runtime.dir)),
+      ...base,
       SWITCHYARD_FAKE_POD_IP: runtime.ip,
       HOSTNAME: runtime.name,
       ...containerEnv,
     };
+    // The DNS/network preload rides on NODE_OPTIONS; a container that sets its own NODE_OPTIONS
+    // (the injected router does) keeps its flags and still gets the pod's network view.
+    if (base.NODE_OPTIONS !== undefined && containerEnv.NODE_OPTIONS !== undefined) {
+      env.NODE_OPTIONS = `${base.NODE_OPTIONS} ${containerEnv.NODE_OPTIONS}`;
+    }
     const expandArg = (arg: string) =>
       rewriteForPod(
         arg.replace(/\$\(([A-Za-z_][A-Za-z0-9_]*)\)/g, (match, name: string) => env[name] ?? match),
