@@ -105,6 +105,11 @@ function tooFew(track: string, counts: TrackCounts, minRequests: number): string
     : null;
 }
 
+/** Null when both tracks have enough requests for a comparison, else the first reason. */
+function tooFewEither(canary: TrackCounts, stable: TrackCounts, minRequests: number): string | null {
+  return tooFew('canary', canary, minRequests) ?? tooFew('stable', stable, minRequests);
+}
+
 const OPERATORS: { readonly [O in CheckOperator]: (a: number, b: number) => boolean } = {
   '<': (a, b) => a < b,
   '<=': (a, b) => a <= b,
@@ -197,8 +202,7 @@ function zTestCheck(
   options: JudgeOptions,
 ): CheckResult {
   const alpha = options.errorRateAlpha;
-  const few =
-    tooFew('canary', canary, settings.minRequests) ?? tooFew('stable', stable, settings.minRequests);
+  const few = tooFewEither(canary, stable, settings.minRequests);
   const test = twoProportionZTest(
     canary.errors,
     canary.requests,
@@ -244,8 +248,7 @@ function mannWhitneyCheck(
   options: JudgeOptions,
 ): CheckResult {
   const alpha = options.latencyAlpha;
-  const few =
-    tooFew('canary', canary, settings.minRequests) ?? tooFew('stable', stable, settings.minRequests);
+  const few = tooFewEither(canary, stable, settings.minRequests);
   const aligned = alignedCounts(canary.buckets, stable.buckets);
   const test = aligned && mannWhitneyBuckets(aligned[0], aligned[1]);
   if (few || !test) {
