@@ -294,6 +294,30 @@ export async function waitCanaryPhase(
   );
 }
 
+/**
+ * Creates `namespace` with an opted-in shop v1 (one replica) and waits until v1 answers through its
+ * Service and the controller has taken the Deployment in (its Canary exists), so a new version
+ * applied next starts a rollout. Returns the Service URL.
+ */
+export async function deployShopV1(
+  cluster: FakeCluster,
+  namespace: string,
+  annotations: Readonly<Record<string, string>>,
+  image = 'shop:v1',
+): Promise<string> {
+  await createNamespace(cluster, namespace);
+  await applyYaml(cluster, shopManifests({ namespace, replicas: 1, annotations, image }));
+  await waitRolledOut(cluster, namespace, 'shop');
+  const url = cluster.serviceUrl(namespace, 'shop', 80);
+  await waitFor(
+    `shop v1 answering through Service ${namespace}/shop`,
+    async () => ((await sample(url, 5)).byVersion.v1 === 5 ? true : undefined),
+    { timeoutMs: 30_000, intervalMs: 500 },
+  );
+  await waitCanaryPhase(cluster, namespace, 'shop', ['Idle', 'Succeeded']);
+  return url;
+}
+
 /** Runs the switchyard CLI against the cluster (`--kubeconfig` from the harness). */
 export function switchyard(cluster: FakeCluster, args: readonly string[]): Promise<CommandResult> {
   return new Promise((resolve) => {

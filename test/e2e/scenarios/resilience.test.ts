@@ -5,27 +5,27 @@
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
-  applyYaml,
+  deployShopV1,
   CONTROL_NAMESPACE,
-  createNamespace,
   type FakeCluster,
   installSwitchyard,
   jsonpath,
   kubectl,
   kubectlOk,
   sample,
-  shopManifests,
   startCluster,
   Traffic,
   waitCanaryPhase,
   waitFor,
   waitForControl,
   waitForLeader,
-  waitRolledOut,
   WeightTimeline,
 } from './harness.js';
 
 let cluster: FakeCluster;
+
+/** 15 ms per request in both versions: see SAME_SPEED in rollout.test.ts. */
+const V1_IMAGE = 'shop:v1-slow15';
 
 const FAST = {
   canary: 'enabled',
@@ -43,24 +43,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await cluster?.close();
 });
-
-async function deployV1(namespace: string): Promise<string> {
-  await createNamespace(cluster, namespace);
-  // 15 ms per request in both versions: see SAME_SPEED in rollout.test.ts.
-  await applyYaml(
-    cluster,
-    shopManifests({ namespace, replicas: 1, annotations: FAST, image: 'shop:v1-slow15' }),
-  );
-  await waitRolledOut(cluster, namespace, 'shop');
-  const url = cluster.serviceUrl(namespace, 'shop', 80);
-  await waitFor(
-    `shop v1 answering through Service ${namespace}/shop`,
-    async () => ((await sample(url, 5)).byVersion.v1 === 5 ? true : undefined),
-    { timeoutMs: 30_000, intervalMs: 500 },
-  );
-  await waitCanaryPhase(cluster, namespace, 'shop', ['Idle', 'Succeeded']);
-  return url;
-}
 
 async function weightIs(namespace: string, weight: number): Promise<void> {
   let seen = '';
@@ -97,7 +79,7 @@ async function verdictSteps(namespace: string): Promise<number[]> {
 describe('scenario 7: control killed mid-rollout', () => {
   it('all of control scaled to zero and back: routers keep the split, the rollout resumes where it was', async () => {
     const namespace = 'restart';
-    const url = await deployV1(namespace);
+    const url = await deployShopV1(cluster, namespace, FAST, V1_IMAGE);
     const traffic = new Traffic(url).start();
     const timeline = new WeightTimeline(cluster, namespace, 'shop', () => traffic.now()).start();
     let down = { from: 0, to: 0 };
@@ -158,7 +140,7 @@ describe('scenario 7: control killed mid-rollout', () => {
 
   it('the leading replica deleted: another takes the Lease over and finishes the rollout', async () => {
     const namespace = 'failover';
-    const url = await deployV1(namespace);
+    const url = await deployShopV1(cluster, namespace, FAST, V1_IMAGE);
     const traffic = new Traffic(url).start();
     const timeline = new WeightTimeline(cluster, namespace, 'shop', () => traffic.now()).start();
     try {

@@ -4,9 +4,8 @@
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
-  applyYaml,
+  deployShopV1,
   cliStatus,
-  createNamespace,
   type FakeCluster,
   getOnce,
   installSwitchyard,
@@ -15,7 +14,6 @@ import {
   kubectlOk,
   routerTables,
   sample,
-  shopManifests,
   startCluster,
   Traffic,
   waitCanaryPhase,
@@ -46,30 +44,16 @@ afterAll(async () => {
   await cluster?.close();
 });
 
-async function deployV1(
-  namespace: string,
-  annotations: Record<string, string>,
-  image = 'shop:v1',
-): Promise<string> {
-  await createNamespace(cluster, namespace);
-  await applyYaml(cluster, shopManifests({ namespace, replicas: 1, annotations, image }));
-  await waitRolledOut(cluster, namespace, 'shop');
-  const url = cluster.serviceUrl(namespace, 'shop', 80);
-  await waitFor(
-    `shop v1 answering through Service ${namespace}/shop`,
-    async () => ((await sample(url, 5)).byVersion.v1 === 5 ? true : undefined),
-    { timeoutMs: 30_000, intervalMs: 500 },
-  );
-  // The controller has taken the Deployment in (its Canary exists) before a new version arrives.
-  await waitCanaryPhase(cluster, namespace, 'shop', ['Idle', 'Succeeded']);
-  return url;
-}
-
 describe('scenario 3: a healthy v2 is promoted', () => {
   it('pauses the Deployment, runs shop-canary through 5→25→50→100 and ends on v2 with no failed request', async () => {
     const namespace = 'promote';
     // A shop that takes 15 ms per request in both versions (see SAME_SPEED).
-    const url = await deployV1(namespace, { ...FAST, steps: '5,25,50' }, `shop:v1-${SAME_SPEED}`);
+    const url = await deployShopV1(
+      cluster,
+      namespace,
+      { ...FAST, steps: '5,25,50' },
+      `shop:v1-${SAME_SPEED}`,
+    );
     const traffic = new Traffic(url).start();
     const timeline = new WeightTimeline(cluster, namespace, 'shop', () => traffic.now()).start();
     try {
@@ -174,7 +158,7 @@ describe('scenario 5: X-Canary: always', () => {
   it('reaches v2 as soon as the canary is routable while plain clients stay on v1 at weight 0', async () => {
     const namespace = 'tester';
     // One long step: the split stays at its first weight for the whole check.
-    const url = await deployV1(namespace, { ...FAST, steps: '5', interval: '5m' });
+    const url = await deployShopV1(cluster, namespace, { ...FAST, steps: '5', interval: '5m' });
     const plain = new Traffic(url, { concurrency: 1 }).start();
     const tester = new Traffic(url, { concurrency: 1, headers: { 'x-canary': 'always' } }).start();
     const timeline = new WeightTimeline(cluster, namespace, 'shop', () => plain.now()).start();
@@ -215,7 +199,7 @@ describe('scenario 5: X-Canary: always', () => {
 describe('scenario 4: a failing v2 is rolled back', () => {
   it('goes back to 0 % within 10 s of the first failing analysis, phase Failed, Event with numbers, v1 serves', async () => {
     const namespace = 'rollback';
-    const url = await deployV1(namespace, { ...FAST, steps: '5,25,50' });
+    const url = await deployShopV1(cluster, namespace, { ...FAST, steps: '5,25,50' });
     // Enough traffic that the second failing analysis (max-failed-checks 2) has its min-requests of
     // canary answers at 5 % within seconds: the 10 s bound is about the controller, not sampling.
     const traffic = new Traffic(url, { concurrency: 3, pauseMs: 15 }).start();
@@ -289,9 +273,9 @@ describe('scenario 4: a failing v2 is rolled back', () => {
       `scenario 4 failures: ${all.failures.join(' | ')}; timeline ${JSON.stringify(timeline.points)}`,
     );
     console.log(
-      `scenario 4: ${all.total} client requests, ${all.failed} failed (${sinceRollout.failed} of ${sinceRollout.total} since set image; v2 answered ${all.byVersion['v2'] ?? 0}); first failing verdict at ${failAtMs}ms, last v2 answer at ${lastV2!.at}ms`,
+      `scenario 4: ${all.total} client requests, ${all.failed} failed (${sinceRollout.failed} of ${sinceRollout.total} since set image; v2 answered ${all.byVersion.v2 ?? 0}); first failing verdict at ${failAtMs}ms, last v2 answer at ${lastV2!.at}ms`,
     );
     // Errors are bounded by what v2 answered: at most its share of the traffic, never stable's.
-    expect(all.failed).toBeLessThanOrEqual(all.byVersion['v2'] ?? 0);
+    expect(all.failed).toBeLessThanOrEqual(all.byVersion.v2 ?? 0);
   });
 });

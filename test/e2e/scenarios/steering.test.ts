@@ -4,16 +4,14 @@
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
-  applyYaml,
+  deployShopV1,
   cliStatus,
-  createNamespace,
   type FakeCluster,
   installSwitchyard,
   jsonpath,
   kubectl,
   kubectlOk,
   sample,
-  shopManifests,
   startCluster,
   switchyardOk,
   Traffic,
@@ -35,20 +33,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await cluster?.close();
 });
-
-async function deployV1(namespace: string, annotations: Record<string, string>): Promise<string> {
-  await createNamespace(cluster, namespace);
-  await applyYaml(cluster, shopManifests({ namespace, replicas: 1, annotations }));
-  await waitRolledOut(cluster, namespace, 'shop');
-  const url = cluster.serviceUrl(namespace, 'shop', 80);
-  await waitFor(
-    `shop v1 answering through Service ${namespace}/shop`,
-    async () => ((await sample(url, 5)).byVersion.v1 === 5 ? true : undefined),
-    { timeoutMs: 30_000, intervalMs: 500 },
-  );
-  await waitCanaryPhase(cluster, namespace, 'shop', ['Idle', 'Succeeded']);
-  return url;
-}
 
 async function setImage(namespace: string, image: string): Promise<void> {
   await kubectlOk(cluster, ['-n', namespace, 'set', 'image', 'deployment/shop', `shop=${image}`]);
@@ -73,7 +57,7 @@ function firstAnswer(traffic: Traffic, version: string): number | undefined {
 describe('scenario 6: steering a rollout', () => {
   it('A/B: requests matching the header rule reach v2 for the whole analysis, the rest stay on v1', async () => {
     const namespace = 'ab';
-    const url = await deployV1(namespace, {
+    const url = await deployShopV1(cluster, namespace, {
       ...FAST,
       strategy: 'ab',
       match: '[{"header":{"name":"x-user-group","exact":"beta"}}]',
@@ -114,7 +98,7 @@ describe('scenario 6: steering a rollout', () => {
 
   it('blue-green: v2 gets no live traffic, testers reach it with X-Canary, then all traffic switches at once', async () => {
     const namespace = 'bluegreen';
-    const url = await deployV1(namespace, { ...FAST, strategy: 'bluegreen' });
+    const url = await deployShopV1(cluster, namespace, { ...FAST, strategy: 'bluegreen' });
     const everyone = new Traffic(url, { concurrency: 1 }).start();
     const tester = new Traffic(url, { concurrency: 1, headers: { 'x-canary': 'always' } }).start();
     const timeline = new WeightTimeline(cluster, namespace, 'shop', () => everyone.now()).start();
@@ -158,7 +142,7 @@ describe('scenario 6: steering a rollout', () => {
 
   it('manual promotion waits at the last step until `switchyard promote`', async () => {
     const namespace = 'manual';
-    const url = await deployV1(namespace, { ...FAST, steps: '50', promotion: 'manual' });
+    const url = await deployShopV1(cluster, namespace, { ...FAST, steps: '50', promotion: 'manual' });
     const traffic = new Traffic(url).start();
     try {
       await setImage(namespace, 'shop:v2');
@@ -193,7 +177,7 @@ describe('scenario 6: steering a rollout', () => {
   it('`switchyard abort` mid-rollout takes v2 out of traffic at once and leaves v1 serving', async () => {
     const namespace = 'abort';
     // Long steps: the rollout would sit at 25 % for minutes without the abort.
-    const url = await deployV1(namespace, { ...FAST, steps: '25,50', interval: '5m' });
+    const url = await deployShopV1(cluster, namespace, { ...FAST, steps: '25,50', interval: '5m' });
     const traffic = new Traffic(url).start();
     let abortedAt = 0;
     try {
