@@ -182,6 +182,9 @@ export interface ShopOptions {
   readonly annotations?: Readonly<Record<string, string>>;
 }
 
+/** Short rollouts: the shortest interval annotations allow and a small sample guard. */
+export const FAST = { canary: 'enabled', port: 'http', interval: '10s', 'min-requests': '20' } as const;
+
 /** A Deployment + Service of the sample shop, as an app owner writes them (YAML for kubectl apply). */
 export function shopManifests(options: ShopOptions): string {
   const name = options.name ?? 'shop';

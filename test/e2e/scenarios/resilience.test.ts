@@ -5,6 +5,7 @@
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
+  FAST,
   deployShopV1,
   CONTROL_NAMESPACE,
   type FakeCluster,
@@ -26,14 +27,6 @@ let cluster: FakeCluster;
 
 /** 15 ms per request in both versions: see SAME_SPEED in rollout.test.ts. */
 const V1_IMAGE = 'shop:v1-slow15';
-
-const FAST = {
-  canary: 'enabled',
-  port: 'http',
-  interval: '10s',
-  'min-requests': '20',
-  steps: '5,25,50',
-} as const;
 
 beforeAll(async () => {
   cluster = await startCluster();
@@ -79,7 +72,7 @@ async function verdictSteps(namespace: string): Promise<number[]> {
 describe('scenario 7: control killed mid-rollout', () => {
   it('all of control scaled to zero and back: routers keep the split, the rollout resumes where it was', async () => {
     const namespace = 'restart';
-    const url = await deployShopV1(cluster, namespace, FAST, V1_IMAGE);
+    const url = await deployShopV1(cluster, namespace, { ...FAST, steps: '5,25,50' }, V1_IMAGE);
     const traffic = new Traffic(url).start();
     const timeline = new WeightTimeline(cluster, namespace, 'shop', () => traffic.now()).start();
     let down = { from: 0, to: 0 };
@@ -140,7 +133,7 @@ describe('scenario 7: control killed mid-rollout', () => {
 
   it('the leading replica deleted: another takes the Lease over and finishes the rollout', async () => {
     const namespace = 'failover';
-    const url = await deployShopV1(cluster, namespace, FAST, V1_IMAGE);
+    const url = await deployShopV1(cluster, namespace, { ...FAST, steps: '5,25,50' }, V1_IMAGE);
     const traffic = new Traffic(url).start();
     const timeline = new WeightTimeline(cluster, namespace, 'shop', () => traffic.now()).start();
     try {

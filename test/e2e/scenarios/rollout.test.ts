@@ -4,6 +4,7 @@
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
+  FAST,
   deployShopV1,
   cliStatus,
   type FakeCluster,
@@ -31,9 +32,6 @@ let cluster: FakeCluster;
  * shop with a realistic 15 ms per request keeps both tracks in one histogram bucket.
  */
 const SAME_SPEED = 'slow15';
-
-/** Short rollouts: the shortest interval annotations allow and a small sample guard. */
-const FAST = { canary: 'enabled', port: 'http', interval: '10s', 'min-requests': '20' } as const;
 
 beforeAll(async () => {
   cluster = await startCluster();

@@ -4,6 +4,7 @@
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
+  FAST,
   deployShopV1,
   cliStatus,
   type FakeCluster,
@@ -22,8 +23,6 @@ import {
 } from './harness.js';
 
 let cluster: FakeCluster;
-
-const FAST = { canary: 'enabled', port: 'http', interval: '10s', 'min-requests': '20' } as const;
 
 beforeAll(async () => {
   cluster = await startCluster();
