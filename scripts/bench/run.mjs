@@ -18,8 +18,8 @@ const root = resolve(here, '..', '..');
 const work = join(root, '.bench');
 mkdirSync(work, { recursive: true });
 
-const RPS_SECONDS = Number(process.env.BENCH_RPS_SECONDS ?? 8);
-const LATENCY_SECONDS = Number(process.env.BENCH_LATENCY_SECONDS ?? 5);
+const RPS_SECONDS = Number(process.env.BENCH_RPS_SECONDS ?? 10);
+const LATENCY_SECONDS = Number(process.env.BENCH_LATENCY_SECONDS ?? 6);
 const PACED_SECONDS = Number(process.env.BENCH_PACED_SECONDS ?? 8);
 const PACED_RATE = 1000;
 const CLK_TCK = 100;
@@ -147,48 +147,97 @@ async function wrk(url, connections, seconds, latency) {
   return { rps, p50: p50 ? toMicros(p50) : null, p99: p99 ? toMicros(p99) : null, errors };
 }
 
-async function paced(url, pid) {
+/** Paced load on one target: CPU-seconds per 1000 requests and the median of RSS samples taken every 250 ms. */
+async function paced(url, pid, seconds) {
   const before = cpuTicks(pid);
+  const samples = [];
+  const sampler = setInterval(() => samples.push(rssMb(pid)), 250);
   const { stdout } = await run(
     process.execPath,
-    [join(here, 'paced-load.mjs'), url, String(PACED_RATE), String(PACED_SECONDS)],
-    { timeout: (PACED_SECONDS + 30) * 1000 },
-  );
+    [join(here, 'paced-load.mjs'), url, String(PACED_RATE), String(seconds)],
+    { timeout: (seconds + 30) * 1000 },
+  ).finally(() => clearInterval(sampler));
   const result = JSON.parse(stdout.trim().split('\n').pop());
   const cpuSeconds = (cpuTicks(pid) - before) / CLK_TCK;
-  return { cpuPer1k: cpuSeconds / (result.ok / 1000), rss: rssMb(pid), failed: result.failed };
+  samples.sort((a, b) => a - b);
+  const rss = samples.length > 0 ? samples[samples.length >> 1] : rssMb(pid);
+  return { cpuPer1k: cpuSeconds / (result.ok / 1000), rss, failed: result.failed };
 }
 
-const ROUNDS = 3;
+const RPS_ROUNDS = 5;
+const LATENCY_ROUNDS = 3;
+const PACED_ROUNDS = 2;
+
+/** Round r visits the targets starting at index r, so no target always runs first or last. */
+function rotated(targets, round) {
+  return targets.map((_, k) => targets[(k + round) % targets.length]);
+}
 
 /**
- * All targets run side by side (idle ones cost nothing) so that the phases can interleave them:
- * 1. paced 1000 req/s on each fresh process (CPU, RSS — before saturation grows any heap);
- * 2. rps at c=50 in ROUNDS rounds, A B C D A B C D …, best round per target, so a burst of someone
- *    else's work on this shared machine hits every target alike instead of deciding a ratio;
- * 3. p50/p99 at c=4, once per target.
+ * All targets run side by side (idle ones cost nothing) so that every phase interleaves them in
+ * rounds and keeps each target's best round: a burst of someone else's work on this shared machine
+ * (runs of one build differ by ±30 %) then hits one round of every target alike instead of deciding
+ * a ratio.
+ * 1. paced 1000 req/s on each fresh process, PACED_ROUNDS rounds: CPU per 1k requests (lowest
+ *    round) and RSS (median of the samples in the last round: the steady state at 1000 req/s, not
+ *    the moment a collection happens to run; before saturation grows any heap);
+ * 2. rps at c=50, RPS_ROUNDS rounds, highest round;
+ * 3. p50/p99 at c=4, LATENCY_ROUNDS rounds, the round with the lowest p50 (the direct nginx
+ *    measurement is one of the targets, so the added p50 compares the same moments).
  */
 async function measureAll(targets) {
-  const results = targets.map((t) => ({ name: t.name, rps: 0, p50: null, p99: null, errors: null }));
-  for (const [i, t] of targets.entries()) {
-    const pid = await workerPid(t.child, t.isNginx);
-    process.stderr.write(`bench: ${t.name} ${PACED_RATE} req/s for ${PACED_SECONDS}s (CPU, RSS)\n`);
+  const results = targets.map((t) => ({
+    name: t.name,
+    rps: 0,
+    p50: Number.POSITIVE_INFINITY,
+    p99: null,
+    cpuPer1k: Number.POSITIVE_INFINITY,
+    rss: null,
+    failed: 0,
+    errors: null,
+  }));
+  const indexOf = new Map(targets.map((t, i) => [t, i]));
+  const proxies = targets.filter((t) => t.child);
+  const pids = new Map();
+  for (const t of proxies) {
+    pids.set(t, await workerPid(t.child, t.isNginx));
     await run(process.execPath, [join(here, 'paced-load.mjs'), t.url, String(PACED_RATE), '2']);
-    Object.assign(results[i], await paced(t.url, pid));
   }
-  for (const t of targets) await wrk(t.url, 50, 2, false);
-  const seconds = Math.max(1, Math.round(RPS_SECONDS / ROUNDS));
-  for (let round = 1; round <= ROUNDS; round++) {
-    for (const [i, t] of targets.entries()) {
-      process.stderr.write(`bench: round ${round}/${ROUNDS} ${t.name} rps at c=50 for ${seconds}s\n`);
-      const r = await wrk(t.url, 50, seconds, false);
-      if (r.rps > results[i].rps) Object.assign(results[i], { rps: r.rps, errors: r.errors });
+  const pacedSeconds = Math.max(1, Math.round(PACED_SECONDS / PACED_ROUNDS));
+  for (let round = 0; round < PACED_ROUNDS; round++) {
+    for (const t of rotated(proxies, round)) {
+      process.stderr.write(
+        `bench: round ${round + 1}/${PACED_ROUNDS} ${t.name} ${PACED_RATE} req/s for ${pacedSeconds}s (CPU, RSS)\n`,
+      );
+      const r = await paced(t.url, pids.get(t), pacedSeconds);
+      const result = results[indexOf.get(t)];
+      result.cpuPer1k = Math.min(result.cpuPer1k, r.cpuPer1k);
+      result.failed += r.failed;
+      if (round === PACED_ROUNDS - 1) result.rss = r.rss;
     }
   }
-  for (const [i, t] of targets.entries()) {
-    process.stderr.write(`bench: ${t.name} latency at c=4 for ${LATENCY_SECONDS}s\n`);
-    const r = await wrk(t.url, 4, LATENCY_SECONDS, true);
-    Object.assign(results[i], { p50: r.p50, p99: r.p99 });
+  for (const t of proxies) await wrk(t.url, 50, 1, false);
+  const rpsSeconds = Math.max(1, Math.round(RPS_SECONDS / RPS_ROUNDS));
+  for (let round = 0; round < RPS_ROUNDS; round++) {
+    for (const t of rotated(proxies, round)) {
+      process.stderr.write(
+        `bench: round ${round + 1}/${RPS_ROUNDS} ${t.name} rps at c=50 for ${rpsSeconds}s\n`,
+      );
+      const r = await wrk(t.url, 50, rpsSeconds, false);
+      const result = results[indexOf.get(t)];
+      if (r.rps > result.rps) Object.assign(result, { rps: r.rps, errors: r.errors });
+    }
+  }
+  const latencySeconds = Math.max(1, Math.round(LATENCY_SECONDS / LATENCY_ROUNDS));
+  for (let round = 0; round < LATENCY_ROUNDS; round++) {
+    for (const t of rotated(targets, round)) {
+      process.stderr.write(
+        `bench: round ${round + 1}/${LATENCY_ROUNDS} ${t.name} latency at c=4 for ${latencySeconds}s\n`,
+      );
+      const r = await wrk(t.url, 4, latencySeconds, true);
+      const result = results[indexOf.get(t)];
+      if (r.p50 < result.p50) Object.assign(result, { p50: r.p50, p99: r.p99 });
+    }
   }
   return results;
 }
@@ -202,40 +251,36 @@ async function main() {
     'server { listen 127.0.0.1:PORT; location / { root ROOT; } }',
   );
 
-  process.stderr.write('bench: direct nginx latency at c=4\n');
-  await wrk(`${upstream}/`, 4, 2, false);
-  const direct = await wrk(`${upstream}/`, 4, LATENCY_SECONDS, true);
-
-  const targets = [];
-  let routerNodeOptions = '';
-  {
+  await wrk(`${upstream}/`, 4, 1, false);
+  const targets = [{ name: 'direct nginx', url: `${upstream}/`, child: null, isNginx: true }];
+  const routes = join(work, 'routes.json');
+  writeFileSync(
+    routes,
+    JSON.stringify({
+      service: 'bench',
+      generation: 1,
+      tracks: { stable: { upstream }, canary: { upstream } },
+      weights: { stable: 90, canary: 10 },
+    }),
+  );
+  // The router runs with the NODE_OPTIONS the injected sidecar gets (router/node-options.ts);
+  // BENCH_ROUTER_NODE_OPTIONS overrides them to try the sidecar with other V8 limits.
+  const { ROUTER_NODE_OPTIONS } = await import(
+    pathToFileURL(join(root, 'dist', 'router', 'node-options.js')).href
+  );
+  const routerNodeOptions = process.env.BENCH_ROUTER_NODE_OPTIONS ?? ROUTER_NODE_OPTIONS;
+  process.stderr.write(`bench: router NODE_OPTIONS=${JSON.stringify(routerNodeOptions)}\n`);
+  const startRouter = async (name, checkout) => {
     const port = await freePort();
     const admin = await freePort();
-    const routes = join(work, 'routes.json');
-    writeFileSync(
-      routes,
-      JSON.stringify({
-        service: 'bench',
-        generation: 1,
-        tracks: { stable: { upstream }, canary: { upstream } },
-        weights: { stable: 90, canary: 10 },
-      }),
-    );
-    const args = [join(root, 'bin', 'switchyard.js'), 'router', '--listen', `127.0.0.1:${port}`];
+    const args = [join(checkout, 'bin', 'switchyard.js'), 'router', '--listen', `127.0.0.1:${port}`];
     args.push('--admin', `127.0.0.1:${admin}`, '--service', 'bench', '--track', 'stable');
     args.push('--local', upstream, '--routes-file', routes, '--log-level', 'warn');
     if (process.env.BENCH_CPU_PROF) args.unshift('--cpu-prof', `--cpu-prof-dir=${work}`);
-    // The router runs with the NODE_OPTIONS the injected sidecar gets (router/node-options.ts);
-    // BENCH_ROUTER_NODE_OPTIONS overrides them to try the sidecar with other V8 limits.
-    const { ROUTER_NODE_OPTIONS } = await import(
-      pathToFileURL(join(root, 'dist', 'router', 'node-options.js')).href
-    );
-    const nodeOptions = process.env.BENCH_ROUTER_NODE_OPTIONS ?? ROUTER_NODE_OPTIONS;
-    routerNodeOptions = nodeOptions;
-    process.stderr.write(`bench: router NODE_OPTIONS=${JSON.stringify(nodeOptions)}\n`);
-    const child = start('router', process.execPath, args, { NODE_OPTIONS: nodeOptions });
-    targets.push({ name: 'switchyard router', url: `http://127.0.0.1:${port}/`, child, isNginx: false });
-  }
+    const child = start(name, process.execPath, args, { NODE_OPTIONS: routerNodeOptions });
+    targets.push({ name, url: `http://127.0.0.1:${port}/`, child, isNginx: false });
+  };
+  await startRouter('switchyard router', root);
   {
     const port = await freePort();
     const child = start('undici', process.execPath, [join(here, 'undici-proxy.mjs'), String(port), upstream]);
@@ -261,26 +306,29 @@ async function main() {
     );
     targets.push({ name: 'nginx reverse proxy', url: `http://127.0.0.1:${port}/`, child, isNginx: true });
   }
+  // BENCH_BASELINE=<another built checkout> adds its router as one more row: before/after numbers
+  // for a hot-path change from one run.
+  if (process.env.BENCH_BASELINE) await startRouter('router (baseline)', resolve(process.env.BENCH_BASELINE));
   for (const t of targets) await waitForHttp(t.url, t.name);
-  const results = await measureAll(targets);
-  for (const t of targets) await stop(t.child);
+  const [direct, ...proxies] = await measureAll(targets);
+  for (const t of targets) if (t.child) await stop(t.child);
   await stop(nginxUpstream);
 
   const fmt = (value, digits = 0) => (value === null || Number.isNaN(value) ? 'n/a' : value.toFixed(digits));
   const rows = [
     ['target', 'rps c=50', 'p50 us c=4', 'p99 us c=4', 'CPU-s/1k @1k/s', 'RSS MB @1k/s'],
     ['direct nginx', '', fmt(direct.p50), fmt(direct.p99), '', ''],
-    ...results.map((r) => [r.name, fmt(r.rps), fmt(r.p50), fmt(r.p99), fmt(r.cpuPer1k, 3), fmt(r.rss, 1)]),
+    ...proxies.map((r) => [r.name, fmt(r.rps), fmt(r.p50), fmt(r.p99), fmt(r.cpuPer1k, 3), fmt(r.rss, 1)]),
   ];
   const widths = rows[0].map((_, i) => Math.max(...rows.map((row) => row[i].length)));
   const line = (row) =>
     row.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]) : cell.padStart(widths[i]))).join('  ');
   process.stdout.write(`\n${rows.map(line).join('\n')}\n\n`);
-  for (const r of results)
+  for (const r of proxies)
     if (r.errors || r.failed)
       process.stdout.write(`warning: ${r.name}: ${r.errors ?? ''} paced failures ${r.failed}\n`);
 
-  const [router, undici, fastify, nginx] = results;
+  const [router, undici, fastify, nginx, baseline] = proxies;
   const addedP50 = router.p50 - direct.p50;
   const checks = [
     ['router rps / minimal undici', router.rps / undici.rps, '>=', 1.0],
@@ -319,6 +367,12 @@ async function main() {
     ratio_router_fastify: round(router.rps / fastify.rps, 3),
     ratio_router_nginx: round(router.rps / nginx.rps, 3),
     router_node_options: routerNodeOptions,
+    ...(baseline && {
+      baseline_rps: round(baseline.rps, 0),
+      baseline_cpu_s_per_1k: round(baseline.cpuPer1k, 4),
+      baseline_rss_mb_1k: round(baseline.rss, 1),
+      baseline_p50_us: baseline.p50,
+    }),
   };
   process.stdout.write(`${JSON.stringify(summary)}\n`);
 }
