@@ -4,6 +4,7 @@
 import { parseArgs } from 'node:util';
 import { ErrorCode, SwitchyardError } from '../api/errors.js';
 import { TRACK_NAME_PATTERN } from '../api/routes.js';
+import { LOG_LEVELS } from './log.js';
 
 export interface HostPort {
   readonly host: string;
@@ -65,7 +66,11 @@ export const ROUTER_FLAGS: Readonly<Record<string, FlagSpec>> = {
     help: 'idle keep-alive time, client and upstream side',
   },
   'drain-timeout': { value: 'duration', default: '20s', help: 'on SIGTERM, max wait for in-flight requests' },
-  'log-level': { value: 'level', default: 'info', help: 'pino level: fatal error warn info debug trace' },
+  'log-level': {
+    value: 'level',
+    default: 'info',
+    help: 'fatal error warn info debug trace silent (JSON lines on stdout)',
+  },
 };
 
 export function routerUsage(): string {
@@ -163,8 +168,8 @@ export function parseRouterConfig(
     bad('routes-file', 'exactly one of --routes-file and --control is required');
   }
   const logLevel = required('log-level');
-  if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(logLevel)) {
-    bad('log-level', `"${logLevel}" is not one of fatal, error, warn, info, debug, trace, silent`);
+  if (LOG_LEVELS[logLevel] === undefined) {
+    bad('log-level', `"${logLevel}" is not one of ${Object.keys(LOG_LEVELS).join(', ')}`);
   }
   return Object.freeze({
     listen: Object.freeze(hostPort('listen', required('listen'))),

@@ -3,11 +3,11 @@
 
 import { readFile } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Logger } from 'pino';
 import { errorMessage } from '../api/errors.js';
 import { parseRouteTableJson, type RouteTable } from '../api/routes.js';
 import type { Random } from './decide.js';
 import { Agent, request } from './undici.js';
+import type { Log } from './log.js';
 
 export interface ControlClientOptions {
   /** Base URL without trailing slash, e.g. https://switchyard-control.switchyard-system.svc:8443 */
@@ -17,7 +17,7 @@ export interface ControlClientOptions {
   readonly caFile: string | null;
   readonly tokenFile: string | null;
   readonly random: Random;
-  readonly logger: Logger;
+  readonly logger: Log;
   readonly onTable: (table: RouteTable) => void;
   readonly onConnected: (connected: boolean) => void;
   /** Longest a poll may be held by control before we give up on it. Default 90 s. */

@@ -2,7 +2,6 @@
 // or the next router through one undici Pool per upstream and streams the answer back.
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Logger } from 'pino';
 import type { RouteTable } from '../api/routes.js';
 import type { RouterConfig } from './config.js';
 import { type CompiledRoutes, compileRoutes, type Decision, type Random } from './decide.js';
@@ -10,6 +9,7 @@ import { downstreamHeaders, upstreamHeaders } from './headers.js';
 import { HOP_HEADER, type HopSecret, HopVerdict } from './hop.js';
 import type { RouterMetrics, UpstreamErrorKind } from './metrics.js';
 import { type Dispatcher, Pool } from './undici.js';
+import type { Log } from './log.js';
 
 /** A route table made ready for traffic: decision core, one pool per track, pre-bound counters. */
 export interface RouteState {
@@ -272,7 +272,7 @@ export interface ProxyDeps {
   readonly random: Random;
   /** Monotonic milliseconds (performance.now). */
   readonly hrtime: () => number;
-  readonly logger: Logger;
+  readonly logger: Log;
 }
 
 export class DataPlane {
@@ -281,7 +281,7 @@ export class DataPlane {
   readonly hrtime: () => number;
   readonly #config: RouterConfig;
   readonly #random: Random;
-  readonly #logger: Logger;
+  readonly #logger: Log;
   readonly #localPool: Pool;
   #pools = new Map<string, Pool>();
   state: RouteState | null = null;

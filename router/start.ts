@@ -5,7 +5,6 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import { ErrorCode, errorMessage, SwitchyardError } from '../api/errors.js';
 import { parseRouteTableJson, type RouteTable } from '../api/routes.js';
@@ -18,6 +17,7 @@ import { createRouterMetrics } from './metrics.js';
 import { DataPlane } from './proxy.js';
 import { handleUpgrade } from './upgrade.js';
 import { type FileWatch, watchFileContent } from './watch.js';
+import type { Log } from './log.js';
 
 export interface RouterClock {
   /** Wall-clock milliseconds since the epoch. */
@@ -32,7 +32,7 @@ export const systemClock: RouterClock = Object.freeze({
 });
 
 export interface RouterDeps {
-  readonly logger: Logger;
+  readonly logger: Log;
   readonly registry: Registry;
   readonly random?: Random;
   readonly clock?: RouterClock;

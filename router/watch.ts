@@ -4,7 +4,7 @@
 import { type FSWatcher, watch } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { basename, dirname } from 'node:path';
-import type { Logger } from 'pino';
+import type { Log } from './log.js';
 
 export interface FileWatch {
   close(): void;
@@ -17,7 +17,7 @@ export interface FileWatch {
 export function watchFileContent(
   path: string,
   onContent: (text: string | null) => void,
-  logger: Logger,
+  logger: Log,
   pollMs = 2000,
 ): FileWatch {
   let last: string | null | undefined;
