@@ -12,13 +12,9 @@ export async function main(argv: string[]): Promise<number> {
     process.stdout.write(routerUsage());
     return 0;
   }
-  // V8 settings for a sidecar that runs in every pod, measured with `make bench` (router/README.md):
-  // - undici parses HTTP with llhttp compiled to WebAssembly; Liftoff-only, because TurboFan for it
-  //   costs ~1.5 MB of RSS and its compile CPU, for a parser that is ~1 % of the router's time;
-  // - scavenges on the main thread only: with a 1 MB young generation (router/node-options.ts) a
-  //   helper thread costs more in hand-off than it saves, ~12 % of the CPU per request at 1000 req/s.
-  // Must run before the first upstream connection compiles llhttp.
-  if (process.env.SWITCHYARD_WASM_TIER_UP !== '1') setFlagsFromString('--liftoff-only');
+  // With the sidecar's 1 MB young generation (router/node-options.ts) a scavenge runs every ~64
+  // requests; a V8 helper thread for it costs more in hand-off than it saves on a small node: CPU per
+  // 1k requests at 1000 req/s 0.095 vs 0.107-0.113 s (`make bench`, router/README.md).
   setFlagsFromString('--no-parallel-scavenge');
   const logger = jsonLogger(config.logLevel, { pid: process.pid });
   const router = await startRouter(config, { logger, registry: new Registry() });
