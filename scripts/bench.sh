@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # `make bench`: the router against a minimal undici proxy, @fastify/http-proxy and nginx, one run on
 # this machine over loopback (~2 minutes). Installs nginx and wrk from Debian packages if missing.
-# Never part of `make test`. BENCH_CPU_PROF=1 writes a router CPU profile into .bench/.
+# Never part of `make test`. BENCH_CPU_PROF=1 writes a router CPU profile into .bench/;
+# BENCH_BASELINE=<another built checkout> adds its router as a row (before/after in one run);
+# BENCH_ROUTER_NODE_OPTIONS=... runs the router with other V8 options than the sidecar's.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
