@@ -168,9 +168,19 @@ const RPS_ROUNDS = 5;
 const LATENCY_ROUNDS = 3;
 const PACED_ROUNDS = 2;
 
-/** Round r visits the targets starting at index r, so no target always runs first or last. */
-function rotated(targets, round) {
-  return targets.map((_, k) => targets[(k + round) % targets.length]);
+/**
+ * Runs `measure(target, seconds, lastRound)` for every target in `rounds` rounds that share
+ * `totalSeconds`; round r starts at target r, so no target always runs first or last.
+ */
+async function inRounds(targets, rounds, totalSeconds, what, measure) {
+  const seconds = Math.max(1, Math.round(totalSeconds / rounds));
+  for (let round = 0; round < rounds; round++) {
+    for (let k = 0; k < targets.length; k++) {
+      const target = targets[(k + round) % targets.length];
+      process.stderr.write(`bench: round ${round + 1}/${rounds} ${target.name} ${what} for ${seconds}s\n`);
+      await measure(target, seconds, round === rounds - 1);
+    }
+  }
 }
 
 /**
@@ -184,62 +194,55 @@ function rotated(targets, round) {
  * 2. rps at c=50, RPS_ROUNDS rounds, highest round;
  * 3. p50/p99 at c=4, LATENCY_ROUNDS rounds, the round with the lowest p50 (the direct nginx
  *    measurement is one of the targets, so the added p50 compares the same moments).
+ * Returns one result per target, in the targets' order.
  */
 async function measureAll(targets) {
-  const results = targets.map((t) => ({
-    name: t.name,
-    rps: 0,
-    p50: Number.POSITIVE_INFINITY,
-    p99: null,
-    cpuPer1k: Number.POSITIVE_INFINITY,
-    rss: null,
-    failed: 0,
-    errors: null,
-  }));
-  const indexOf = new Map(targets.map((t, i) => [t, i]));
+  const results = new Map(
+    targets.map((t) => [
+      t,
+      {
+        name: t.name,
+        rps: 0,
+        p50: Number.POSITIVE_INFINITY,
+        p99: null,
+        cpuPer1k: Number.POSITIVE_INFINITY,
+        rss: null,
+        failed: 0,
+        errors: null,
+      },
+    ]),
+  );
   const proxies = targets.filter((t) => t.child);
   const pids = new Map();
   for (const t of proxies) {
     pids.set(t, await workerPid(t.child, t.isNginx));
     await run(process.execPath, [join(here, 'paced-load.mjs'), t.url, String(PACED_RATE), '2']);
   }
-  const pacedSeconds = Math.max(1, Math.round(PACED_SECONDS / PACED_ROUNDS));
-  for (let round = 0; round < PACED_ROUNDS; round++) {
-    for (const t of rotated(proxies, round)) {
-      process.stderr.write(
-        `bench: round ${round + 1}/${PACED_ROUNDS} ${t.name} ${PACED_RATE} req/s for ${pacedSeconds}s (CPU, RSS)\n`,
-      );
-      const r = await paced(t.url, pids.get(t), pacedSeconds);
-      const result = results[indexOf.get(t)];
+  await inRounds(
+    proxies,
+    PACED_ROUNDS,
+    PACED_SECONDS,
+    `${PACED_RATE} req/s (CPU, RSS)`,
+    async (t, s, last) => {
+      const r = await paced(t.url, pids.get(t), s);
+      const result = results.get(t);
       result.cpuPer1k = Math.min(result.cpuPer1k, r.cpuPer1k);
       result.failed += r.failed;
-      if (round === PACED_ROUNDS - 1) result.rss = r.rss;
-    }
-  }
+      if (last) result.rss = r.rss;
+    },
+  );
   for (const t of proxies) await wrk(t.url, 50, 1, false);
-  const rpsSeconds = Math.max(1, Math.round(RPS_SECONDS / RPS_ROUNDS));
-  for (let round = 0; round < RPS_ROUNDS; round++) {
-    for (const t of rotated(proxies, round)) {
-      process.stderr.write(
-        `bench: round ${round + 1}/${RPS_ROUNDS} ${t.name} rps at c=50 for ${rpsSeconds}s\n`,
-      );
-      const r = await wrk(t.url, 50, rpsSeconds, false);
-      const result = results[indexOf.get(t)];
-      if (r.rps > result.rps) Object.assign(result, { rps: r.rps, errors: r.errors });
-    }
-  }
-  const latencySeconds = Math.max(1, Math.round(LATENCY_SECONDS / LATENCY_ROUNDS));
-  for (let round = 0; round < LATENCY_ROUNDS; round++) {
-    for (const t of rotated(targets, round)) {
-      process.stderr.write(
-        `bench: round ${round + 1}/${LATENCY_ROUNDS} ${t.name} latency at c=4 for ${latencySeconds}s\n`,
-      );
-      const r = await wrk(t.url, 4, latencySeconds, true);
-      const result = results[indexOf.get(t)];
-      if (r.p50 < result.p50) Object.assign(result, { p50: r.p50, p99: r.p99 });
-    }
-  }
-  return results;
+  await inRounds(proxies, RPS_ROUNDS, RPS_SECONDS, 'rps at c=50', async (t, s) => {
+    const r = await wrk(t.url, 50, s, false);
+    const result = results.get(t);
+    if (r.rps > result.rps) Object.assign(result, { rps: r.rps, errors: r.errors });
+  });
+  await inRounds(targets, LATENCY_ROUNDS, LATENCY_SECONDS, 'latency at c=4', async (t, s) => {
+    const r = await wrk(t.url, 4, s, true);
+    const result = results.get(t);
+    if (r.p50 < result.p50) Object.assign(result, { p50: r.p50, p99: r.p99 });
+  });
+  return [...results.values()];
 }
 
 async function main() {
