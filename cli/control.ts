@@ -15,6 +15,7 @@ import { hostname } from 'node:os';
 import { dirname, join } from 'node:path';
 import { parseDurationMs } from '../api/annotations.js';
 import { VERSION } from '../api/version.js';
+import { LOG_LEVELS } from '../router/log.js';
 
 interface FlagSpec {
   readonly value: string;
@@ -194,8 +195,8 @@ export function parseControlFlags(
     bad('listen', `"${listen}" is not host:port (e.g. 0.0.0.0:8443; port 0 picks a free port)`);
   }
   const logLevel = get('log-level')!;
-  if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(logLevel)) {
-    bad('log-level', `"${logLevel}" is not one of fatal, error, warn, info, debug, trace, silent`);
+  if (LOG_LEVELS[logLevel] === undefined) {
+    bad('log-level', `"${logLevel}" is not one of ${Object.keys(LOG_LEVELS).join(', ')}`);
   }
   const tlsCertFile = get('tls-cert-file');
   const tlsKeyFile = get('tls-key-file');
