@@ -270,6 +270,31 @@ export async function exists(cluster: FakeCluster, namespace: string, kind: stri
   return out.code === 0;
 }
 
+/** Waits until the rollout's `<name>-canary` Deployment is deleted (promotion, rollback and abort all end so). */
+export async function waitCanaryDeploymentGone(
+  cluster: FakeCluster,
+  namespace: string,
+  name = 'shop',
+): Promise<void> {
+  await waitFor(
+    `Deployment ${namespace}/${name}-canary deleted`,
+    async () => ((await exists(cluster, namespace, 'deployment', `${name}-canary`)) ? undefined : true),
+    { timeoutMs: 30_000, intervalMs: 500 },
+  );
+}
+
+/** `kubectl scale` of the control Deployment: the scenarios take control away and bring it back. */
+export function scaleControl(cluster: FakeCluster, replicas: number): Promise<string> {
+  return kubectlOk(cluster, [
+    '-n',
+    CONTROL_NAMESPACE,
+    'scale',
+    'deployment',
+    'switchyard-control',
+    `--replicas=${replicas}`,
+  ]);
+}
+
 /** Waits for the Canary's phase (as `kubectl get canary` shows it) to be one of `phases`. */
 export async function waitCanaryPhase(
   cluster: FakeCluster,

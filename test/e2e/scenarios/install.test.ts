@@ -20,6 +20,7 @@ import {
   waitFor,
   waitForControl,
   waitRolledOut,
+  scaleControl,
 } from './harness.js';
 
 let cluster: FakeCluster;
@@ -145,14 +146,7 @@ describe('scenario 9: bad annotation', () => {
 describe('scenario 8: webhook down', () => {
   it('opted-in pods are still created (without the router) and unrelated Deployments are never blocked', async () => {
     // The opted-in shop from scenario 2 is running; control goes away entirely.
-    await kubectlOk(cluster, [
-      '-n',
-      CONTROL_NAMESPACE,
-      'scale',
-      'deployment',
-      'switchyard-control',
-      '--replicas=0',
-    ]);
+    await scaleControl(cluster, 0);
     await waitFor(
       'no switchyard-control endpoints',
       async () =>

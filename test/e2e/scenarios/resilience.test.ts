@@ -21,6 +21,7 @@ import {
   waitForControl,
   waitForLeader,
   WeightTimeline,
+  scaleControl,
 } from './harness.js';
 
 let cluster: FakeCluster;
@@ -79,14 +80,7 @@ describe('scenario 7: control killed mid-rollout', () => {
     try {
       await kubectlOk(cluster, ['-n', namespace, 'set', 'image', 'deployment/shop', 'shop=shop:v2-slow15']);
       await weightIs(namespace, 25);
-      await kubectlOk(cluster, [
-        '-n',
-        CONTROL_NAMESPACE,
-        'scale',
-        'deployment',
-        'switchyard-control',
-        '--replicas=0',
-      ]);
+      await scaleControl(cluster, 0);
       await waitFor(
         'every switchyard-control pod gone',
         async () =>
@@ -105,14 +99,7 @@ describe('scenario 7: control killed mid-rollout', () => {
       );
       down.to = traffic.now();
       expect(await jsonpath(cluster, namespace, 'canary', 'shop', '{.status.weight}')).toBe('25');
-      await kubectlOk(cluster, [
-        '-n',
-        CONTROL_NAMESPACE,
-        'scale',
-        'deployment',
-        'switchyard-control',
-        '--replicas=2',
-      ]);
+      await scaleControl(cluster, 2);
       await waitForControl(cluster);
       await waitCanaryPhase(cluster, namespace, 'shop', 'Succeeded', 150_000);
     } finally {

@@ -11,7 +11,6 @@ import {
   getOnce,
   installSwitchyard,
   jsonpath,
-  kubectl,
   kubectlOk,
   routerTables,
   sample,
@@ -21,6 +20,7 @@ import {
   waitFor,
   waitRolledOut,
   WeightTimeline,
+  waitCanaryDeploymentGone,
 } from './harness.js';
 
 let cluster: FakeCluster;
@@ -100,14 +100,7 @@ describe('scenario 3: a healthy v2 is promoted', () => {
       ]);
       console.log(`scenario 3 verdicts:\n${verdicts}`);
       await waitCanaryPhase(cluster, namespace, 'shop', 'Succeeded', 1000);
-      await waitFor(
-        'Deployment shop-canary deleted',
-        async () =>
-          (await kubectl(cluster, ['-n', namespace, 'get', 'deployment', 'shop-canary'])).code !== 0
-            ? true
-            : undefined,
-        { timeoutMs: 30_000, intervalMs: 500 },
-      );
+      await waitCanaryDeploymentGone(cluster, namespace);
     } finally {
       await timeline.stop();
       await traffic.stop();
@@ -252,14 +245,7 @@ describe('scenario 4: a failing v2 is rolled back', () => {
 
     // The Deployment is still paused and serving v1; the canary is gone.
     expect(await jsonpath(cluster, namespace, 'deployment', 'shop', '{.spec.paused}')).toBe('true');
-    await waitFor(
-      'Deployment shop-canary deleted',
-      async () =>
-        (await kubectl(cluster, ['-n', namespace, 'get', 'deployment', 'shop-canary'])).code !== 0
-          ? true
-          : undefined,
-      { timeoutMs: 30_000, intervalMs: 500 },
-    );
+    await waitCanaryDeploymentGone(cluster, namespace);
     const after = await sample(url, 20);
     expect(after.byVersion).toEqual({ v1: 20 });
     expect((await getOnce(url, { 'x-canary': 'always' })).version).toBe('v1');

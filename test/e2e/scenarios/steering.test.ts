@@ -10,7 +10,6 @@ import {
   type FakeCluster,
   installSwitchyard,
   jsonpath,
-  kubectl,
   kubectlOk,
   sample,
   startCluster,
@@ -20,6 +19,7 @@ import {
   waitFor,
   waitRolledOut,
   WeightTimeline,
+  waitCanaryDeploymentGone,
 } from './harness.js';
 
 let cluster: FakeCluster;
@@ -35,17 +35,6 @@ afterAll(async () => {
 
 async function setImage(namespace: string, image: string): Promise<void> {
   await kubectlOk(cluster, ['-n', namespace, 'set', 'image', 'deployment/shop', `shop=${image}`]);
-}
-
-async function canaryGone(namespace: string): Promise<void> {
-  await waitFor(
-    `Deployment ${namespace}/shop-canary deleted`,
-    async () =>
-      (await kubectl(cluster, ['-n', namespace, 'get', 'deployment', 'shop-canary'])).code !== 0
-        ? true
-        : undefined,
-    { timeoutMs: 30_000, intervalMs: 500 },
-  );
 }
 
 /** The first moment (traffic clock) a sample was answered by `version`. */
@@ -91,7 +80,7 @@ describe('scenario 6: steering a rollout', () => {
     // No weighted split ever happened: the weight went from 0 straight to the promotion.
     expect(timeline.points.filter((point) => point.weight > 0 && point.weight < 100)).toEqual([]);
     expect(beta.tally().failed + everyone.tally().failed).toBe(0);
-    await canaryGone(namespace);
+    await waitCanaryDeploymentGone(cluster, namespace);
     expect((await sample(url, 10)).byVersion).toEqual({ v2: 10 });
   });
 
@@ -158,7 +147,7 @@ describe('scenario 6: steering a rollout', () => {
     } finally {
       await traffic.stop();
     }
-    await canaryGone(namespace);
+    await waitCanaryDeploymentGone(cluster, namespace);
     expect(
       await jsonpath(cluster, namespace, 'deployment', 'shop', '{.spec.template.spec.containers[0].image}'),
     ).toBe('shop:v2');
@@ -189,7 +178,7 @@ describe('scenario 6: steering a rollout', () => {
       await switchyardOk(cluster, ['abort', '-n', namespace, 'shop']);
       abortedAt = traffic.now();
       await waitCanaryPhase(cluster, namespace, 'shop', 'Failed', 30_000);
-      await canaryGone(namespace);
+      await waitCanaryDeploymentGone(cluster, namespace);
     } finally {
       await traffic.stop();
     }
