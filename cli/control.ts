@@ -16,6 +16,7 @@ import { dirname, join } from 'node:path';
 import { parseDurationMs } from '../api/annotations.js';
 import { VERSION } from '../api/version.js';
 import { LOG_LEVELS } from '../router/log.js';
+import { untilSignal } from './signals.js';
 
 interface FlagSpec {
   readonly value: string;
@@ -296,23 +297,9 @@ export async function main(argv: string[]): Promise<number> {
       ),
   });
   process.stdout.write(`switchyard control listening on ${control.server.url}\n`);
-  await untilSignal(logger);
+  await untilSignal(logger, 'shutting down');
   await control.close();
   return 0;
-}
-
-/** Resolves on the first SIGTERM or SIGINT, so the caller can close everything in order. */
-function untilSignal(logger: Logger): Promise<void> {
-  return new Promise<void>((resolve) => {
-    const stop = (signal: NodeJS.Signals): void => {
-      logger.info({ signal }, 'shutting down');
-      process.off('SIGTERM', stop);
-      process.off('SIGINT', stop);
-      resolve();
-    };
-    process.on('SIGTERM', stop);
-    process.on('SIGINT', stop);
-  });
 }
 
 /** Kubernetes mode: in-cluster config (or --kubeconfig), leader-elected controller, webhook, routes, API. */
@@ -355,7 +342,7 @@ async function kubeMain(flags: ControlFlags, logger: Logger): Promise<number> {
     registry: new Registry(),
   });
   process.stdout.write(`switchyard control (Kubernetes mode) listening on ${control.server.url}\n`);
-  await untilSignal(logger);
+  await untilSignal(logger, 'shutting down');
   await control.close();
   return 0;
 }

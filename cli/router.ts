@@ -5,6 +5,7 @@ import { parseRouterConfig, routerUsage } from '../router/config.js';
 import { jsonLogger } from '../router/log.js';
 import { Registry } from '../router/metrics.js';
 import { startRouter } from '../router/start.js';
+import { untilSignal } from './signals.js';
 
 export async function main(argv: string[]): Promise<number> {
   const config = parseRouterConfig(argv, process.env);
@@ -18,16 +19,7 @@ export async function main(argv: string[]): Promise<number> {
   setFlagsFromString('--no-parallel-scavenge');
   const logger = jsonLogger(config.logLevel, { pid: process.pid });
   const router = await startRouter(config, { logger, registry: new Registry() });
-  await new Promise<void>((resolve) => {
-    const stop = (signal: NodeJS.Signals): void => {
-      logger.info({ signal }, 'draining');
-      process.off('SIGTERM', stop);
-      process.off('SIGINT', stop);
-      resolve();
-    };
-    process.on('SIGTERM', stop);
-    process.on('SIGINT', stop);
-  });
+  await untilSignal(logger, 'draining');
   await router.close();
   return 0;
 }
