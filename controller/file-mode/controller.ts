@@ -161,18 +161,14 @@ export class FileModeController implements RolloutBackend {
   }
 
   #summary(runtime: ServiceRuntime): RolloutSummary {
-    const state = runtime.snapshot();
-    // The tracks as routed now (the published table), not the remembered canary of a failed rollout.
-    const table = this.#options.routes.get(runtime.namespace, runtime.name);
-    const tracks: Record<string, string> = { stable: state.stable.upstream };
-    for (const [name, track] of Object.entries(table?.tracks ?? {})) tracks[name] = track.upstream;
+    // The tracks of the split the status describes, not the remembered canary of a failed rollout.
     return summarize(
       runtime.namespace,
       runtime.name,
-      state.status,
+      runtime.snapshot().status,
       runtime.settings,
       this.#options.now(),
-      tracks,
+      runtime.routedUpstreams(),
     );
   }
 

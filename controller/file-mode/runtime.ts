@@ -389,17 +389,30 @@ export class ServiceRuntime {
     this.#state = { ...state, events: [...state.events, event].slice(-MAX_STORED_EVENTS) };
   }
 
+  /**
+   * The upstream of each track in the last decided split. It changes together with the status; the
+   * route server gets the same tracks a moment later, once the status is saved.
+   */
+  routedUpstreams(): Record<string, string> {
+    return this.#upstreams(this.#require().lastRoutes?.canaryTrack ?? false);
+  }
+
+  #upstreams(canaryTrack: boolean): Record<string, string> {
+    const { stable, canary } = this.#require();
+    return canaryTrack && canary !== null
+      ? { stable: stable.upstream, canary: canary.upstream }
+      : { stable: stable.upstream };
+  }
+
   /** The route table for a publish action: tracks from config/state, split and extras from the action. */
   buildTable(action: PublishRoutes): RouteTable {
-    const state = this.#require();
-    const withCanary = action.canaryTrack && state.canary !== null;
+    const upstreams = this.#upstreams(action.canaryTrack);
+    const withCanary = upstreams.canary !== undefined;
     const settings = this.#config.settings;
     return parseRouteTable({
       service: this.name,
       generation: action.generation,
-      tracks: withCanary
-        ? { stable: { upstream: state.stable.upstream }, canary: { upstream: state.canary!.upstream } }
-        : { stable: { upstream: state.stable.upstream } },
+      tracks: Object.fromEntries(Object.entries(upstreams).map(([track, upstream]) => [track, { upstream }])),
       weights: withCanary
         ? { stable: action.weights.stable, canary: action.weights.canary }
         : { stable: 100 },
