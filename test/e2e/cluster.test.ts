@@ -9,7 +9,8 @@ import { fileURLToPath } from 'node:url';
 import * as k8s from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type FakeCluster, startFakeCluster } from './cluster/cluster.js';
-import { ensureCliBuilt, kubectl, kubectlOk, waitFor } from './cluster/helpers.js';
+import { waitUntil } from '../support/wait-for.js';
+import { ensureCliBuilt, kubectl, kubectlOk } from './cluster/helpers.js';
 import { createCertificateAuthority, createServingCertificate } from './cluster/tls.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -163,12 +164,12 @@ describe('API semantics through @kubernetes/client-node', () => {
         k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch),
       );
       await core.deleteNamespacedConfigMap({ name: 'a', namespace: 'watched' });
-      await waitFor(
+      await waitUntil(
         'ADDED, MODIFIED, DELETED and a BOOKMARK',
         () =>
           events.some((event) => event.type === 'BOOKMARK') &&
           events.some((event) => event.type === 'DELETED'),
-        { seen: () => events },
+        { timeoutMs: 30_000, intervalMs: 100, seen: () => events },
       );
     } finally {
       controller.abort();
@@ -192,7 +193,9 @@ describe('API semantics through @kubernetes/client-node', () => {
     informer.on('delete', (object) => seen.push(`delete ${object.metadata?.name}`));
     await informer.start();
     try {
-      await waitFor('the informer to list the existing object', () => seen.includes('add before'), {
+      await waitUntil('the informer to list the existing object', () => seen.includes('add before'), {
+        timeoutMs: 30_000,
+        intervalMs: 100,
         seen: () => seen,
       });
       await core.createNamespacedConfigMap({ namespace: 'informed', body: { metadata: { name: 'after' } } });
@@ -201,7 +204,9 @@ describe('API semantics through @kubernetes/client-node', () => {
         k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch),
       );
       await core.deleteNamespacedConfigMap({ name: 'before', namespace: 'informed' });
-      await waitFor('add, update and delete through the watch', () => seen.includes('delete before'), {
+      await waitUntil('add, update and delete through the watch', () => seen.includes('delete before'), {
+        timeoutMs: 30_000,
+        intervalMs: 100,
         seen: () => seen,
       });
       expect(seen).toEqual(['add before', 'add after', 'update after 2', 'delete before']);
@@ -242,7 +247,11 @@ describe('API semantics through @kubernetes/client-node', () => {
         ended = true;
       },
     );
-    await waitFor('the watch to end', () => ended, { seen: () => received });
+    await waitUntil('the watch to end', () => ended, {
+      timeoutMs: 30_000,
+      intervalMs: 100,
+      seen: () => received,
+    });
     expect(received).toEqual([{ type: 'ERROR', code: 410, reason: 'Expired' }]);
   });
 
@@ -331,12 +340,16 @@ describe('API semantics through @kubernetes/client-node', () => {
     const stored = await core.readNamespacedSecret({ name: 'owned', namespace: 'default' });
     expect(Buffer.from(stored.data?.token ?? '', 'base64').toString()).toBe('x');
     await core.deleteNamespacedConfigMap({ name: 'owner', namespace: 'default' });
-    await waitFor('secret "owned" to be garbage-collected', async () => {
-      const error = await core
-        .readNamespacedSecret({ name: 'owned', namespace: 'default' })
-        .catch((e: unknown) => e);
-      return statusCode(error) === 404;
-    });
+    await waitUntil(
+      'secret "owned" to be garbage-collected',
+      async () => {
+        const error = await core
+          .readNamespacedSecret({ name: 'owned', namespace: 'default' })
+          .catch((e: unknown) => e);
+        return statusCode(error) === 404;
+      },
+      { timeoutMs: 30_000, intervalMs: 100 },
+    );
     await core.readNamespacedSecret({ name: 'unowned', namespace: 'default' });
   });
 });
@@ -448,11 +461,15 @@ describe('kubectl against the fake cluster', () => {
     await kubectlOk(cluster, ['set', 'image', 'deployment/shop', '-n', 'shop', 'app=shop:v2']);
     await kubectlOk(cluster, ['rollout', 'status', 'deployment/shop', '-n', 'shop', '--timeout=60s']);
     const url = cluster.serviceUrl('shop', 'shop', 80);
-    await waitFor('only v2 answering through the Service', async () => {
-      const versions = new Set<string | null>();
-      for (let index = 0; index < 4; index++) versions.add((await httpGet(url)).version);
-      return versions.size === 1 && versions.has('v2');
-    });
+    await waitUntil(
+      'only v2 answering through the Service',
+      async () => {
+        const versions = new Set<string | null>();
+        for (let index = 0; index < 4; index++) versions.add((await httpGet(url)).version);
+        return versions.size === 1 && versions.has('v2');
+      },
+      { timeoutMs: 30_000, intervalMs: 100 },
+    );
     const replicaSets = await kubectlOk(cluster, [
       'get',
       'rs',
@@ -500,10 +517,14 @@ describe('kubectl against the fake cluster', () => {
       await kubectlOk(cluster, ['get', 'pods', '-n', 'shop', '-o', 'jsonpath={.items[*].status.podIP}'])
     ).split(' ');
     await kubectlOk(cluster, ['delete', 'deployment', 'shop', '-n', 'shop', '--timeout=60s']);
-    await waitFor('the shop pods to be gone', async () => {
-      const left = await kubectlOk(cluster, ['get', 'pods', '-n', 'shop', '-o', 'name']);
-      return left.trim() === '';
-    });
+    await waitUntil(
+      'the shop pods to be gone',
+      async () => {
+        const left = await kubectlOk(cluster, ['get', 'pods', '-n', 'shop', '-o', 'name']);
+        return left.trim() === '';
+      },
+      { timeoutMs: 30_000, intervalMs: 100 },
+    );
     for (const ip of podIps) {
       const error = await fetch(`http://${ip}:8080/healthz`, { signal: AbortSignal.timeout(2000) }).catch(
         (e: unknown) => e,
@@ -534,13 +555,17 @@ describe('kubectl against the fake cluster', () => {
     await kubectlOk(cluster, ['set', 'image', 'deployment/held', '-n', 'shop', 'app=shop:v2']);
     const replicaSets = async () =>
       (await apps.listNamespacedReplicaSet({ namespace: 'shop', labelSelector: 'app=held' })).items;
-    await waitFor('the paused Deployment status to be observed', async () => {
-      const deployment = await apps.readNamespacedDeployment({ name: 'held', namespace: 'shop' });
-      return (
-        deployment.status?.observedGeneration === deployment.metadata?.generation &&
-        deployment.status?.conditions?.some((condition) => condition.reason === 'DeploymentPaused')
-      );
-    });
+    await waitUntil(
+      'the paused Deployment status to be observed',
+      async () => {
+        const deployment = await apps.readNamespacedDeployment({ name: 'held', namespace: 'shop' });
+        return (
+          deployment.status?.observedGeneration === deployment.metadata?.generation &&
+          deployment.status?.conditions?.some((condition) => condition.reason === 'DeploymentPaused')
+        );
+      },
+      { timeoutMs: 30_000, intervalMs: 100 },
+    );
     expect((await replicaSets()).length).toBe(1);
     await kubectlOk(cluster, ['rollout', 'resume', 'deployment/held', '-n', 'shop']);
     await kubectlOk(cluster, ['rollout', 'status', 'deployment/held', '-n', 'shop', '--timeout=60s']);
@@ -620,17 +645,22 @@ describe('what pod processes see', () => {
       },
     };
     await kubectlOk(cluster, ['apply', '-f', '-'], { input: JSON.stringify(pod) });
-    const podIp = await waitFor(
+    const podIp = await waitUntil(
       'pod "probe" to get an IP',
       async () =>
         (
           await kubectlOk(cluster, ['get', 'pod', 'probe', '-n', 'shop', '-o', 'jsonpath={.status.podIP}'])
         ).trim() || undefined,
+      { timeoutMs: 30_000, intervalMs: 100 },
     );
-    const logs = await waitFor('the probe pod to reach the held Service by name', async () => {
-      const output = await kubectlOk(cluster, ['logs', 'probe', '-n', 'shop']);
-      return output.includes('service=') ? output : undefined;
-    });
+    const logs = await waitUntil(
+      'the probe pod to reach the held Service by name',
+      async () => {
+        const output = await kubectlOk(cluster, ['logs', 'probe', '-n', 'shop']);
+        return output.includes('service=') ? output : undefined;
+      },
+      { timeoutMs: 30_000, intervalMs: 100 },
+    );
     expect(logs).toContain('file=hello');
     expect(logs).toContain(`secret=s3cret name=probe local=http://${podIp}:9999`);
     expect(logs).toContain('service=v2');
@@ -682,10 +712,14 @@ describe('pod lifecycle', () => {
       },
     };
     await kubectlOk(cluster, ['apply', '-f', '-'], { input: JSON.stringify(pod) });
-    const logs = await waitFor('the main container to reach its sidecar', async () => {
-      const output = await kubectlOk(cluster, ['logs', 'layered', '-n', 'shop', '-c', 'main']);
-      return output.includes('main got:') ? output : undefined;
-    });
+    const logs = await waitUntil(
+      'the main container to reach its sidecar',
+      async () => {
+        const output = await kubectlOk(cluster, ['logs', 'layered', '-n', 'shop', '-c', 'main']);
+        return output.includes('main got:') ? output : undefined;
+      },
+      { timeoutMs: 30_000, intervalMs: 100 },
+    );
     expect(logs).toContain('main got: sidecar saw prepared');
     const status = await core.readNamespacedPodStatus({ name: 'layered', namespace: 'shop' });
     const init = status.status?.initContainerStatuses ?? [];
@@ -704,11 +738,15 @@ describe('pod lifecycle', () => {
       spec: { containers: [{ name: 'app', image: 'node-script:1', args: ['-e', 'process.exit(3)'] }] },
     };
     await kubectlOk(cluster, ['apply', '-f', '-'], { input: JSON.stringify(pod) });
-    await waitFor('two restarts of pod "crasher"', async () => {
-      const read = await core.readNamespacedPod({ name: 'crasher', namespace: 'shop' });
-      const container = read.status?.containerStatuses?.[0];
-      return (container?.restartCount ?? 0) >= 2 && container?.lastState?.terminated?.exitCode === 3;
-    });
+    await waitUntil(
+      'two restarts of pod "crasher"',
+      async () => {
+        const read = await core.readNamespacedPod({ name: 'crasher', namespace: 'shop' });
+        const container = read.status?.containerStatuses?.[0];
+        return (container?.restartCount ?? 0) >= 2 && container?.lastState?.terminated?.exitCode === 3;
+      },
+      { timeoutMs: 30_000, intervalMs: 100 },
+    );
     await kubectlOk(cluster, ['delete', 'pod', 'crasher', '-n', 'shop', '--timeout=30s']);
   });
 });
@@ -787,10 +825,14 @@ describe('switchyard images', () => {
       input: manifests.map((doc) => JSON.stringify(doc)).join('\n'),
     });
     await kubectlOk(cluster, ['rollout', 'status', 'deployment/shop', '-n', 'routed', '--timeout=60s']);
-    const response = await waitFor('a 200 through the Service and the router', async () => {
-      const answer = await httpGet(cluster.serviceUrl('routed', 'shop', 80));
-      return answer.status === 200 ? answer : undefined;
-    });
+    const response = await waitUntil(
+      'a 200 through the Service and the router',
+      async () => {
+        const answer = await httpGet(cluster.serviceUrl('routed', 'shop', 80));
+        return answer.status === 200 ? answer : undefined;
+      },
+      { timeoutMs: 30_000, intervalMs: 100 },
+    );
     expect(response.version).toBe('v1');
     const podIp = (
       await kubectlOk(cluster, ['get', 'pods', '-n', 'routed', '-o', 'jsonpath={.items[0].status.podIP}'])

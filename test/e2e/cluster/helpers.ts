@@ -1,5 +1,5 @@
-// Helpers for e2e tests on the fake cluster: run kubectl against it, wait on a condition (with a
-// message saying what was awaited and what was last seen), make sure the CLI is built for pods.
+// Helpers for e2e tests on the fake cluster: run kubectl against it, make sure the CLI is built
+// for pods. Waiting on a condition is test/support/wait-for.ts.
 
 import { execFile, execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync } from 'node:fs';
@@ -54,34 +54,6 @@ export async function kubectlOk(
     throw new Error(`kubectl ${args.join(' ')} exited ${result.code}\n${result.stderr}${result.stdout}`);
   }
   return result.stdout;
-}
-
-/**
- * Polls `probe` until it returns a value other than undefined/false; on timeout throws naming
- * what was awaited and the last value or error seen.
- */
-export async function waitFor<T>(
-  description: string,
-  probe: () => Promise<T | undefined | false> | T | undefined | false,
-  options: { timeoutMs?: number; intervalMs?: number; seen?: () => unknown } = {},
-): Promise<T> {
-  const deadline = Date.now() + (options.timeoutMs ?? 30_000);
-  let last: unknown;
-  for (;;) {
-    try {
-      const value = await probe();
-      if (value !== undefined && value !== false) return value;
-      last = options.seen ? options.seen() : value;
-    } catch (error) {
-      last = error instanceof Error ? error.message : error;
-    }
-    if (Date.now() > deadline) {
-      throw new Error(
-        `timed out waiting for ${description}; last seen: ${JSON.stringify(last)?.slice(0, 2000)}`,
-      );
-    }
-    await new Promise((resolve) => setTimeout(resolve, options.intervalMs ?? 100));
-  }
 }
 
 /** Builds dist/ (what pods run through bin/switchyard.js) when the shop app is not compiled yet. */

@@ -9,9 +9,10 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
 import { type FakeCluster, startFakeCluster } from '../cluster/cluster.js';
-import { type CommandResult, ensureCliBuilt, kubectl, kubectlOk, waitFor } from '../cluster/helpers.js';
+import { waitFor, waitUntil } from '../../support/wait-for.js';
+import { type CommandResult, ensureCliBuilt, kubectl, kubectlOk } from '../cluster/helpers.js';
 
-export { kubectl, kubectlOk, waitFor };
+export { kubectl, kubectlOk };
 export type { FakeCluster };
 
 export const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
@@ -43,7 +44,7 @@ export async function waitForControl(
   pods: string[];
 }> {
   const replicas = options.replicas ?? 2;
-  const pods = await waitFor(
+  const pods = await waitUntil(
     `${replicas} Ready switchyard-control pods in ${CONTROL_NAMESPACE}`,
     async () => {
       const ready = await readyControlPods(cluster);
@@ -51,7 +52,7 @@ export async function waitForControl(
     },
     { timeoutMs: 60_000, intervalMs: 500, seen: () => `${lastControlPods}\n${controlLogs(cluster)}` },
   );
-  await waitFor(
+  await waitUntil(
     'Secret switchyard-webhook-tls with a serving certificate',
     async () => {
       const out = await kubectl(cluster, [
@@ -68,7 +69,7 @@ export async function waitForControl(
     { timeoutMs: 30_000, intervalMs: 500 },
   );
   let bundles = '';
-  await waitFor(
+  await waitUntil(
     'caBundle patched into both webhooks of MutatingWebhookConfiguration switchyard',
     async () => {
       bundles = await kubectlOk(cluster, [
@@ -88,21 +89,18 @@ export async function waitForControl(
   const leader = await waitForLeader(cluster, pods);
   // What a user finally notices: the webhook answers (a server-side dry run of an opted-in
   // Deployment passes admission, which verifies control's certificate against caBundle).
-  let answer = '';
   await waitFor(
     'the webhook to admit a server-side dry run of an opted-in Deployment',
-    async () => {
-      const out = await kubectl(cluster, ['apply', '--dry-run=server', '-f', '-'], {
+    () =>
+      kubectl(cluster, ['apply', '--dry-run=server', '-f', '-'], {
         input: shopManifests({
           namespace: 'default',
           name: 'dry-run-probe',
           annotations: { canary: 'enabled' },
         }),
-      });
-      answer = `${out.stdout}${out.stderr}`.trim();
-      return out.code === 0 || undefined;
-    },
-    { timeoutMs: 30_000, intervalMs: 1000, seen: () => answer },
+      }),
+    (out) => out.code === 0,
+    { timeoutMs: 30_000, intervalMs: 1000 },
   );
   return { leader, pods };
 }
@@ -146,7 +144,7 @@ async function readyControlPods(cluster: FakeCluster): Promise<string[]> {
 /** The Lease holder once it is one of `candidates` (all Ready control pods when omitted). */
 export async function waitForLeader(cluster: FakeCluster, candidates?: readonly string[]): Promise<string> {
   let holder = '';
-  return waitFor(
+  return waitUntil(
     `Lease switchyard-control held by one of ${candidates?.join(', ') ?? 'the Ready control pods'}`,
     async () => {
       const out = await kubectl(cluster, [
@@ -234,22 +232,11 @@ export function applyYaml(cluster: FakeCluster, yaml: string): Promise<string> {
 
 /** Waits until `kubectl rollout status` says the Deployment is rolled out. */
 export async function waitRolledOut(cluster: FakeCluster, namespace: string, name: string): Promise<void> {
-  let seen = '';
   await waitFor(
     `kubectl rollout status deployment/${name} -n ${namespace} to succeed`,
-    async () => {
-      const out = await kubectl(cluster, [
-        '-n',
-        namespace,
-        'rollout',
-        'status',
-        `deployment/${name}`,
-        '--timeout=5s',
-      ]);
-      seen = `${out.stdout}${out.stderr}`.trim();
-      return out.code === 0 ? true : undefined;
-    },
-    { timeoutMs: 60_000, intervalMs: 500, seen: () => seen },
+    () => kubectl(cluster, ['-n', namespace, 'rollout', 'status', `deployment/${name}`, '--timeout=5s']),
+    (out) => out.code === 0,
+    { timeoutMs: 60_000, intervalMs: 500 },
   );
 }
 
@@ -276,7 +263,7 @@ export async function waitCanaryDeploymentGone(
   namespace: string,
   name = 'shop',
 ): Promise<void> {
-  await waitFor(
+  await waitUntil(
     `Deployment ${namespace}/${name}-canary deleted`,
     async () => ((await exists(cluster, namespace, 'deployment', `${name}-canary`)) ? undefined : true),
     { timeoutMs: 30_000, intervalMs: 500 },
@@ -305,7 +292,7 @@ export async function waitCanaryPhase(
 ): Promise<string> {
   const wanted = typeof phases === 'string' ? [phases] : phases;
   let seen = '';
-  return waitFor(
+  return waitUntil(
     `Canary ${namespace}/${name} in phase ${wanted.join(' or ')}`,
     async () => {
       seen = await jsonpath(
@@ -337,7 +324,7 @@ export async function deployShopV1(
   await applyYaml(cluster, shopManifests({ namespace, replicas: 1, annotations, image }));
   await waitRolledOut(cluster, namespace, 'shop');
   const url = cluster.serviceUrl(namespace, 'shop', 80);
-  await waitFor(
+  await waitUntil(
     `shop v1 answering through Service ${namespace}/shop`,
     async () => ((await sample(url, 5)).byVersion.v1 === 5 ? true : undefined),
     { timeoutMs: 30_000, intervalMs: 500 },

@@ -4,6 +4,7 @@
 
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { waitUntil } from '../../support/wait-for.js';
 import {
   applyYaml,
   CONTROL_NAMESPACE,
@@ -17,7 +18,6 @@ import {
   sample,
   shopManifests,
   startCluster,
-  waitFor,
   waitForControl,
   waitRolledOut,
   scaleControl,
@@ -97,7 +97,7 @@ describe('scenario 2: opting a Deployment in', () => {
     expect(endpointPorts).toBe('15001');
 
     const url = cluster.serviceUrl(namespace, 'shop', 80);
-    const answers = await waitFor(
+    const answers = await waitUntil(
       'requests through Service shop to be answered by the app',
       async () => {
         const tally = await sample(url, 20);
@@ -147,7 +147,7 @@ describe('scenario 8: webhook down', () => {
   it('opted-in pods are still created (without the router) and unrelated Deployments are never blocked', async () => {
     // The opted-in shop from scenario 2 is running; control goes away entirely.
     await scaleControl(cluster, 0);
-    await waitFor(
+    await waitUntil(
       'no switchyard-control endpoints',
       async () =>
         (await jsonpath(
@@ -173,7 +173,7 @@ describe('scenario 8: webhook down', () => {
     // A pod of the opted-in Deployment is replaced: failurePolicy Ignore lets it in, without router.
     const before = (await podContainers(cluster, 'optin', 'app=shop')).map((pod) => pod.name);
     await kubectlOk(cluster, ['-n', 'optin', 'delete', 'pod', before[0]!, '--wait=false']);
-    const replacement = await waitFor(
+    const replacement = await waitUntil(
       'a replacement pod for the deleted opted-in pod',
       async () =>
         (await podContainers(cluster, 'optin', 'app=shop')).find((pod) => !before.includes(pod.name)),
@@ -182,7 +182,7 @@ describe('scenario 8: webhook down', () => {
     expect([...replacement.init, ...replacement.main]).toEqual(['shop']);
     await waitRolledOut(cluster, 'optin', 'shop');
     const url = cluster.serviceUrl('optin', 'shop', 80);
-    const answers = await waitFor(
+    const answers = await waitUntil(
       'every request through Service optin/shop answered while control is down',
       async () => {
         const tally = await sample(url, 20);

@@ -4,6 +4,7 @@
 // or skipping a step.
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { waitFor, waitUntil } from '../../support/wait-for.js';
 import {
   FAST,
   deployShopV1,
@@ -17,7 +18,6 @@ import {
   startCluster,
   Traffic,
   waitCanaryPhase,
-  waitFor,
   waitForControl,
   waitForLeader,
   WeightTimeline,
@@ -39,14 +39,11 @@ afterAll(async () => {
 });
 
 async function weightIs(namespace: string, weight: number): Promise<void> {
-  let seen = '';
   await waitFor(
     `Canary ${namespace}/shop at weight ${weight}`,
-    async () => {
-      seen = await jsonpath(cluster, namespace, 'canary', 'shop', '{.status.phase} {.status.weight}');
-      return seen === `Progressing ${weight}` || undefined;
-    },
-    { timeoutMs: 60_000, intervalMs: 500, seen: () => seen },
+    () => jsonpath(cluster, namespace, 'canary', 'shop', '{.status.phase} {.status.weight}'),
+    (phaseAndWeight) => phaseAndWeight === `Progressing ${weight}`,
+    { timeoutMs: 60_000, intervalMs: 500 },
   );
 }
 
@@ -81,7 +78,7 @@ describe('scenario 7: control killed mid-rollout', () => {
       await kubectlOk(cluster, ['-n', namespace, 'set', 'image', 'deployment/shop', 'shop=shop:v2-slow15']);
       await weightIs(namespace, 25);
       await scaleControl(cluster, 0);
-      await waitFor(
+      await waitUntil(
         'every switchyard-control pod gone',
         async () =>
           (await kubectlOk(cluster, ['-n', CONTROL_NAMESPACE, 'get', 'pods', '-o', 'name'])).trim() === '' ||
@@ -90,12 +87,10 @@ describe('scenario 7: control killed mid-rollout', () => {
       );
       down = { from: traffic.now(), to: 0 };
       // With no control at all, clients keep getting the 25 % split from the routers' last table.
-      await waitFor(
+      await waitUntil(
         '200 client requests while control is down',
         () => traffic.tally(down.from).total >= 200 || undefined,
-        {
-          timeoutMs: 30_000,
-        },
+        { timeoutMs: 30_000, intervalMs: 100 },
       );
       down.to = traffic.now();
       expect(await jsonpath(cluster, namespace, 'canary', 'shop', '{.status.weight}')).toBe('25');

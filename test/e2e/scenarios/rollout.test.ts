@@ -3,6 +3,7 @@
 // `kubectl set image` and checked with kubectl, the switchyard CLI and the clients' own answers.
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { waitUntil } from '../../support/wait-for.js';
 import {
   FAST,
   deployShopV1,
@@ -17,7 +18,6 @@ import {
   startCluster,
   Traffic,
   waitCanaryPhase,
-  waitFor,
   waitRolledOut,
   WeightTimeline,
   waitCanaryDeploymentGone,
@@ -63,7 +63,7 @@ describe('scenario 3: a healthy v2 is promoted', () => {
         'deployment/shop',
         `shop=shop:v2-${SAME_SPEED}`,
       ]);
-      await waitFor(
+      await waitUntil(
         'Deployment shop paused and Deployment shop-canary created',
         async () =>
           (await jsonpath(cluster, namespace, 'deployment', 'shop', '{.spec.paused}')) === 'true' &&
@@ -155,17 +155,18 @@ describe('scenario 5: X-Canary: always', () => {
     const timeline = new WeightTimeline(cluster, namespace, 'shop', () => plain.now()).start();
     try {
       await kubectlOk(cluster, ['-n', namespace, 'set', 'image', 'deployment/shop', 'shop=shop:v2']);
-      await waitFor(
+      await waitUntil(
         'a request with X-Canary: always answered by v2',
         () => (tester.tally().byVersion.v2 ?? 0) > 0 || undefined,
         { timeoutMs: 60_000, intervalMs: 200, seen: () => tester.tally() },
       );
       const firstV2 = tester.samples.find((entry) => entry.version === 'v2')?.at ?? 0;
       // From then on every tester request reaches v2.
-      await waitFor('20 more tester requests', () => tester.tally(firstV2 + 1000).total >= 20 || undefined, {
-        timeoutMs: 20_000,
-        seen: () => tester.tally(firstV2),
-      });
+      await waitUntil(
+        '20 more tester requests',
+        () => tester.tally(firstV2 + 1000).total >= 20 || undefined,
+        { timeoutMs: 20_000, intervalMs: 100, seen: () => tester.tally(firstV2) },
+      );
       const after = tester.tally(firstV2 + 1000);
       const tables = await routerTables(cluster, namespace);
       expect(after.byVersion, `${JSON.stringify(after)}; routers: ${tables.join(' | ')}`).toEqual({
@@ -200,10 +201,10 @@ describe('scenario 4: a failing v2 is rolled back', () => {
       setImageAt = traffic.now();
       await kubectlOk(cluster, ['-n', namespace, 'set', 'image', 'deployment/shop', 'shop=shop:v2-errors20']);
       await waitCanaryPhase(cluster, namespace, 'shop', 'Failed', 120_000);
-      await waitFor(
+      await waitUntil(
         'the weight timeline to show the drop to 0',
         () => timeline.points.some((point) => point.phase === 'Failed') || undefined,
-        { timeoutMs: 5000, seen: () => timeline.points },
+        { timeoutMs: 5000, intervalMs: 100, seen: () => timeline.points },
       );
     } finally {
       await timeline.stop();

@@ -3,6 +3,7 @@
 // in the middle of a rollout.
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { waitUntil } from '../../support/wait-for.js';
 import {
   FAST,
   deployShopV1,
@@ -16,7 +17,6 @@ import {
   switchyardOk,
   Traffic,
   waitCanaryPhase,
-  waitFor,
   waitRolledOut,
   WeightTimeline,
   waitCanaryDeploymentGone,
@@ -93,12 +93,12 @@ describe('scenario 6: steering a rollout', () => {
     try {
       await setImage(namespace, 'shop:v2');
       await waitCanaryPhase(cluster, namespace, 'shop', 'Succeeded', 120_000);
-      await waitFor(
+      await waitUntil(
         '20 client requests from 3 s after the switch on',
         () =>
           everyone.tally((firstAnswer(everyone, 'v2') ?? Number.POSITIVE_INFINITY) + 3000).total >= 20 ||
           undefined,
-        { timeoutMs: 20_000, seen: () => everyone.tally() },
+        { timeoutMs: 20_000, intervalMs: 100, seen: () => everyone.tally() },
       );
     } finally {
       await timeline.stop();
@@ -171,10 +171,11 @@ describe('scenario 6: steering a rollout', () => {
     try {
       await setImage(namespace, 'shop:v2');
       await waitCanaryPhase(cluster, namespace, 'shop', 'Progressing');
-      await waitFor('v2 answering some clients', () => (traffic.tally().byVersion.v2 ?? 0) > 5 || undefined, {
-        timeoutMs: 20_000,
-        seen: () => traffic.tally(),
-      });
+      await waitUntil(
+        'v2 answering some clients',
+        () => (traffic.tally().byVersion.v2 ?? 0) > 5 || undefined,
+        { timeoutMs: 20_000, intervalMs: 100, seen: () => traffic.tally() },
+      );
       await switchyardOk(cluster, ['abort', '-n', namespace, 'shop']);
       abortedAt = traffic.now();
       await waitCanaryPhase(cluster, namespace, 'shop', 'Failed', 30_000);

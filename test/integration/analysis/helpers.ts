@@ -1,5 +1,5 @@
 // Real HTTP endpoints that expose switchyard router metrics (the router's own metric definitions
-// on a fresh Registry), and a condition waiter that says what it waited for and what it saw.
+// on a fresh Registry).
 
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -53,28 +53,4 @@ export async function metricsEndpoint(service: string, track: string): Promise<M
       server.close(() => resolve());
     });
   return endpoint;
-}
-
-/** Polls `probe` until `done(value)`; on timeout throws naming what was awaited and the last value. */
-export async function waitFor<T>(
-  what: string,
-  probe: () => Promise<T>,
-  done: (value: T) => boolean,
-  timeoutMs = 15_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: T | undefined;
-  let lastError: unknown;
-  while (Date.now() < deadline) {
-    try {
-      last = await probe();
-      if (done(last)) return last;
-    } catch (error) {
-      lastError = error;
-    }
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  throw new Error(
-    `timed out after ${timeoutMs} ms waiting for ${what}; last seen: ${JSON.stringify(last)}${lastError ? ` (error: ${String(lastError)})` : ''}`,
-  );
 }

@@ -10,7 +10,8 @@ import { DEFAULT_SETTINGS } from '../../../api/annotations.js';
 import { histogramQuantile } from '../../../controller/analysis/histogram.js';
 import { judge } from '../../../controller/analysis/judge.js';
 import { PrometheusProvider } from '../../../controller/analysis/prometheus.js';
-import { type MetricsEndpoint, metricsEndpoint, waitFor } from './helpers.js';
+import { waitFor } from '../../support/wait-for.js';
+import { type MetricsEndpoint, metricsEndpoint } from './helpers.js';
 
 // The prometheus provider against a real Prometheus (Debian package, installed by
 // scripts/test-deps.sh) scraping real HTTP endpoints that expose the router's metrics every 1 s.
@@ -64,6 +65,7 @@ describe('prometheus provider against a real Prometheus', () => {
       `prometheus ready at ${url} (stderr: ${logs})`,
       async () => (await request(`${url}/-/ready`)).statusCode,
       (status) => status === 200,
+      { timeoutMs: 15_000, intervalMs: 100 },
     );
   });
 
@@ -88,6 +90,7 @@ describe('prometheus provider against a real Prometheus', () => {
       `a scrape of both targets after ${new Date(after).toISOString()}`,
       () => instant(provider, 'timestamp(up{job="routers"})'),
       (stamps) => stamps.length === 2 && stamps.every((stamp) => stamp * 1000 > after),
+      { timeoutMs: 15_000, intervalMs: 100 },
     );
   }
 

@@ -21,6 +21,7 @@ import { ProviderAnalyzer } from '../../../controller/file-mode/analyzer.js';
 import { type FileModeControl, startFileModeControl } from '../../../controller/file-mode/start.js';
 import { parseRouterConfig, type RouterConfig } from '../../../router/config.js';
 import { type RunningRouter, startRouter } from '../../../router/start.js';
+import { waitFor } from '../../support/wait-for.js';
 
 const logger = pino({ level: 'silent' });
 
@@ -56,26 +57,6 @@ interface RouterPorts {
 }
 
 const url = (port: number): string => `http://127.0.0.1:${port}`;
-
-async function waitFor<T>(
-  read: () => Promise<T>,
-  ok: (value: T) => boolean,
-  what: string,
-  timeoutMs: number,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let value = await read();
-  while (!ok(value)) {
-    if (Date.now() > deadline) {
-      throw new Error(
-        `timed out after ${timeoutMs}ms waiting for ${what}; last saw ${JSON.stringify(value)}`,
-      );
-    }
-    await sleep(50);
-    value = await read();
-  }
-  return value;
-}
 
 describe('file mode with real routers', () => {
   let dir: string;
@@ -130,10 +111,10 @@ describe('file mode with real routers', () => {
   /** The route server gets a table just after the status that decided it is saved. */
   async function publishedTable(name: string, settled: (table: RouteTable) => boolean): Promise<RouteTable> {
     const table = await waitFor(
+      `${name} route table published`,
       async () => control!.routes.get('default', name),
       (current) => current !== undefined && settled(current),
-      `${name} route table published`,
-      5000,
+      { timeoutMs: 5000, intervalMs: 50 },
     );
     return table!;
   }
@@ -242,10 +223,10 @@ services:
 
     for (const key of Object.keys(ports)) {
       await waitFor(
+        `router ${key} ready`,
         async () => (await request(`${url(ports[key]!.admin)}/readyz`)).statusCode,
         (code) => code === 200,
-        `router ${key} ready`,
-        10_000,
+        { timeoutMs: 10_000, intervalMs: 50 },
       );
     }
     traffic = new AbortController();
@@ -275,10 +256,10 @@ services:
 
     // Restart control while step 2 of 3 is being analysed.
     const before = await waitFor(
+      'shop at step 2',
       () => rollout('shop'),
       (r) => r.phase === 'Progressing' && r.step === 1,
-      'shop at step 2',
-      20_000,
+      { timeoutMs: 20_000, intervalMs: 50 },
     );
     await control!.close();
     control = await startControl();
@@ -289,10 +270,10 @@ services:
     expect(after.status.routeGeneration).toBe(before.status.routeGeneration);
 
     const done = await waitFor(
+      'shop finished',
       () => rollout('shop'),
       (r) => r.phase === 'Succeeded' || r.phase === 'Failed',
-      'shop finished',
-      40_000,
+      { timeoutMs: 40_000, intervalMs: 50 },
     );
     expect(done.phase, done.message).toBe('Succeeded');
     expect(done.tracks?.stable).toBe(url(ports['shop-canary']!.listen));
@@ -312,10 +293,10 @@ services:
     expect(table.weights).toEqual({ stable: 100 });
     // Clients now get the new version.
     await waitFor(
+      'shop v2 served through the edge router',
       async () => (await request(url(ports['shop-edge']!.listen))).body.text(),
       (body) => body === 'shop v2',
-      'shop v2 served through the edge router',
-      5000,
+      { timeoutMs: 5000, intervalMs: 50 },
     );
   });
 
@@ -330,10 +311,10 @@ services:
       url(ports['cart-canary']!.admin),
     );
     const done = await waitFor(
+      'cart finished',
       () => rollout('cart'),
       (r) => r.phase === 'Failed' || r.phase === 'Succeeded',
-      'cart finished',
-      40_000,
+      { timeoutMs: 40_000, intervalMs: 50 },
     );
     expect(done.phase).toBe('Failed');
     expect(done.weight).toBe(0);
@@ -388,18 +369,18 @@ services:
   it('abort takes the canary out of the published table before the command returns', async () => {
     await cli('rollout', 'start', 'blog', '--canary-upstream', appUrls['blog-v2']!);
     await waitFor(
+      'blog at 20%',
       () => rollout('blog'),
       (r) => r.phase === 'Progressing' && r.weight === 20,
-      'blog at 20%',
-      10_000,
+      { timeoutMs: 10_000, intervalMs: 50 },
     );
     await waitFor(
+      'blog router at 20%',
       async () =>
         ((await (await request(`${url(ports['blog-stable']!.admin)}/routes`)).body.json()) as RouteTable)
           .weights,
       (weights) => weights.canary === 20,
-      'blog router at 20%',
-      10_000,
+      { timeoutMs: 10_000, intervalMs: 50 },
     );
     const out = await cli('abort', 'blog');
     expect(out).toMatch(/default\/blog: (RollingBack|Failed), canary 0%/);
@@ -410,12 +391,12 @@ services:
     expect(((await served.body.json()) as RouteTable).weights).toEqual({ stable: 100 });
     // The router, long-polling, has it within the 2 s budget.
     await waitFor(
+      'blog router back at 0% canary',
       async () =>
         ((await (await request(`${url(ports['blog-stable']!.admin)}/routes`)).body.json()) as RouteTable)
           .weights,
       (weights) => weights.canary === undefined,
-      'blog router back at 0% canary',
-      2000,
+      { timeoutMs: 2000, intervalMs: 50 },
     );
   });
 

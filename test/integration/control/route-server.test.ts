@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseRouteTable, type RouteTable } from '../../../api/routes.js';
 import { RouteStore, registerRouteServer } from '../../../controller/route-server.js';
 import { SharedSecretAuthenticator, TokenReviewAuthenticator } from '../../../controller/router-auth.js';
+import { waitFor } from '../../support/wait-for.js';
 
 function table(generation: number, canary: number): RouteTable {
   return parseRouteTable({
@@ -88,9 +89,10 @@ describe('route server', () => {
     try {
       const polls = [1, 2, 3].map(() => request(url, { headers: auth }));
       await waitFor(
+        'three held polls',
         () => longStore.waiting(),
         (n) => n === 3,
-        'three held polls',
+        { intervalMs: 10 },
       );
       expect(longStore.publish('default', table(6, 25))).toBe(true);
       const responses = await Promise.all(polls);
@@ -212,20 +214,3 @@ describe('TokenReview authenticator against a stub API server', () => {
     expect(reviews).toHaveLength(1);
   });
 });
-
-async function waitFor<T>(
-  read: () => T,
-  ok: (value: T) => boolean,
-  what: string,
-  timeoutMs = 5000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let value = read();
-  while (!ok(value)) {
-    if (Date.now() > deadline)
-      throw new Error(`timed out waiting for ${what}; last saw ${JSON.stringify(value)}`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-    value = read();
-  }
-  return value;
-}

@@ -5,7 +5,6 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { pino } from 'pino';
 import { Registry } from 'prom-client';
 import { Agent, request } from 'undici';
@@ -17,6 +16,7 @@ import { type FileModeControl, startFileModeControl } from '../../../controller/
 import { parseRouterConfig, type RouterConfig } from '../../../router/config.js';
 import { type RunningRouter, startRouter } from '../../../router/start.js';
 import { generateCa, issueServingCert } from '../../../webhook/tls.js';
+import { waitFor } from '../../support/wait-for.js';
 
 const logger = pino({ level: 'silent' });
 
@@ -120,13 +120,12 @@ services:
     ) as RouterConfig;
     router = await startRouter(config, { logger, registry: new Registry() });
     const admin = router.adminAddress.url;
-    const deadline = Date.now() + 10_000;
-    let status = 0;
-    while (status !== 200 && Date.now() < deadline) {
-      status = (await request(`${admin}/routes`)).statusCode;
-      if (status !== 200) await sleep(50);
-    }
-    expect(status, 'router /routes after polling control over TLS').toBe(200);
+    await waitFor(
+      'router /routes after polling control over TLS',
+      async () => (await request(`${admin}/routes`)).statusCode,
+      (status) => status === 200,
+      { timeoutMs: 10_000, intervalMs: 50 },
+    );
     const table = (await (await request(`${admin}/routes`)).body.json()) as RouteTable;
     expect(table.generation).toBe(control.routes.get('default', 'shop')?.generation);
   });

@@ -22,6 +22,7 @@ import {
   type KubeControlOptions,
   startKubeControl,
 } from '../../../controller/kube/control.js';
+import { waitFor, waitUntil } from '../../support/wait-for.js';
 import {
   appDeployment,
   CONTROL_NAMESPACE,
@@ -30,7 +31,6 @@ import {
   readCanary,
   ScriptedAnalyzer,
   startHarness,
-  waitFor,
 } from './harness.js';
 
 const API_TOKEN = 'kube-control-test-api-token';
@@ -177,8 +177,10 @@ describe('switchyard control, Kubernetes mode', () => {
       [Label.track]: 'stable',
       [Label.service]: 'web',
     });
-    await waitFor('Canary web', async () =>
-      statusOf((await readCanary(harness.custom, 'web')) ?? undefined) ? true : undefined,
+    await waitUntil(
+      'Canary web',
+      async () => statusOf((await readCanary(harness.custom, 'web')) ?? undefined) !== null,
+      { timeoutMs: 10_000, intervalMs: 50 },
     );
     await replaceImage('web', 'app:v2');
     const gated = await deployer.readNamespacedDeployment({ name: 'web', namespace: NAMESPACE });
@@ -187,12 +189,12 @@ describe('switchyard control, Kubernetes mode', () => {
     expect(revision).toMatch(/\w+/);
     await waitFor(
       'web promoted',
-      async (see) => {
+      async () => {
         const status = statusOf((await readCanary(harness.custom, 'web')) ?? undefined);
-        see(status && { phase: status.phase, weight: status.weight, message: status.message });
-        return status?.phase === 'Succeeded' ? status : undefined;
+        return status && { phase: status.phase, weight: status.weight, message: status.message };
       },
-      20_000,
+      (status) => status?.phase === 'Succeeded',
+      { timeoutMs: 20_000, intervalMs: 50 },
     );
     const promoted = await deployer.readNamespacedDeployment({ name: 'web', namespace: NAMESPACE });
     expect(promoted.spec?.paused).toBe(false);
@@ -251,10 +253,12 @@ describe('switchyard control, Kubernetes mode', () => {
       expect(health.statusCode).toBe(200);
       await health.body.dump();
       // Followers serve the same route tables (derived from the Canary status).
-      await waitFor('the follower to serve the web table', async () =>
-        follower.routes.get(NAMESPACE, 'web')?.generation === control.routes.get(NAMESPACE, 'web')?.generation
-          ? true
-          : undefined,
+      await waitUntil(
+        'the follower to serve the web table',
+        () =>
+          follower.routes.get(NAMESPACE, 'web')?.generation ===
+          control.routes.get(NAMESPACE, 'web')?.generation,
+        { timeoutMs: 10_000, intervalMs: 50 },
       );
     } finally {
       await follower.close();

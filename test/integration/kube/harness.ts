@@ -204,27 +204,3 @@ export async function readCanary(custom: CustomObjectsApi, name: string): Promis
     return null;
   }
 }
-
-/** Polls `probe` until it returns a value that is not undefined; on timeout, says what was awaited and last seen. */
-export async function waitFor<T>(
-  what: string,
-  probe: (see: (value: unknown) => void) => Promise<T | undefined>,
-  timeoutMs = 10_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let seen: unknown;
-  const see = (value: unknown): void => {
-    seen = value;
-  };
-  for (;;) {
-    try {
-      const value = await probe(see);
-      if (value !== undefined) return value;
-    } catch (error) {
-      seen = error instanceof Error ? error.message : error;
-    }
-    if (Date.now() > deadline)
-      throw new Error(`timed out waiting for ${what}; last seen: ${JSON.stringify(seen)}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}

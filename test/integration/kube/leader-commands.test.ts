@@ -17,8 +17,8 @@ import {
   releaseNewImage,
   ScriptedAnalyzer,
   startHarness,
-  waitFor,
 } from './harness.js';
+import { waitFor, waitUntil } from '../../support/wait-for.js';
 import { internalContext } from '../../e2e/cluster/api.js';
 
 const run = promisify(execFile);
@@ -48,15 +48,25 @@ async function status(name: string) {
 describe('leader election', () => {
   it('only the Lease holder reconciles; both serve routes; the other takes over when it stops', async () => {
     const first = await harness.startController('control-1', analyzer);
-    await waitFor('control-1 to lead', async () => (first.controller.isLeader ? true : undefined));
+    await waitUntil('control-1 to lead', () => first.controller.isLeader, {
+      timeoutMs: 10_000,
+      intervalMs: 50,
+    });
     const second = await harness.startController('control-2', analyzer);
     await harness.apps.createNamespacedDeployment({
       namespace: NAMESPACE,
       body: appDeployment('cart', 'app:v1'),
     });
-    await waitFor('Canary cart', async () => ((await status('cart')) ? true : undefined));
-    await waitFor('both replicas to serve the cart table', async () =>
-      first.routes.get(NAMESPACE, 'cart') && second.routes.get(NAMESPACE, 'cart') ? true : undefined,
+    await waitUntil('Canary cart', async () => (await status('cart')) !== null, {
+      timeoutMs: 10_000,
+      intervalMs: 50,
+    });
+    await waitUntil(
+      'both replicas to serve the cart table',
+      () =>
+        first.routes.get(NAMESPACE, 'cart') !== undefined &&
+        second.routes.get(NAMESPACE, 'cart') !== undefined,
+      { timeoutMs: 10_000, intervalMs: 50 },
     );
     await new Promise((resolve) => setTimeout(resolve, 500));
     expect(second.controller.isLeader).toBe(false);
@@ -64,15 +74,19 @@ describe('leader election', () => {
     expect(first.controller.reconciles).toBeGreaterThan(0);
 
     await first.controller.stop();
-    await waitFor('control-2 to take over', async () => (second.controller.isLeader ? true : undefined));
+    await waitUntil('control-2 to take over', () => second.controller.isLeader, {
+      timeoutMs: 10_000,
+      intervalMs: 50,
+    });
     leader = second.controller;
     analyzer.outcome = 'inconclusive';
     await releaseNewImage(harness.apps, 'cart', 'app:v2');
-    await waitFor('the new leader to start the rollout', async (see) => {
-      const current = await status('cart');
-      see(current?.phase);
-      return current?.phase === 'Progressing' ? true : undefined;
-    });
+    await waitFor(
+      'the new leader to start the rollout',
+      async () => (await status('cart'))?.phase,
+      (phase) => phase === 'Progressing',
+      { timeoutMs: 10_000, intervalMs: 50 },
+    );
     expect(second.controller.reconciles).toBeGreaterThan(0);
     expect(second.routes.get(NAMESPACE, 'cart')?.weights).toEqual({ stable: 80, canary: 20 });
   });
@@ -96,7 +110,12 @@ describe('operator commands through the Canary', () => {
   it('abort takes the canary out of traffic and fails the rollout; retry is then the only way back', async () => {
     const aborted = await rollouts.command(NAMESPACE, 'cart', { type: 'abort' });
     expect(aborted.weight).toBe(0);
-    await waitFor('cart Failed', async () => ((await status('cart'))?.phase === 'Failed' ? true : undefined));
+    await waitFor(
+      'cart Failed',
+      async () => (await status('cart'))?.phase,
+      (phase) => phase === 'Failed',
+      { timeoutMs: 10_000, intervalMs: 50 },
+    );
     await expect(rollouts.command(NAMESPACE, 'cart', { type: 'pause' })).rejects.toMatchObject({
       code: ErrorCode.CommandRejected,
     });
@@ -136,12 +155,12 @@ describe('operator commands through the Canary', () => {
       await rollouts.command(NAMESPACE, 'cart', { type: 'retry' });
       await waitFor(
         'cart Succeeded after conflicting writes',
-        async (see) => {
+        async () => {
           const current = await status('cart');
-          see(current && { phase: current.phase, weight: current.weight });
-          return current?.phase === 'Succeeded' ? true : undefined;
+          return current && { phase: current.phase, weight: current.weight };
         },
-        20_000,
+        (current) => current?.phase === 'Succeeded',
+        { timeoutMs: 20_000, intervalMs: 50 },
       );
     } finally {
       api.update = original;

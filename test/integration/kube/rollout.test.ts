@@ -13,6 +13,7 @@ import {
 import { statusOf } from '../../../controller/kube/canary-object.js';
 import type { KubeController } from '../../../controller/kube/controller.js';
 import type { RouteStore } from '../../../controller/route-server.js';
+import { waitFor, waitUntil } from '../../support/wait-for.js';
 import {
   appDeployment,
   type Harness,
@@ -21,7 +22,6 @@ import {
   releaseNewImage,
   ScriptedAnalyzer,
   startHarness,
-  waitFor,
 } from './harness.js';
 
 let harness: Harness;
@@ -38,17 +38,15 @@ afterAll(async () => {
   await harness?.close();
 });
 
-async function phaseOf(name: string, see: (value: unknown) => void): Promise<string | undefined> {
-  const status = statusOf((await readCanary(harness.custom, name)) ?? undefined);
-  see(status && { phase: status.phase, weight: status.weight, message: status.message });
-  return status?.phase;
-}
-
 async function waitPhase(name: string, phase: string, timeoutMs = 15_000): Promise<void> {
   await waitFor(
     `${name} in phase ${phase}`,
-    async (see) => ((await phaseOf(name, see)) === phase ? true : undefined),
-    timeoutMs,
+    async () => {
+      const status = statusOf((await readCanary(harness.custom, name)) ?? undefined);
+      return status && { phase: status.phase, weight: status.weight, message: status.message };
+    },
+    (status) => status?.phase === phase,
+    { timeoutMs, intervalMs: 50 },
   );
 }
 
@@ -64,10 +62,14 @@ describe('Kubernetes adapter', () => {
       namespace: NAMESPACE,
       body: appDeployment('shop', 'app:v1'),
     });
-    const canary = await waitFor('Canary shop with status', async () => {
-      const object = await readCanary(harness.custom, 'shop');
-      return statusOf(object ?? undefined) ? object! : undefined;
-    });
+    const canary = await waitUntil(
+      'Canary shop with status',
+      async () => {
+        const object = await readCanary(harness.custom, 'shop');
+        return statusOf(object ?? undefined) ? object! : undefined;
+      },
+      { timeoutMs: 10_000, intervalMs: 50 },
+    );
     expect(canary.metadata.ownerReferences).toEqual([
       expect.objectContaining({ kind: 'Deployment', name: 'shop', uid: created.metadata!.uid }),
     ]);
@@ -87,9 +89,10 @@ describe('Kubernetes adapter', () => {
   it('releases a pending revision as a canary, steps its weight and promotes it', async () => {
     analyzer.outcome = 'pass';
     const revision = await releaseNewImage(harness.apps, 'shop', 'app:v2');
-    const canary = await waitFor(
+    const canary = await waitUntil(
       'shop-canary Deployment',
       async () => (await canaryWorkload('shop')) ?? undefined,
+      { timeoutMs: 10_000, intervalMs: 50 },
     );
     expect(canary.spec?.template.spec?.containers[0]?.image).toBe('app:v2');
     expect(canary.spec?.template.metadata?.labels?.[Label.track]).toBe('canary');
@@ -114,11 +117,12 @@ describe('Kubernetes adapter', () => {
 
     // Weights seen by routers move 20 → 50 → 100 → back to stable 100.
     const seenWeights = new Set<number>();
-    await waitFor('route table at canary 20%', async (see) => {
-      const table = routes.get(NAMESPACE, 'shop');
-      see(table?.weights);
-      return table?.weights.canary === 20 ? true : undefined;
-    });
+    await waitFor(
+      'route table at canary 20%',
+      () => routes.get(NAMESPACE, 'shop')?.weights,
+      (weights) => weights?.canary === 20,
+      { timeoutMs: 10_000, intervalMs: 50 },
+    );
     expect(routes.get(NAMESPACE, 'shop')?.tracks.canary?.upstream).toBe('http://shop-canary.default.svc');
     expect((await canaryWorkload('shop'))?.spec?.replicas).toBe(1);
     // The analysis scrapes the routers' admin port on the ready pods of each track.
@@ -132,24 +136,35 @@ describe('Kubernetes adapter', () => {
         .filter((pod) => pod.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'))
         .map((pod) => `http://${pod.status?.podIP}:15020`)
         .sort();
-    await waitFor("analysis windows with both tracks' scrape targets", async (see) => {
-      const window = analyzer.lastWindow;
-      const [stable, canary] = [await podIps('stable'), await podIps('canary')];
-      see({ window: window && { stable: window.stable.admin, canary: window.canary.admin }, stable, canary });
-      return canary.length === 1 &&
+    await waitFor(
+      "analysis windows with both tracks' scrape targets",
+      async () => {
+        const window = analyzer.lastWindow;
+        const [stable, canary] = [await podIps('stable'), await podIps('canary')];
+        return {
+          window: window && { stable: window.stable.admin, canary: window.canary.admin },
+          stable,
+          canary,
+        };
+      },
+      ({ window, stable, canary }) =>
+        canary.length === 1 &&
         stable.length === 4 &&
-        JSON.stringify(window?.canary.admin) === JSON.stringify(canary) &&
-        JSON.stringify(window?.stable.admin) === JSON.stringify(stable)
-        ? true
-        : undefined;
-    });
+        JSON.stringify(window?.canary) === JSON.stringify(canary) &&
+        JSON.stringify(window?.stable) === JSON.stringify(stable),
+      { timeoutMs: 10_000, intervalMs: 50 },
+    );
     expect(analyzer.lastWindow?.canary.upstream).toBe('http://shop-canary.default.svc:80');
-    await waitFor('route table at canary 50%', async (see) => {
-      const weights = routes.get(NAMESPACE, 'shop')?.weights;
-      see(weights);
-      if (weights?.canary !== undefined) seenWeights.add(weights.canary);
-      return weights?.canary === 50 ? true : undefined;
-    });
+    await waitFor(
+      'route table at canary 50%',
+      () => {
+        const weights = routes.get(NAMESPACE, 'shop')?.weights;
+        if (weights?.canary !== undefined) seenWeights.add(weights.canary);
+        return weights;
+      },
+      (weights) => weights?.canary === 50,
+      { timeoutMs: 10_000, intervalMs: 50 },
+    );
     expect((await canaryWorkload('shop'))?.spec?.replicas).toBe(2);
     await waitPhase('shop', 'Succeeded');
     const deployment = await harness.apps.readNamespacedDeployment({ name: 'shop', namespace: NAMESPACE });
@@ -158,9 +173,10 @@ describe('Kubernetes adapter', () => {
     const status = statusOf((await readCanary(harness.custom, 'shop'))!)!;
     expect(status).toMatchObject({ stableRevision: revision, canaryRevision: null, weight: 0 });
     expect(status.conditions.find((condition) => condition.type === 'Ready')?.status).toBe('True');
-    await waitFor('shop-canary deleted', async () =>
-      (await canaryWorkload('shop')) === null ? true : undefined,
-    );
+    await waitUntil('shop-canary deleted', async () => (await canaryWorkload('shop')) === null, {
+      timeoutMs: 10_000,
+      intervalMs: 50,
+    });
     expect(routes.get(NAMESPACE, 'shop')?.weights).toEqual({ stable: 100 });
     expect(routes.get(NAMESPACE, 'shop')?.generation).toBe(status.routeGeneration);
     const events = await harness.core.listNamespacedEvent({
@@ -203,21 +219,30 @@ describe('Kubernetes adapter', () => {
     analyzer.outcome = 'inconclusive';
     analyzer.fastFail = false;
     await releaseNewImage(harness.apps, 'shop', 'app:v4');
-    await waitFor('step 1 at 20%', async (see) => {
-      const status = statusOf((await readCanary(harness.custom, 'shop')) ?? undefined);
-      see(status && { phase: status.phase, step: status.step });
-      return status?.phase === 'Progressing' && status.weight === 20 ? status : undefined;
-    });
+    await waitFor(
+      'step 1 at 20%',
+      async () => {
+        const status = statusOf((await readCanary(harness.custom, 'shop')) ?? undefined);
+        return status && { phase: status.phase, step: status.step, weight: status.weight };
+      },
+      (status) => status?.phase === 'Progressing' && status.weight === 20,
+      { timeoutMs: 10_000, intervalMs: 50 },
+    );
     await controller.stop();
     const before = statusOf((await readCanary(harness.custom, 'shop'))!)!;
     const restarted = await harness.startController('control-b', analyzer, { caBundle: () => 'PEM' });
     controller = restarted.controller;
     routes = restarted.routes;
-    await waitFor('the new controller to serve the resumed table', async () =>
-      routes.get(NAMESPACE, 'shop')?.generation === before.routeGeneration ? true : undefined,
+    await waitUntil(
+      'the new controller to serve the resumed table',
+      () => routes.get(NAMESPACE, 'shop')?.generation === before.routeGeneration,
+      { timeoutMs: 10_000, intervalMs: 50 },
     );
     expect(routes.get(NAMESPACE, 'shop')?.weights).toEqual({ stable: 80, canary: 20 });
-    await waitFor('the new controller to lead', async () => (controller.isLeader ? true : undefined));
+    await waitUntil('the new controller to lead', () => controller.isLeader, {
+      timeoutMs: 10_000,
+      intervalMs: 50,
+    });
     await new Promise((resolve) => setTimeout(resolve, 300));
     const resumed = statusOf((await readCanary(harness.custom, 'shop'))!)!;
     expect(resumed).toMatchObject({ phase: 'Progressing', step: before.step, stepSince: before.stepSince });
@@ -242,14 +267,14 @@ describe('Kubernetes adapter', () => {
     });
     body.spec!.template.spec!.containers[0]!.ports = [{ containerPort: 8080 }];
     await harness.apps.createNamespacedDeployment({ namespace: NAMESPACE, body });
-    const targetPort = async (see: (value: unknown) => void) => {
+    const targetPort = async () => {
       const service = await harness.core.readNamespacedService({ name: 'api', namespace: NAMESPACE });
-      see(service.spec?.ports?.[0]?.targetPort);
       return service.spec?.ports?.[0]?.targetPort;
     };
-    await waitFor('Service api to target the router port', async (see) =>
-      (await targetPort(see)) === 'switchyard' ? true : undefined,
-    );
+    await waitFor('Service api to target the router port', targetPort, (port) => port === 'switchyard', {
+      timeoutMs: 10_000,
+      intervalMs: 50,
+    });
     await harness.apps.patchNamespacedDeployment(
       {
         name: 'api',
@@ -258,9 +283,10 @@ describe('Kubernetes adapter', () => {
       },
       setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
     );
-    await waitFor('Service api restored to 8080', async (see) =>
-      (await targetPort(see)) === 8080 ? true : undefined,
-    );
+    await waitFor('Service api restored to 8080', targetPort, (port) => port === 8080, {
+      timeoutMs: 10_000,
+      intervalMs: 50,
+    });
     const service = await harness.core.readNamespacedService({ name: 'api', namespace: NAMESPACE });
     expect(
       Object.keys(service.metadata?.annotations ?? {}).filter((key) => key.startsWith('switchyard.io/')),
@@ -276,12 +302,14 @@ describe('Kubernetes adapter', () => {
       },
       setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
     );
-    await waitFor('Canary api deleted', async () =>
-      (await readCanary(harness.custom, 'api')) === null ? true : undefined,
-    );
-    await waitFor('route table api dropped', async () =>
-      routes.get(NAMESPACE, 'api') === undefined ? true : undefined,
-    );
+    await waitUntil('Canary api deleted', async () => (await readCanary(harness.custom, 'api')) === null, {
+      timeoutMs: 10_000,
+      intervalMs: 50,
+    });
+    await waitUntil('route table api dropped', () => routes.get(NAMESPACE, 'api') === undefined, {
+      timeoutMs: 10_000,
+      intervalMs: 50,
+    });
     expect(await readCanary(harness.custom, 'shop')).not.toBeNull();
   });
 });

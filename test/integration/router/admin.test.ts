@@ -1,7 +1,8 @@
 // The admin port as Prometheus, kubelet and control see it: metric names/labels/buckets from
 // DESIGN.md, /healthz, /readyz (table loaded and local app answering), /routes.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type App, deadUrl, startApp, startTestRouter, type TestRouter, waitFor } from './helpers.js';
+import { equalTo, waitFor } from '../../support/wait-for.js';
+import { type App, deadUrl, startApp, startTestRouter, type TestRouter } from './helpers.js';
 
 let app: App;
 let router: TestRouter;
@@ -72,7 +73,7 @@ describe('admin port', () => {
       await waitFor(
         'ready once the table appears',
         async () => (await fetch(`${noTable.admin}/readyz`)).status,
-        200,
+        equalTo(200),
       );
 
       const down = await fetch(`${noApp.admin}/readyz`);

@@ -6,7 +6,8 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type App, startApp, tableJson, waitFor } from './helpers.js';
+import { equalTo, waitFor, waitUntil } from '../../support/wait-for.js';
+import { type App, startApp, tableJson } from './helpers.js';
 
 const root = resolve(import.meta.dirname, '..', '..', '..');
 let app: App;
@@ -95,15 +96,15 @@ describe('graceful shutdown', () => {
     await waitFor(
       `router ready on :${admin} (output so far: ${output})`,
       async () => (await fetch(`http://127.0.0.1:${admin}/readyz`)).status,
-      200,
-      15_000,
+      equalTo(200),
+      { timeoutMs: 15_000 },
     );
 
     const inFlight = fetch(`http://127.0.0.1:${port}/slow`).then(async (res) => ({
       status: res.status,
       body: await res.text(),
     }));
-    await waitFor('the slow request to reach the app', () => release !== null, true);
+    await waitUntil('the slow request to reach the app', () => release !== null);
     child.kill('SIGTERM');
     await waitFor(
       'the listener to refuse new connections',
@@ -115,7 +116,7 @@ describe('graceful shutdown', () => {
           return 'refused';
         }
       },
-      'refused',
+      equalTo('refused'),
     );
     release!();
     expect(await inFlight).toEqual({ status: 200, body: 'finished after SIGTERM' });

@@ -1,5 +1,5 @@
 // Shared fixtures for the router integration tests: sample apps on real sockets, an embedded router
-// with its own Registry and a routes file in a temp dir, and condition waits that say what they saw.
+// with its own Registry and a routes file in a temp dir.
 
 import { mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
@@ -12,6 +12,7 @@ import { Registry } from 'prom-client';
 import type { RouterConfig } from '../../../router/config.js';
 import type { Random } from '../../../router/decide.js';
 import { type RunningRouter, startRouter } from '../../../router/start.js';
+import { equalTo, waitFor } from '../../support/wait-for.js';
 
 export interface Seen {
   readonly method: string;
@@ -172,7 +173,7 @@ export async function startTestRouter(options: TestRouterOptions): Promise<TestR
     await waitFor(
       'route table loaded',
       async () => (await fetch(`${router.adminAddress.url}/routes`)).status,
-      200,
+      equalTo(200),
     );
   }
   return {
@@ -213,31 +214,6 @@ export async function metricValue(
     }
   }
   return total;
-}
-
-/** Polls `probe` until it returns `expected` (deep-equal by JSON) or fails naming what it saw. */
-export async function waitFor<T>(
-  what: string,
-  probe: () => Promise<T> | T,
-  expected: T,
-  timeoutMs = 5000,
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown = 'nothing yet';
-  for (;;) {
-    try {
-      last = await probe();
-      if (JSON.stringify(last) === JSON.stringify(expected)) return;
-    } catch (error) {
-      last = error instanceof Error ? error.message : error;
-    }
-    if (Date.now() > deadline) {
-      throw new Error(
-        `timed out after ${timeoutMs} ms waiting for ${what}: expected ${JSON.stringify(expected)}, last saw ${JSON.stringify(last)}`,
-      );
-    }
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
 }
 
 /** A Random that returns the given values in turn (repeating the last). */

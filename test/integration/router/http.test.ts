@@ -7,7 +7,8 @@ import { Readable } from 'node:stream';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocket, WebSocketServer } from 'ws';
-import { type App, startApp, startTestRouter, type TestRouter, waitFor } from './helpers.js';
+import { equalTo, waitFor, waitUntil } from '../../support/wait-for.js';
+import { type App, startApp, startTestRouter, type TestRouter } from './helpers.js';
 
 let app: App;
 let canaryApp: App;
@@ -198,10 +199,11 @@ describe('HTTP correctness', () => {
       ws.once('error', reject);
     });
     ws.send('ping');
-    await waitFor('greeting and echo over the tunnel', () => messages, [
-      'hello from stable, canary header: absent',
-      'echo:ping',
-    ]);
+    await waitFor(
+      'greeting and echo over the tunnel',
+      () => messages,
+      equalTo(['hello from stable, canary header: absent', 'echo:ping']),
+    );
     ws.close();
     expect(
       await router.metric('switchyard_routing_decisions_total', { track: 'stable', reason: 'header' }),
@@ -254,7 +256,7 @@ describe('HTTP correctness', () => {
     try {
       // Wait until the app is stuck waiting for 'drain': the count stops moving.
       let last = -1;
-      await waitFor(
+      await waitUntil(
         'the app to stall on back-pressure',
         async () => {
           await new Promise((resolve) => setTimeout(resolve, 200));
@@ -262,8 +264,7 @@ describe('HTTP correctness', () => {
           last = firehoseWritten;
           return stalled;
         },
-        true,
-        20_000,
+        { timeoutMs: 20_000 },
       );
       expect(firehoseWritten).toBeLessThan(48 * 1024 * 1024);
     } finally {
@@ -292,7 +293,7 @@ describe('HTTP correctness', () => {
     });
     try {
       let last = -1;
-      await waitFor(
+      await waitUntil(
         'the client to stall on back-pressure',
         async () => {
           await new Promise((resolve) => setTimeout(resolve, 200));
@@ -300,8 +301,7 @@ describe('HTTP correctness', () => {
           last = sent;
           return stalled;
         },
-        true,
-        20_000,
+        { timeoutMs: 20_000 },
       );
       expect(sent).toBeLessThan(48 * 1024 * 1024);
     } finally {
@@ -317,7 +317,7 @@ describe('HTTP correctness', () => {
     await new Promise((resolve) => setTimeout(resolve, 100));
     controller.abort();
     await pending;
-    await waitFor('the app to see its request aborted', () => closedByClient, 1);
+    await waitFor('the app to see its request aborted', () => closedByClient, equalTo(1));
   });
 
   it('times out waiting for response headers (configurable) with 504 JSON', async () => {

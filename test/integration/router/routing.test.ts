@@ -1,15 +1,8 @@
 // Every numbered routing behaviour of issue 3, end to end through real sockets: client → router(s) → apps.
 import { createHash } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import {
-  type App,
-  deadUrl,
-  sequence,
-  startApp,
-  startTestRouter,
-  type TestRouter,
-  waitFor,
-} from './helpers.js';
+import { equalTo, waitFor, waitUntil } from '../../support/wait-for.js';
+import { type App, deadUrl, sequence, startApp, startTestRouter, type TestRouter } from './helpers.js';
 
 interface Answer {
   status: number;
@@ -169,7 +162,7 @@ describe('3. sticky cookie', () => {
       generation: 2,
       sticky: { cookie: 'my-track', maxAgeSeconds: 120 },
     });
-    await waitFor('generation 2', () => r.metric('switchyard_route_generation'), 2);
+    await waitFor('generation 2', () => r.metric('switchyard_route_generation'), equalTo(2));
     const moved = await get(r.url, { cookie: 'my-track=canary' });
     expect(moved.app).toBe('stable');
     expect(moved.headers.get('set-cookie')).toMatch(/^my-track=stable;/);
@@ -195,7 +188,7 @@ describe('4. hashOn key', () => {
       generation: 2,
       hashOn: { header: 'x-user-id' },
     });
-    await waitFor('generation 2', () => r.metric('switchyard_route_generation'), 2);
+    await waitFor('generation 2', () => r.metric('switchyard_route_generation'), equalTo(2));
     for (const user of onCanary) expect((await get(r.url, { 'x-user-id': user })).app).toBe('canary');
     expect(await r.metric('switchyard_routing_decisions_total', { reason: 'hash' })).toBe(
       users.length * 2 + onCanary.length,
@@ -243,7 +236,7 @@ async function pair(
       await s.metric('switchyard_route_generation'),
       await c.metric('switchyard_route_generation'),
     ],
-    [1, 1],
+    equalTo([1, 1]),
   );
   return { s, c };
 }
@@ -272,17 +265,17 @@ describe('6. mirroring', () => {
           await s.metric('switchyard_route_generation'),
           await c.metric('switchyard_route_generation'),
         ],
-        [1, 1],
+        equalTo([1, 1]),
       );
       const answer = await get(`${s.url}/checkout?x=1`);
       expect(answer.app).toBe('stable');
       expect(answer.body.url).toBe('/checkout?x=1');
-      await waitFor('mirror copy to reach the canary app', () => release !== null, true);
+      await waitUntil('mirror copy to reach the canary app', () => release !== null);
       release!();
       await waitFor(
         'mirrored copy counted at the canary router',
         () => c.metric('switchyard_mirrored_requests_total', { track: 'canary', code_class: '2xx' }),
-        1,
+        equalTo(1),
       );
       expect(await c.metric('switchyard_requests_total', { track: 'canary', code_class: '2xx' })).toBe(1);
       expect(await s.metric('switchyard_requests_total', { track: 'stable', code_class: '2xx' })).toBe(1);
@@ -335,7 +328,7 @@ describe('7. cross-track forwarding with x-switchyard-hop', () => {
     await waitFor(
       'hop accepted after the secret appears',
       async () => (await get(s.url, { 'X-Canary': 'always' })).app,
-      'canary',
+      equalTo('canary'),
     );
   });
 });

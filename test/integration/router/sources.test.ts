@@ -8,7 +8,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type App, startApp, startTestRouter, tableJson, waitFor } from './helpers.js';
+import { equalTo, waitFor, waitUntil } from '../../support/wait-for.js';
+import { type App, startApp, startTestRouter, tableJson } from './helpers.js';
 
 let stable: App;
 let canary: App;
@@ -42,17 +43,15 @@ describe('routes file', () => {
         weights: { stable: 0, canary: 100 },
         generation: 2,
       });
-      await waitFor('the new weights to apply', () => appOf(r.url), 'canary');
+      await waitFor('the new weights to apply', () => appOf(r.url), equalTo('canary'));
 
       r.writeTable({
         tracks: { stable: stable.url, canary: canary.url },
         weights: { stable: 50, canary: 40 },
         generation: 3,
       });
-      await waitFor(
-        'a rejection naming the field',
-        () => r.logs.some((line) => line.field === 'weights' && String(line.err).includes('sum to 100')),
-        true,
+      await waitUntil('a rejection naming the field', () =>
+        r.logs.some((line) => line.field === 'weights' && String(line.err).includes('sum to 100')),
       );
       r.writeTable({
         tracks: { stable: stable.url, canary: canary.url },
@@ -60,13 +59,11 @@ describe('routes file', () => {
         generation: 4,
         rules: [{ match: { header: { name: 'x', regex: '(a+)+$' } }, track: 'canary' }],
       });
-      await waitFor(
-        'the catastrophic regex to be rejected',
-        () => r.logs.some((line) => line.field === 'rules[0].match.header.regex'),
-        true,
+      await waitUntil('the catastrophic regex to be rejected', () =>
+        r.logs.some((line) => line.field === 'rules[0].match.header.regex'),
       );
       r.writeTable('{ not json');
-      await waitFor('a syntax error to be rejected', () => r.logs.some((line) => line.field === '$'), true);
+      await waitUntil('a syntax error to be rejected', () => r.logs.some((line) => line.field === '$'));
 
       expect(await appOf(r.url)).toBe('canary');
       expect(await r.metric('switchyard_route_generation')).toBe(2);
@@ -82,7 +79,7 @@ describe('routes file', () => {
     const r = await startTestRouter({ local: stable.url });
     try {
       r.writeTable(tableJson({ tracks: { stable: stable.url }, weights: { stable: 100 } }, 'other'));
-      await waitFor('rejection naming service', () => r.logs.some((line) => line.field === 'service'), true);
+      await waitUntil('rejection naming service', () => r.logs.some((line) => line.field === 'service'));
       expect((await fetch(`${r.admin}/readyz`)).status).toBe(503);
     } finally {
       await r.close();
@@ -174,35 +171,29 @@ describe('control long-poll client', () => {
     });
     let restarted: FakeControl | null = null;
     try {
-      await waitFor('the first table', () => r.metric('switchyard_route_generation'), 1);
+      await waitFor('the first table', () => r.metric('switchyard_route_generation'), equalTo(1));
       expect(await r.metric('switchyard_control_connected')).toBe(1);
       expect(await appOf(r.url)).toBe('stable');
-      await waitFor(
-        'a held poll that ended in 304 and was renewed',
-        () => control.requests.length >= 3,
-        true,
-      );
+      await waitUntil('a held poll that ended in 304 and was renewed', () => control.requests.length >= 3);
       const renewed = control.requests[1]!;
       expect(renewed.url).toBe('/v1/routes/shop-ns/shop?generation=1');
       expect(renewed.ifNoneMatch).toBe('"1"');
       expect(renewed.authorization).toBe('Bearer token-one');
 
       control.publish({ stable: 0, canary: 100 });
-      await waitFor('the published table', () => r.metric('switchyard_route_generation'), 2);
+      await waitFor('the published table', () => r.metric('switchyard_route_generation'), equalTo(2));
       expect(await appOf(r.url)).toBe('canary');
 
       token = 'token-two';
       writeFileSync(tokenFile, token);
       const seen = control.requests.length;
-      await waitFor(
-        'a poll with the rotated token',
-        () => control.requests.slice(seen).some((q) => q.authorization === 'Bearer token-two'),
-        true,
+      await waitUntil('a poll with the rotated token', () =>
+        control.requests.slice(seen).some((q) => q.authorization === 'Bearer token-two'),
       );
 
       const port = Number(new URL(control.url).port);
       await control.close();
-      await waitFor('control_connected to drop', () => r.metric('switchyard_control_connected'), 0);
+      await waitFor('control_connected to drop', () => r.metric('switchyard_control_connected'), equalTo(0));
       expect(await appOf(r.url)).toBe('canary');
       expect((await fetch(`${r.admin}/readyz`)).status).toBe(200);
       expect(
@@ -218,8 +209,8 @@ describe('control long-poll client', () => {
       await waitFor(
         'reconnect and take generation 3',
         () => r.metric('switchyard_route_generation'),
-        3,
-        15_000,
+        equalTo(3),
+        { timeoutMs: 15_000 },
       );
       expect(await r.metric('switchyard_control_connected')).toBe(1);
       expect(await appOf(r.url)).toBe('stable');
@@ -282,12 +273,10 @@ describe('control over TLS', () => {
       },
     });
     try {
-      await waitFor('the table over TLS', () => trusted.metric('switchyard_route_generation'), 1);
+      await waitFor('the table over TLS', () => trusted.metric('switchyard_route_generation'), equalTo(1));
       expect(await trusted.metric('switchyard_control_connected')).toBe(1);
-      await waitFor(
-        'the untrusted router to log a TLS failure',
-        () => untrusted.logs.some((line) => line.msg === 'route poll failed; keeping last table'),
-        true,
+      await waitUntil('the untrusted router to log a TLS failure', () =>
+        untrusted.logs.some((line) => line.msg === 'route poll failed; keeping last table'),
       );
       expect(await untrusted.metric('switchyard_route_generation')).toBe(-1);
       expect(await untrusted.metric('switchyard_control_connected')).toBe(0);
@@ -306,16 +295,14 @@ describe('control over TLS', () => {
         },
       });
       const router = late;
-      await waitFor(
-        'the router to report the missing CA file',
-        () => router.logs.some((line) => String(line.err ?? '').includes('not readable yet')),
-        true,
+      await waitUntil('the router to report the missing CA file', () =>
+        router.logs.some((line) => String(line.err ?? '').includes('not readable yet')),
       );
       writeFileSync(lateCa, readFileSync(cert));
       await waitFor(
         'the table once the CA file exists',
         () => router.metric('switchyard_route_generation'),
-        1,
+        equalTo(1),
       );
     } finally {
       await late?.close();

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { pino } from 'pino';
 import { afterAll, describe, expect, it } from 'vitest';
 import { watchFileContent } from '../../../router/watch.js';
-import { waitFor } from './helpers.js';
+import { equalTo, waitFor } from '../../support/wait-for.js';
 
 const root = mkdtempSync(join(tmpdir(), 'switchyard-watch-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
@@ -17,12 +17,12 @@ describe('watchFileContent', () => {
     const seen: (string | null)[] = [];
     const watch = watchFileContent(path, (text) => seen.push(text), pino({ level: 'silent' }), 100);
     try {
-      await waitFor('initial content', () => seen, ['one']);
+      await waitFor('initial content', () => seen, equalTo(['one']));
       writeFileSync(`${path}.tmp`, 'two');
       renameSync(`${path}.tmp`, path);
-      await waitFor('replacement', () => seen, ['one', 'two']);
+      await waitFor('replacement', () => seen, equalTo(['one', 'two']));
       rmSync(path);
-      await waitFor('deletion', () => seen, ['one', 'two', null]);
+      await waitFor('deletion', () => seen, equalTo(['one', 'two', null]));
     } finally {
       watch.close();
     }
@@ -38,10 +38,10 @@ describe('watchFileContent', () => {
       50,
     );
     try {
-      await waitFor('missing at first', () => seen, [null]);
+      await waitFor('missing at first', () => seen, equalTo([null]));
       mkdirSync(dir);
       writeFileSync(join(dir, 'token'), 'hop');
-      await waitFor('the token once it exists', () => seen, [null, 'hop']);
+      await waitFor('the token once it exists', () => seen, equalTo([null, 'hop']));
       expect(seen).toEqual([null, 'hop']);
     } finally {
       watch.close();
