@@ -62,10 +62,10 @@ describe('prometheus provider against a real Prometheus', () => {
       logs = (logs + chunk.toString()).slice(-4000);
     });
     await waitFor(
-      `prometheus ready at ${url} (stderr: ${logs})`,
+      `prometheus ready at ${url}`,
       async () => (await request(`${url}/-/ready`)).statusCode,
       (status) => status === 200,
-      { timeoutMs: 15_000, intervalMs: 100 },
+      { timeoutMs: 15_000, intervalMs: 100, seen: () => ({ stderr: logs }) },
     );
   });
 

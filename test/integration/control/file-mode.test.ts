@@ -108,7 +108,6 @@ describe('file mode with real routers', () => {
   }
 
   /** The route server gets a table just after the status that decided it is saved. */
-  /** The route server gets a table just after the status that decided it is saved. */
   async function publishedTable(name: string, settled: (table: RouteTable) => boolean): Promise<RouteTable> {
     const table = await waitFor(
       `${name} route table published`,
