@@ -1,11 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import {
-  Annotation,
-  DEFAULT_SETTINGS,
-  parseAnnotations,
-  parseDurationMs,
-  podTemplateHash,
-} from './annotations.js';
+import { Annotation, DEFAULT_SETTINGS, parseAnnotations, podTemplateHash } from './annotations.js';
 import { SwitchyardError } from './errors.js';
 
 function errorOf(annotations: Record<string, string>): SwitchyardError {
@@ -115,19 +109,6 @@ describe('parseAnnotations', () => {
     expect(warnings[1]).toContain('unknown annotation switchyard.io/zzzzzzzzzzzzzzzz');
     expect(warnings[1]).not.toContain('did you mean');
   });
-});
-
-describe('parseDurationMs', () => {
-  it.each([
-    ['500ms', 500],
-    ['30s', 30_000],
-    ['1m', 60_000],
-    ['1h30m', 5_400_000],
-    ['1.5s', 1500],
-    ['1', null],
-    ['-1s', null],
-    ['1d', null],
-  ])('%s → %s', (text, ms) => expect(parseDurationMs(text)).toBe(ms));
 });
 
 describe('podTemplateHash', () => {

@@ -2,6 +2,7 @@
 // into. The same vocabulary configures file mode. Parsing lives here too (one place for both).
 
 import { createHash } from 'node:crypto';
+import { parseDurationMs } from './duration.js';
 import { ErrorCode, SwitchyardError } from './errors.js';
 import { DEFAULT_STICKY_COOKIE, parseRouteTable } from './routes.js';
 
@@ -168,7 +169,6 @@ const DNS_SUBDOMAIN_PATTERN =
   /^(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 const CHECK_NAME_PATTERN = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 const COOKIE_NAME_PATTERN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
-const DURATION_UNITS_MS: Readonly<Record<string, number>> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
 // Anchored at the end only: no backtracking over the (user-controlled) PromQL before it.
 const CHECK_TAIL = /(<=|>=|==|!=|<|>)\s*(-?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?)\s*$/;
 /** Longer values are rejected before any parsing (Kubernetes allows 256 KiB of annotations in total). */
@@ -203,17 +203,6 @@ function decimalIn(annotation: string, value: string, min: number, max: number, 
   const number = /^(\d+(\.\d*)?|\.\d+)$/.test(text) ? Number(text) : Number.NaN;
   if (!Number.isFinite(number) || number < min || number > max) invalid(annotation, value, allowed);
   return number;
-}
-
-/** Parses `1m`, `30s`, `500ms`, `1h30m`, `1.5s` into milliseconds; null when malformed. */
-export function parseDurationMs(value: string): number | null {
-  const text = value.trim();
-  if (!/^(\d+(\.\d+)?(ms|s|m|h))+$/.test(text)) return null;
-  let total = 0;
-  for (const part of text.matchAll(/(\d+(?:\.\d+)?)(ms|s|m|h)/g)) {
-    total += Number(part[1]) * DURATION_UNITS_MS[part[2]!]!;
-  }
-  return Number.isFinite(total) ? Math.round(total) : null;
 }
 
 function durationIn(

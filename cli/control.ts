@@ -2,10 +2,18 @@
 // (--config) starts the file-mode controller; without it, Kubernetes mode (controller/kube/control.ts).
 
 import { readFile } from 'node:fs/promises';
-import { parseArgs } from 'node:util';
 import { type Logger, pino } from 'pino';
 import { Registry } from 'prom-client';
-import { ErrorCode, SwitchyardError, errorMessage } from '../api/errors.js';
+import { errorMessage } from '../api/errors.js';
+import {
+  type FlagTable,
+  flagDuration,
+  flagError,
+  flagOneOf,
+  flagUsage,
+  parseHostPort,
+  readFlags,
+} from '../api/flags.js';
 import { createProvider } from '../controller/analysis/provider.js';
 import { ProviderAnalyzer } from '../controller/file-mode/analyzer.js';
 import { startFileModeControl } from '../controller/file-mode/start.js';
@@ -13,18 +21,11 @@ import { loadKubeConfig } from '../controller/kube/client.js';
 import { startKubeControl } from '../controller/kube/control.js';
 import { hostname } from 'node:os';
 import { dirname, join } from 'node:path';
-import { parseDurationMs } from '../api/annotations.js';
 import { VERSION } from '../api/version.js';
 import { LOG_LEVELS } from '../router/log.js';
 import { untilSignal } from './signals.js';
 
-interface FlagSpec {
-  readonly value: string;
-  readonly help: string;
-  readonly default?: string;
-}
-
-export const CONTROL_FLAGS: Readonly<Record<string, FlagSpec>> = {
+export const CONTROL_FLAGS: FlagTable = {
   config: {
     value: 'path',
     help: 'file mode: switchyard.yaml (services, tracks, rollout settings); absent = Kubernetes mode',
@@ -133,16 +134,7 @@ export interface ControlFlags {
   readonly kube: KubeFlags;
 }
 
-function envName(flag: string): string {
-  return `SWITCHYARD_${flag.toUpperCase().replaceAll('-', '_')}`;
-}
-
 export function controlUsage(): string {
-  const rows = Object.entries(CONTROL_FLAGS).map(([name, spec]) => {
-    const left = `  --${name} <${spec.value}>`;
-    const def = spec.default === undefined ? '' : ` (default ${spec.default})`;
-    return `${left.padEnd(32)}${spec.help}${def}\n${''.padEnd(32)}env ${envName(name)}`;
-  });
   return [
     'Usage: switchyard control --config switchyard.yaml --state-dir DIR [flags]   (file mode)',
     '       switchyard control [flags]                                           (Kubernetes mode)',
@@ -151,77 +143,40 @@ export function controlUsage(): string {
     'controller and the operator API (/v1/rollouts…, bearer token from --api-token-file).',
     '',
     'Flags (each also settable as the environment variable shown; flags win):',
-    ...rows,
-    '  -h, --help                    this text',
+    ...flagUsage(CONTROL_FLAGS),
     '',
     'File format and lifecycle: docs/file-mode.md. Operator commands: docs/cli.md.',
     '',
   ].join('\n');
 }
 
-function bad(flag: string, message: string): never {
-  throw new SwitchyardError(ErrorCode.FlagInvalid, `--${flag}: ${message}`, { field: `--${flag}` });
-}
-
 export function parseControlFlags(
   argv: readonly string[],
   env: Readonly<Record<string, string | undefined>>,
 ): ControlFlags | 'help' {
-  const options: Record<string, { type: 'string' | 'boolean'; short?: string }> = {
-    help: { type: 'boolean', short: 'h' },
-  };
-  for (const name of Object.keys(CONTROL_FLAGS)) options[name] = { type: 'string' };
-  let values: Record<string, string | boolean | undefined>;
-  try {
-    values = parseArgs({ args: [...argv], options, strict: true, allowPositionals: false }).values;
-  } catch (error) {
-    throw new SwitchyardError(
-      ErrorCode.FlagInvalid,
-      `control: ${errorMessage(error)} (see switchyard control --help)`,
-      { cause: error },
-    );
-  }
-  if (values.help === true) return 'help';
-  const get = (name: string): string | null => {
-    const flag = values[name];
-    if (typeof flag === 'string') return flag;
-    const fromEnv = env[envName(name)];
-    return fromEnv === undefined || fromEnv === '' ? (CONTROL_FLAGS[name]?.default ?? null) : fromEnv;
-  };
-  const listen = get('listen')!;
-  const colon = listen.lastIndexOf(':');
-  const host = colon < 0 ? '' : listen.slice(0, colon).replace(/^\[(.*)\]$/, '$1');
-  const port = Number(listen.slice(colon + 1));
-  if (colon < 0 || host === '' || !Number.isInteger(port) || port < 0 || port > 65_535) {
-    bad('listen', `"${listen}" is not host:port (e.g. 0.0.0.0:8443; port 0 picks a free port)`);
-  }
-  const logLevel = get('log-level')!;
-  if (LOG_LEVELS[logLevel] === undefined) {
-    bad('log-level', `"${logLevel}" is not one of ${Object.keys(LOG_LEVELS).join(', ')}`);
-  }
+  const get = readFlags('control', CONTROL_FLAGS, argv, env);
+  if (get === 'help') return 'help';
+  const { host, port } = parseHostPort('listen', get('listen')!, '0.0.0.0:8443');
+  const logLevel = flagOneOf('log-level', get('log-level')!, Object.keys(LOG_LEVELS));
   const tlsCertFile = get('tls-cert-file');
   const tlsKeyFile = get('tls-key-file');
   if ((tlsCertFile === null) !== (tlsKeyFile === null))
-    bad('tls-cert-file', 'give both --tls-cert-file and --tls-key-file, or neither');
+    flagError('tls-cert-file', 'give both --tls-cert-file and --tls-key-file, or neither');
   const prometheusUrl = get('prometheus-url');
   if (prometheusUrl !== null && !/^https?:\/\/[^/\s]+\/?$/.test(prometheusUrl)) {
-    bad('prometheus-url', `"${prometheusUrl}" — expected http(s)://host:port`);
+    flagError('prometheus-url', `"${prometheusUrl}" — expected http(s)://host:port`);
   }
   const config = get('config');
   const stateDir = get('state-dir');
   if (config !== null && stateDir === null)
-    bad('state-dir', 'is required with --config (where rollout state is kept across restarts)');
-  const duration = (flag: string): number => {
-    const text = get(flag)!;
-    const ms = parseDurationMs(text);
-    if (ms === null || ms < 1000) bad(flag, `"${text}" — expected a duration of at least 1s, e.g. 15s`);
-    return ms;
-  };
+    flagError('state-dir', 'is required with --config (where rollout state is kept across restarts)');
+  /** Lease timings: 1s to 1h. */
+  const duration = (flag: string): number => flagDuration(flag, get(flag)!, 1000, 3_600_000);
   const podNamespace = get('pod-namespace')!;
   const serviceName = get('service-name')!;
   const leaseDurationMs = duration('lease-duration');
   const renewMs = duration('lease-renew');
-  if (renewMs >= leaseDurationMs) bad('lease-renew', 'must be shorter than --lease-duration');
+  if (renewMs >= leaseDurationMs) flagError('lease-renew', 'must be shorter than --lease-duration');
   const kube: KubeFlags = Object.freeze({
     kubeconfig: get('kubeconfig'),
     podNamespace,
@@ -259,9 +214,9 @@ async function readSecret(flag: string, path: string | null): Promise<string | n
   try {
     text = (await readFile(path, 'utf8')).trim();
   } catch (error) {
-    return bad(flag, `cannot read ${path}: ${errorMessage(error)}`);
+    return flagError(flag, `cannot read ${path}: ${errorMessage(error)}`);
   }
-  if (text.length < 16) bad(flag, `${path} must hold a token of at least 16 characters`);
+  if (text.length < 16) flagError(flag, `${path} must hold a token of at least 16 characters`);
   return text;
 }
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseDuration, parseRouterConfig, ROUTER_FLAGS, routerUsage } from './config.js';
+import { parseRouterConfig, ROUTER_FLAGS, routerUsage } from './config.js';
 
 const required = ['--service', 'shop', '--track', 'stable', '--local', 'http://127.0.0.1:8080/'];
 
@@ -72,10 +72,11 @@ describe('parseRouterConfig', () => {
     }
   });
 
-  it('parses durations', () => {
-    expect(parseDuration('x', '250ms')).toBe(250);
-    expect(parseDuration('x', '1.5s')).toBe(1500);
-    expect(parseDuration('x', '3m')).toBe(180_000);
-    expect(() => parseDuration('x', '0s')).toThrow('between 1ms and 60m');
+  it('bounds its timeouts to 1ms..1h', () => {
+    const config = parseRouterConfig([...required, '--routes-file', 'a', '--drain-timeout', '1.5s'], {});
+    expect(config).toMatchObject({ drainTimeoutMs: 1500 });
+    expect(() => parseRouterConfig([...required, '--routes-file', 'a', '--body-timeout', '2h'], {})).toThrow(
+      '--body-timeout: "2h" must be between 1ms and 1h',
+    );
   });
 });

@@ -1,15 +1,18 @@
 // The router's configuration: flags and SWITCHYARD_<FLAG> environment variables parsed once into
 // one validated, frozen object. Flags win over environment variables.
 
-import { parseArgs } from 'node:util';
-import { ErrorCode, SwitchyardError } from '../api/errors.js';
+import {
+  type FlagTable,
+  flagDuration,
+  flagError,
+  flagOneOf,
+  flagUsage,
+  type HostPort,
+  parseHostPort,
+  readFlags,
+} from '../api/flags.js';
 import { TRACK_NAME_PATTERN } from '../api/routes.js';
 import { LOG_LEVELS } from './log.js';
-
-export interface HostPort {
-  readonly host: string;
-  readonly port: number;
-}
 
 export interface RouterConfig {
   readonly listen: HostPort;
@@ -32,13 +35,7 @@ export interface RouterConfig {
   readonly logLevel: string;
 }
 
-interface FlagSpec {
-  readonly help: string;
-  readonly value: string;
-  readonly default?: string;
-}
-
-export const ROUTER_FLAGS: Readonly<Record<string, FlagSpec>> = {
+export const ROUTER_FLAGS: FlagTable = {
   listen: {
     value: 'host:port',
     default: '0.0.0.0:15001',
@@ -74,39 +71,18 @@ export const ROUTER_FLAGS: Readonly<Record<string, FlagSpec>> = {
 };
 
 export function routerUsage(): string {
-  const rows = Object.entries(ROUTER_FLAGS).map(([name, spec]) => {
-    const left = `  --${name} <${spec.value}>`;
-    const env = `SWITCHYARD_${name.toUpperCase().replaceAll('-', '_')}`;
-    const def = spec.default === undefined ? '' : ` (default ${spec.default})`;
-    return `${left.padEnd(34)}${spec.help}${def}\n${''.padEnd(34)}env ${env}`;
-  });
   return [
     'Usage: switchyard router --service NAME --track NAME --local URL (--routes-file PATH | --control URL) [flags]',
     '',
     'The sidecar HTTP router: splits traffic between tracks by X-Canary header, match rules, sticky',
     'cookie, hash key and weight; measures every request it hands to its local app.',
     '',
-    'Flags (each also settable as the environment variable shown):',
-    ...rows,
-    '  -h, --help                      this text',
+    'Flags (each also settable as the environment variable shown; flags win):',
+    ...flagUsage(ROUTER_FLAGS),
     '',
-    'Durations: 500ms, 30s, 2m. X-Canary with a token: "X-Canary: always; token=<token>".',
+    'Durations: 500ms, 30s, 2m, 1h30m (1ms to 1h). X-Canary with a token: "X-Canary: always; token=<token>".',
     '',
   ].join('\n');
-}
-
-function bad(flag: string, message: string): never {
-  throw new SwitchyardError(ErrorCode.FlagInvalid, `--${flag}: ${message}`, { field: `--${flag}` });
-}
-
-function hostPort(flag: string, text: string): HostPort {
-  const colon = text.lastIndexOf(':');
-  const host = colon < 0 ? '' : text.slice(0, colon).replace(/^\[(.*)\]$/, '$1');
-  const port = Number(text.slice(colon + 1));
-  if (colon < 0 || host.length === 0 || !Number.isInteger(port) || port < 0 || port > 65535) {
-    bad(flag, `"${text}" is not host:port (e.g. 127.0.0.1:15001; port 0 picks a free port)`);
-  }
-  return { host, port };
 }
 
 function origin(flag: string, text: string): string {
@@ -114,79 +90,54 @@ function origin(flag: string, text: string): string {
   try {
     url = new URL(text);
   } catch {
-    bad(flag, `"${text}" is not a URL; expected http://host:port`);
+    flagError(flag, `"${text}" is not a URL; expected http://host:port`);
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:')
-    bad(flag, `"${text}": expected http:// or https://`);
+    flagError(flag, `"${text}": expected http:// or https://`);
   return flag === 'control' ? text.replace(/\/+$/, '') : url.origin;
 }
 
-const UNITS: Readonly<Record<string, number>> = { ms: 1, s: 1000, m: 60_000 };
-
-export function parseDuration(flag: string, text: string): number {
-  const match = /^(\d+(?:\.\d+)?)(ms|s|m)$/.exec(text.trim());
-  if (!match) bad(flag, `"${text}" is not a duration; expected e.g. 500ms, 30s, 2m`);
-  const ms = Number(match[1]) * UNITS[match[2]!]!;
-  if (ms <= 0 || ms > 3_600_000) bad(flag, `"${text}" must be between 1ms and 60m`);
-  return Math.round(ms);
-}
+/** Router timeouts: 1ms to 60m. */
+const duration = (flag: string, text: string): number => flagDuration(flag, text, 1, 3_600_000);
 
 /** Parses argv + env into a frozen RouterConfig, or returns 'help'. Throws SwitchyardError naming the flag. */
 export function parseRouterConfig(
   argv: readonly string[],
   env: Readonly<Record<string, string | undefined>>,
 ): RouterConfig | 'help' {
-  const options: Record<string, { type: 'string' | 'boolean'; short?: string }> = {
-    help: { type: 'boolean', short: 'h' },
-  };
-  for (const name of Object.keys(ROUTER_FLAGS)) options[name] = { type: 'string' };
-  let values: Record<string, string | boolean | undefined>;
-  try {
-    values = parseArgs({ args: [...argv], options, strict: true, allowPositionals: false }).values;
-  } catch (error) {
-    throw new SwitchyardError(ErrorCode.FlagInvalid, `router: ${(error as Error).message}`, { cause: error });
-  }
-  if (values.help === true) return 'help';
-  const get = (name: string): string | undefined => {
-    const flag = values[name];
-    if (typeof flag === 'string') return flag;
-    const fromEnv = env[`SWITCHYARD_${name.toUpperCase().replaceAll('-', '_')}`];
-    return fromEnv === undefined || fromEnv === '' ? ROUTER_FLAGS[name]?.default : fromEnv;
-  };
+  const get = readFlags('router', ROUTER_FLAGS, argv, env);
+  if (get === 'help') return 'help';
   const required = (name: string): string =>
-    get(name) ?? bad(name, 'is required (see switchyard router --help)');
-  const optional = (name: string): string | null => get(name) ?? null;
+    get(name) ?? flagError(name, 'is required (see switchyard router --help)');
 
   const service = required('service');
   const track = required('track');
-  if (!TRACK_NAME_PATTERN.test(track)) bad('track', `"${track}" must be a lower-case DNS label`);
+  if (!TRACK_NAME_PATTERN.test(track)) flagError('track', `"${track}" must be a lower-case DNS label`);
   const namespace = required('namespace');
-  if (!TRACK_NAME_PATTERN.test(namespace)) bad('namespace', `"${namespace}" must be a lower-case DNS label`);
-  const routesFile = optional('routes-file');
-  const controlText = optional('control');
+  if (!TRACK_NAME_PATTERN.test(namespace))
+    flagError('namespace', `"${namespace}" must be a lower-case DNS label`);
+  const routesFile = get('routes-file');
+  const controlText = get('control');
   if ((routesFile === null) === (controlText === null)) {
-    bad('routes-file', 'exactly one of --routes-file and --control is required');
+    flagError('routes-file', 'exactly one of --routes-file and --control is required');
   }
-  const logLevel = required('log-level');
-  if (LOG_LEVELS[logLevel] === undefined) {
-    bad('log-level', `"${logLevel}" is not one of ${Object.keys(LOG_LEVELS).join(', ')}`);
-  }
+  const logLevel = flagOneOf('log-level', required('log-level'), Object.keys(LOG_LEVELS));
   return Object.freeze({
-    listen: Object.freeze(hostPort('listen', required('listen'))),
-    admin: Object.freeze(hostPort('admin', required('admin'))),
+    listen: Object.freeze(parseHostPort('listen', required('listen'), '127.0.0.1:15001')),
+    admin: Object.freeze(parseHostPort('admin', required('admin'), '127.0.0.1:15020')),
     service,
     track,
     local: origin('local', required('local')),
     routesFile,
     control: controlText === null ? null : origin('control', controlText),
     namespace,
-    hopSecretFile: optional('hop-secret-file'),
-    controlCaFile: optional('control-ca-file'),
-    controlTokenFile: optional('control-token-file'),
-    headersTimeoutMs: parseDuration('headers-timeout', required('headers-timeout')),
-    bodyTimeoutMs: parseDuration('body-timeout', required('body-timeout')),
-    idleTimeoutMs: parseDuration('idle-timeout', required('idle-timeout')),
-    drainTimeoutMs: parseDuration('drain-timeout', required('drain-timeout')),
+    hopSecretFile: get('hop-secret-file'),
+    controlCaFile: get('control-ca-file'),
+    controlTokenFile: get('control-token-file'),
+    headersTimeoutMs: duration('headers-timeout', required('headers-timeout')),
+    bodyTimeoutMs: duration('body-timeout', required('body-timeout')),
+    idleTimeoutMs: duration('idle-timeout', required('idle-timeout')),
+    drainTimeoutMs: duration('drain-timeout', required('drain-timeout')),
     logLevel,
   });
 }

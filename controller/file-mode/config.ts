@@ -8,7 +8,7 @@ import { parse as parseYaml } from 'yaml';
 import type { RolloutSettings } from '../../api/annotations.js';
 import { ErrorCode, SwitchyardError, errorMessage } from '../../api/errors.js';
 import { TRACK_NAME_PATTERN } from '../../api/routes.js';
-import { parseDurationMs } from '../../api/annotations.js';
+import { parseDurationMs } from '../../api/duration.js';
 import { parseRolloutBlock } from './settings.js';
 
 export interface TrackConfig {

@@ -6,9 +6,9 @@ import {
   Annotation,
   DEFAULT_SETTINGS,
   parseAnnotations,
-  parseDurationMs,
   type RolloutSettings,
 } from '../../api/annotations.js';
+import { parseDurationMs } from '../../api/duration.js';
 import { ErrorCode, SwitchyardError, isSwitchyardError } from '../../api/errors.js';
 
 export const MIN_INTERVAL_MS = 10_000;
