@@ -9,13 +9,15 @@ import { fileURLToPath } from 'node:url';
 import * as k8s from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type FakeCluster, startFakeCluster } from './cluster/cluster.js';
-import { waitUntil } from '../support/wait-for.js';
+import { type WaitOptions, waitUntil } from '../support/wait-for.js';
 import { ensureCliBuilt, kubectl, kubectlOk } from './cluster/helpers.js';
 import { createCertificateAuthority, createServingCertificate } from './cluster/tls.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const repoRoot = join(here, '..', '..');
 const fixtures = join(here, 'cluster', 'fixtures');
+/** The fake cluster converges within seconds; 30 s leaves room on a busy CI machine. */
+const CLUSTER_WAIT: WaitOptions = { timeoutMs: 30_000, intervalMs: 100 };
 
 let cluster: FakeCluster;
 let kc: k8s.KubeConfig;
@@ -169,7 +171,7 @@ describe('API semantics through @kubernetes/client-node', () => {
         () =>
           events.some((event) => event.type === 'BOOKMARK') &&
           events.some((event) => event.type === 'DELETED'),
-        { timeoutMs: 30_000, intervalMs: 100, seen: () => events },
+        { ...CLUSTER_WAIT, seen: () => events },
       );
     } finally {
       controller.abort();
@@ -194,8 +196,7 @@ describe('API semantics through @kubernetes/client-node', () => {
     await informer.start();
     try {
       await waitUntil('the informer to list the existing object', () => seen.includes('add before'), {
-        timeoutMs: 30_000,
-        intervalMs: 100,
+        ...CLUSTER_WAIT,
         seen: () => seen,
       });
       await core.createNamespacedConfigMap({ namespace: 'informed', body: { metadata: { name: 'after' } } });
@@ -205,8 +206,7 @@ describe('API semantics through @kubernetes/client-node', () => {
       );
       await core.deleteNamespacedConfigMap({ name: 'before', namespace: 'informed' });
       await waitUntil('add, update and delete through the watch', () => seen.includes('delete before'), {
-        timeoutMs: 30_000,
-        intervalMs: 100,
+        ...CLUSTER_WAIT,
         seen: () => seen,
       });
       expect(seen).toEqual(['add before', 'add after', 'update after 2', 'delete before']);
@@ -247,11 +247,7 @@ describe('API semantics through @kubernetes/client-node', () => {
         ended = true;
       },
     );
-    await waitUntil('the watch to end', () => ended, {
-      timeoutMs: 30_000,
-      intervalMs: 100,
-      seen: () => received,
-    });
+    await waitUntil('the watch to end', () => ended, { ...CLUSTER_WAIT, seen: () => received });
     expect(received).toEqual([{ type: 'ERROR', code: 410, reason: 'Expired' }]);
   });
 
@@ -348,7 +344,7 @@ describe('API semantics through @kubernetes/client-node', () => {
           .catch((e: unknown) => e);
         return statusCode(error) === 404;
       },
-      { timeoutMs: 30_000, intervalMs: 100 },
+      CLUSTER_WAIT,
     );
     await core.readNamespacedSecret({ name: 'unowned', namespace: 'default' });
   });
@@ -468,7 +464,7 @@ describe('kubectl against the fake cluster', () => {
         for (let index = 0; index < 4; index++) versions.add((await httpGet(url)).version);
         return versions.size === 1 && versions.has('v2');
       },
-      { timeoutMs: 30_000, intervalMs: 100 },
+      CLUSTER_WAIT,
     );
     const replicaSets = await kubectlOk(cluster, [
       'get',
@@ -523,7 +519,7 @@ describe('kubectl against the fake cluster', () => {
         const left = await kubectlOk(cluster, ['get', 'pods', '-n', 'shop', '-o', 'name']);
         return left.trim() === '';
       },
-      { timeoutMs: 30_000, intervalMs: 100 },
+      CLUSTER_WAIT,
     );
     for (const ip of podIps) {
       const error = await fetch(`http://${ip}:8080/healthz`, { signal: AbortSignal.timeout(2000) }).catch(
@@ -564,7 +560,7 @@ describe('kubectl against the fake cluster', () => {
           deployment.status?.conditions?.some((condition) => condition.reason === 'DeploymentPaused')
         );
       },
-      { timeoutMs: 30_000, intervalMs: 100 },
+      CLUSTER_WAIT,
     );
     expect((await replicaSets()).length).toBe(1);
     await kubectlOk(cluster, ['rollout', 'resume', 'deployment/held', '-n', 'shop']);
@@ -651,7 +647,7 @@ describe('what pod processes see', () => {
         (
           await kubectlOk(cluster, ['get', 'pod', 'probe', '-n', 'shop', '-o', 'jsonpath={.status.podIP}'])
         ).trim() || undefined,
-      { timeoutMs: 30_000, intervalMs: 100 },
+      CLUSTER_WAIT,
     );
     const logs = await waitUntil(
       'the probe pod to reach the held Service by name',
@@ -659,7 +655,7 @@ describe('what pod processes see', () => {
         const output = await kubectlOk(cluster, ['logs', 'probe', '-n', 'shop']);
         return output.includes('service=') ? output : undefined;
       },
-      { timeoutMs: 30_000, intervalMs: 100 },
+      CLUSTER_WAIT,
     );
     expect(logs).toContain('file=hello');
     expect(logs).toContain(`secret=s3cret name=probe local=http://${podIp}:9999`);
@@ -718,7 +714,7 @@ describe('pod lifecycle', () => {
         const output = await kubectlOk(cluster, ['logs', 'layered', '-n', 'shop', '-c', 'main']);
         return output.includes('main got:') ? output : undefined;
       },
-      { timeoutMs: 30_000, intervalMs: 100 },
+      CLUSTER_WAIT,
     );
     expect(logs).toContain('main got: sidecar saw prepared');
     const status = await core.readNamespacedPodStatus({ name: 'layered', namespace: 'shop' });
@@ -745,7 +741,7 @@ describe('pod lifecycle', () => {
         const container = read.status?.containerStatuses?.[0];
         return (container?.restartCount ?? 0) >= 2 && container?.lastState?.terminated?.exitCode === 3;
       },
-      { timeoutMs: 30_000, intervalMs: 100 },
+      CLUSTER_WAIT,
     );
     await kubectlOk(cluster, ['delete', 'pod', 'crasher', '-n', 'shop', '--timeout=30s']);
   });
@@ -831,7 +827,7 @@ describe('switchyard images', () => {
         const answer = await httpGet(cluster.serviceUrl('routed', 'shop', 80));
         return answer.status === 200 ? answer : undefined;
       },
-      { timeoutMs: 30_000, intervalMs: 100 },
+      CLUSTER_WAIT,
     );
     expect(response.version).toBe('v1');
     const podIp = (

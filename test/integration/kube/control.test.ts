@@ -31,6 +31,7 @@ import {
   readCanary,
   ScriptedAnalyzer,
   startHarness,
+  KUBE_WAIT,
 } from './harness.js';
 
 const API_TOKEN = 'kube-control-test-api-token';
@@ -180,7 +181,7 @@ describe('switchyard control, Kubernetes mode', () => {
     await waitUntil(
       'Canary web',
       async () => statusOf((await readCanary(harness.custom, 'web')) ?? undefined) !== null,
-      { timeoutMs: 10_000, intervalMs: 50 },
+      KUBE_WAIT,
     );
     await replaceImage('web', 'app:v2');
     const gated = await deployer.readNamespacedDeployment({ name: 'web', namespace: NAMESPACE });
@@ -258,7 +259,7 @@ describe('switchyard control, Kubernetes mode', () => {
         () =>
           follower.routes.get(NAMESPACE, 'web')?.generation ===
           control.routes.get(NAMESPACE, 'web')?.generation,
-        { timeoutMs: 10_000, intervalMs: 50 },
+        KUBE_WAIT,
       );
     } finally {
       await follower.close();

@@ -20,10 +20,14 @@ import { KubeController, type KubeControllerOptions } from '../../../controller/
 import type { CanaryObject } from '../../../controller/kube/canary-object.js';
 import { RouteStore } from '../../../controller/route-server.js';
 import { type FakeCluster, startFakeCluster } from '../../e2e/cluster/cluster.js';
+import type { WaitOptions } from '../../support/wait-for.js';
 
 export const NAMESPACE = 'default';
 export const CONTROL_NAMESPACE = 'switchyard-system';
 /** Rollout time runs this many times faster than real time (10 s intervals take 0.5 s). */
+/** How long the adapter tests wait for the controller to converge, and how often they look. */
+export const KUBE_WAIT: WaitOptions = { timeoutMs: 10_000, intervalMs: 50 };
+
 export const SPEEDUP = 20;
 
 /** Verdicts on demand: every analysis answers `outcome` (tests flip it). */

@@ -17,6 +17,7 @@ import {
   releaseNewImage,
   ScriptedAnalyzer,
   startHarness,
+  KUBE_WAIT,
 } from './harness.js';
 import { waitFor, waitUntil } from '../../support/wait-for.js';
 import { internalContext } from '../../e2e/cluster/api.js';
@@ -66,7 +67,7 @@ describe('leader election', () => {
       () =>
         first.routes.get(NAMESPACE, 'cart') !== undefined &&
         second.routes.get(NAMESPACE, 'cart') !== undefined,
-      { timeoutMs: 10_000, intervalMs: 50 },
+      KUBE_WAIT,
     );
     await new Promise((resolve) => setTimeout(resolve, 500));
     expect(second.controller.isLeader).toBe(false);
@@ -85,7 +86,7 @@ describe('leader election', () => {
       'the new leader to start the rollout',
       async () => (await status('cart'))?.phase,
       (phase) => phase === 'Progressing',
-      { timeoutMs: 10_000, intervalMs: 50 },
+      KUBE_WAIT,
     );
     expect(second.controller.reconciles).toBeGreaterThan(0);
     expect(second.routes.get(NAMESPACE, 'cart')?.weights).toEqual({ stable: 80, canary: 20 });
@@ -114,7 +115,7 @@ describe('operator commands through the Canary', () => {
       'cart Failed',
       async () => (await status('cart'))?.phase,
       (phase) => phase === 'Failed',
-      { timeoutMs: 10_000, intervalMs: 50 },
+      KUBE_WAIT,
     );
     await expect(rollouts.command(NAMESPACE, 'cart', { type: 'pause' })).rejects.toMatchObject({
       code: ErrorCode.CommandRejected,

@@ -22,6 +22,7 @@ import {
   releaseNewImage,
   ScriptedAnalyzer,
   startHarness,
+  KUBE_WAIT,
 } from './harness.js';
 
 let harness: Harness;
@@ -68,7 +69,7 @@ describe('Kubernetes adapter', () => {
         const object = await readCanary(harness.custom, 'shop');
         return statusOf(object ?? undefined) ? object! : undefined;
       },
-      { timeoutMs: 10_000, intervalMs: 50 },
+      KUBE_WAIT,
     );
     expect(canary.metadata.ownerReferences).toEqual([
       expect.objectContaining({ kind: 'Deployment', name: 'shop', uid: created.metadata!.uid }),
@@ -92,7 +93,7 @@ describe('Kubernetes adapter', () => {
     const canary = await waitUntil(
       'shop-canary Deployment',
       async () => (await canaryWorkload('shop')) ?? undefined,
-      { timeoutMs: 10_000, intervalMs: 50 },
+      KUBE_WAIT,
     );
     expect(canary.spec?.template.spec?.containers[0]?.image).toBe('app:v2');
     expect(canary.spec?.template.metadata?.labels?.[Label.track]).toBe('canary');
@@ -121,7 +122,7 @@ describe('Kubernetes adapter', () => {
       'route table at canary 20%',
       () => routes.get(NAMESPACE, 'shop')?.weights,
       (weights) => weights?.canary === 20,
-      { timeoutMs: 10_000, intervalMs: 50 },
+      KUBE_WAIT,
     );
     expect(routes.get(NAMESPACE, 'shop')?.tracks.canary?.upstream).toBe('http://shop-canary.default.svc');
     expect((await canaryWorkload('shop'))?.spec?.replicas).toBe(1);
@@ -152,7 +153,7 @@ describe('Kubernetes adapter', () => {
         stable.length === 4 &&
         JSON.stringify(window?.canary) === JSON.stringify(canary) &&
         JSON.stringify(window?.stable) === JSON.stringify(stable),
-      { timeoutMs: 10_000, intervalMs: 50 },
+      KUBE_WAIT,
     );
     expect(analyzer.lastWindow?.canary.upstream).toBe('http://shop-canary.default.svc:80');
     await waitFor(
@@ -163,7 +164,7 @@ describe('Kubernetes adapter', () => {
         return weights;
       },
       (weights) => weights?.canary === 50,
-      { timeoutMs: 10_000, intervalMs: 50 },
+      KUBE_WAIT,
     );
     expect((await canaryWorkload('shop'))?.spec?.replicas).toBe(2);
     await waitPhase('shop', 'Succeeded');
@@ -226,7 +227,7 @@ describe('Kubernetes adapter', () => {
         return status && { phase: status.phase, step: status.step, weight: status.weight };
       },
       (status) => status?.phase === 'Progressing' && status.weight === 20,
-      { timeoutMs: 10_000, intervalMs: 50 },
+      KUBE_WAIT,
     );
     await controller.stop();
     const before = statusOf((await readCanary(harness.custom, 'shop'))!)!;
@@ -236,7 +237,7 @@ describe('Kubernetes adapter', () => {
     await waitUntil(
       'the new controller to serve the resumed table',
       () => routes.get(NAMESPACE, 'shop')?.generation === before.routeGeneration,
-      { timeoutMs: 10_000, intervalMs: 50 },
+      KUBE_WAIT,
     );
     expect(routes.get(NAMESPACE, 'shop')?.weights).toEqual({ stable: 80, canary: 20 });
     await waitUntil('the new controller to lead', () => controller.isLeader, {
