@@ -54,6 +54,14 @@ describe('judge', () => {
     expect(run({ stable: track(10, 0) }).outcome).toBe('inconclusive');
   });
 
+  it('is inconclusive on a window without canary requests even with min-requests 0', () => {
+    // min-requests "0" waives the sample-size guard; it must not turn "no data" into a failure.
+    const verdict = run({ canary: track(0, 0, [0]), stable: track(1000, 0) }, settings({ minRequests: 0 }));
+    expect(byName(verdict, 'success-rate')).toMatchObject({ outcome: 'inconclusive', value: null });
+    expect(byName(verdict, 'success-rate')?.message).toBe('canary has no requests');
+    expect(verdict.outcome).toBe('inconclusive');
+  });
+
   it('fails a success rate under the threshold', () => {
     const verdict = run({ canary: track(1000, 15) }, settings({ successRate: 0.99 }));
     expect(verdict.outcome).toBe('fail');

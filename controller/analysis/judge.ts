@@ -143,7 +143,9 @@ function customCheck({ check: custom, value, error }: CustomValue): CheckResult 
 }
 
 function successRateCheck(canary: TrackCounts, settings: RolloutSettings): CheckResult {
-  const few = tooFew('canary', canary, settings.minRequests);
+  // min-requests 0 waives the guard, but a rate over no requests is not a number: still no verdict.
+  const few =
+    tooFew('canary', canary, settings.minRequests) ?? (canary.requests > 0 ? null : 'canary has no requests');
   if (few) return check('success-rate', 'inconclusive', null, settings.successRate, few);
   const rate = 1 - canary.errors / canary.requests;
   const ok = rate >= settings.successRate;
