@@ -135,6 +135,11 @@ class ProxyRequest implements Dispatcher.DispatchHandler {
 
   onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void, statusText: string): boolean {
     if (this.#done) return false;
+    if (statusCode < 200) {
+      // An interim response: the final one follows on the same exchange, so nothing is committed.
+      this.#interim(statusCode, rawHeaders);
+      return true;
+    }
     this.#resume = resume;
     this.#responded = true;
     this.#status = statusCode;
@@ -142,6 +147,27 @@ class ProxyRequest implements Dispatcher.DispatchHandler {
     if (statusText) this.#res.writeHead(statusCode, statusText, headers);
     else this.#res.writeHead(statusCode, headers);
     return true;
+  }
+
+  /** Forwards 102 and 103 (RFC 9110: a proxy forwards 1xx), never to HTTP/1.0 clients; drops others. */
+  #interim(statusCode: number, rawHeaders: Buffer[]): void {
+    const req = this.#req;
+    if (req.httpVersionMajor === 1 && req.httpVersionMinor === 0) return;
+    if (statusCode === 102) this.#res.writeProcessing();
+    if (statusCode !== 103) return;
+    const hints: Record<string, string | string[]> = {};
+    const flat = downstreamHeaders(rawHeaders, null, false);
+    for (let i = 0; i < flat.length; i += 2) {
+      const name = flat[i]!.toLowerCase();
+      const seen = hints[name];
+      hints[name] = seen === undefined ? flat[i + 1]! : [seen, flat[i + 1]!].flat();
+    }
+    try {
+      this.#res.writeEarlyHints(hints);
+    } catch {
+      // node rejects some valid Link syntax (e.g. comma-joined values); hints are advisory, the
+      // final response still follows.
+    }
   }
 
   onData(chunk: Buffer): boolean {

@@ -65,6 +65,13 @@ beforeAll(async () => {
       pump();
       return true;
     }
+    if (req.url === '/interim') {
+      res.writeProcessing();
+      res.writeEarlyHints({ link: '</style.css>; rel=preload; as=style' });
+      res.writeHead(200, { 'content-type': 'text/plain', 'x-app': 'stable' });
+      res.end('final');
+      return true;
+    }
     if (req.url === '/no-read') {
       req.pause(); // never reads the upload
       return true;
@@ -238,6 +245,18 @@ describe('HTTP correctness', () => {
     expect(res.headers['x-public']).toBe('yes');
     expect(res.headers['x-internal']).toBeUndefined();
     expect(res.headers['proxy-authenticate']).toBeUndefined();
+  });
+
+  it('passes interim responses (102, 103 Early Hints) through and then the final response', async () => {
+    const errorsBefore = await router.metric('switchyard_upstream_errors_total');
+    const okBefore = await router.metric('switchyard_requests_total', { code_class: '2xx' });
+    const raw = await rawExchange('GET /interim HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+    expect(raw).toMatch(/^HTTP\/1\.1 102 Processing\r\n\r\nHTTP\/1\.1 103 Early Hints\r\n/);
+    expect(raw).toMatch(/\r\nlink: <\/style\.css>; rel=preload; as=style\r\n/i);
+    expect(raw).toMatch(/\r\n\r\nHTTP\/1\.1 200 OK\r\n/);
+    expect(raw).toMatch(/final(\r\n0\r\n\r\n)?$/);
+    expect(await router.metric('switchyard_requests_total', { code_class: '2xx' })).toBe(okBefore + 1);
+    expect(await router.metric('switchyard_upstream_errors_total')).toBe(errorsBefore);
   });
 
   it('keeps connections to the app alive: sequential requests reuse one upstream socket', async () => {
