@@ -126,4 +126,13 @@ describe('downstreamHeaders', () => {
     );
     expect(out).toEqual([]);
   });
+
+  it('drops the headers named by every Connection header, not only the last', () => {
+    const out = downstreamHeaders(
+      raw('Connection', 'x-a', 'Connection', 'x-b', 'X-A', '1', 'X-B', '2', 'X-C', '3'),
+      null,
+      false,
+    );
+    expect(pairs(out)).toEqual([['X-C', '3']]);
+  });
 });

@@ -122,7 +122,12 @@ export function downstreamHeaders(
     const name = rawName.toString('latin1');
     if (mayDrop(rawName)) {
       const lower = name.toLowerCase();
-      if (lower === 'connection') named = connectionNamed(raw[i + 1]!.toString('latin1'));
+      if (lower === 'connection') {
+        // Every Connection header counts; a response may carry several.
+        const more = connectionNamed(raw[i + 1]!.toString('latin1'));
+        if (named === null) named = more;
+        else if (more !== null) for (const item of more) named.add(item);
+      }
       if (DROP_RESPONSE[lower] === true || isProxyHeader(lower)) continue;
     }
     out.push(name, raw[i + 1]!.toString('latin1'));
