@@ -62,10 +62,17 @@ function takeOverPort(spec: PodSpec, app: AppPort): string | null {
   const container = spec.containers[app.containerIndex]!;
   const renamed = takeoverName(app.name, portNames(spec));
   container.ports![app.portIndex]!.name = renamed;
-  // Kubelet resolves a probe's named port in the probe's own container; the name is gone, so point
-  // the probe at the number. Probes by number already reach the app directly and stay as they are.
-  for (const key of ['livenessProbe', 'readinessProbe', 'startupProbe'] as const) {
-    const probe: Probe | undefined = container[key];
+  // Kubelet resolves a probe's or lifecycle hook's named port in its own container; the name is
+  // gone, so point it at the number. Those by number already reach the app directly and stay.
+  const lifecycle = container.lifecycle;
+  const handlers: (Probe | undefined)[] = [
+    container.livenessProbe,
+    container.readinessProbe,
+    container.startupProbe,
+    lifecycle?.postStart,
+    lifecycle?.preStop,
+  ];
+  for (const probe of handlers) {
     for (const handler of [probe?.httpGet, probe?.tcpSocket, probe?.grpc]) {
       if (handler && handler.port === app.name) handler.port = app.number;
     }

@@ -31,6 +31,13 @@ export interface Probe {
   [key: string]: unknown;
 }
 
+/** postStart/preStop: the same handler shapes as a probe (httpGet, tcpSocket, exec, sleep). */
+export interface Lifecycle {
+  postStart?: Probe;
+  preStop?: Probe;
+  [key: string]: unknown;
+}
+
 export interface Container {
   name: string;
   image?: string;
@@ -38,6 +45,7 @@ export interface Container {
   livenessProbe?: Probe;
   readinessProbe?: Probe;
   startupProbe?: Probe;
+  lifecycle?: Lifecycle;
   restartPolicy?: string;
   [key: string]: unknown;
 }

@@ -1,0 +1,58 @@
+import { describe, expect, it } from 'vitest';
+import { makeInjectConfig } from './config.js';
+import { injectPod } from './inject.js';
+import type { Container, Pod } from './types.js';
+
+const config = makeInjectConfig({ routerImage: 'ghcr.io/switchyard/switchyard:0.1.0', version: '0.1.0' });
+
+function pod(app: Omit<Container, 'name'>): Pod {
+  return {
+    metadata: { labels: { 'switchyard.io/inject': 'true', 'switchyard.io/service': 'shop' } },
+    spec: { containers: [{ name: 'app', ...app }] },
+  };
+}
+
+function injectedApp(input: Pod): Container {
+  const result = injectPod(input, config);
+  if (!result.injected) throw new Error(`not injected: ${result.reason}`);
+  return result.pod.spec.containers[0]!;
+}
+
+describe('injectPod named-port takeover', () => {
+  it('points lifecycle hooks that used the taken-over port name at the app port number', () => {
+    // Kubelet resolves a hook's named port in its own container, like a probe's: once the name
+    // belongs to the router, "http" no longer resolves there and the hook fails
+    // (a failed postStart kills the container; a failed preStop skips the app's drain).
+    const app = injectedApp(
+      pod({
+        ports: [{ name: 'http', containerPort: 8080 }],
+        lifecycle: {
+          postStart: { httpGet: { path: '/warm', port: 'http' } },
+          preStop: { tcpSocket: { port: 'http' } },
+        },
+      }),
+    );
+    expect(app.ports).toEqual([{ name: 'app-http', containerPort: 8080 }]);
+    expect(app.lifecycle).toEqual({
+      postStart: { httpGet: { path: '/warm', port: 8080 } },
+      preStop: { tcpSocket: { port: 8080 } },
+    });
+  });
+
+  it('leaves hooks on other ports and exec hooks as they are', () => {
+    const lifecycle = {
+      postStart: { exec: { command: ['/bin/warm'] } },
+      preStop: { httpGet: { path: '/drain', port: 'admin' } },
+    };
+    const app = injectedApp(
+      pod({
+        ports: [
+          { name: 'http', containerPort: 8080 },
+          { name: 'admin', containerPort: 9090 },
+        ],
+        lifecycle: structuredClone(lifecycle),
+      }),
+    );
+    expect(app.lifecycle).toEqual(lifecycle);
+  });
+});
