@@ -278,16 +278,20 @@ class MirrorCopy implements Dispatcher.DispatchHandler {
     return true;
   }
   onComplete(): void {
-    if (!this.#local) return;
-    const metrics = this.#proxy.metrics.local;
-    const codeClass = (this.#status / 100) | 0;
-    metrics.requests[codeClass]!.inc();
-    metrics.mirrored[codeClass]!.inc();
-    metrics.duration.observe((this.#proxy.hrtime() - this.#started) / 1000);
+    if (this.#local) this.#measure((this.#status / 100) | 0);
   }
   onError(error: Error): void {
     this.#proxy.metrics.mirrorDropped(this.#track, 'error');
-    if (this.#local) this.#proxy.metrics.upstreamError(this.#track, errorKind(error));
+    if (!this.#local) return;
+    this.#proxy.metrics.upstreamError(this.#track, errorKind(error));
+    // Like a live request to this app that fails: an `error` request, so analysis sees it.
+    this.#measure(0);
+  }
+  #measure(codeClass: number): void {
+    const metrics = this.#proxy.metrics.local;
+    metrics.requests[codeClass]!.inc();
+    metrics.mirrored[codeClass]!.inc();
+    metrics.duration.observe((this.#proxy.hrtime() - this.#started) / 1000);
   }
 }
 

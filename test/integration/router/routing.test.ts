@@ -284,6 +284,31 @@ describe('6. mirroring', () => {
     }
   });
 
+  it('a mirrored copy the router sends to its own app is counted as an error when that app fails', async () => {
+    // A canary pod's router: live traffic goes to stable, the copy to its own (down) canary app.
+    const r = await router({
+      local: await deadUrl(),
+      track: 'canary',
+      random: () => 0.5,
+      table: {
+        tracks: { stable: stable.url, canary: canary.url },
+        weights: { stable: 100, canary: 0 },
+        mirror: { track: 'canary', percent: 100 },
+      },
+    });
+    expect((await get(r.url)).app).toBe('stable');
+    await waitFor(
+      'the failed copy counted like any failed request to the canary app',
+      async () => [
+        await r.metric('switchyard_requests_total', { track: 'canary', code_class: 'error' }),
+        await r.metric('switchyard_mirrored_requests_total', { track: 'canary', code_class: 'error' }),
+        await r.metric('switchyard_request_duration_seconds_count', { track: 'canary' }),
+        await r.metric('switchyard_upstream_errors_total', { track: 'canary', kind: 'connect' }),
+      ],
+      equalTo([1, 1, 1, 1]),
+    );
+  });
+
   it('a failing mirror never fails the client response', async () => {
     const r = await stableRouter({ mirror: { track: 'canary', percent: 100 } }, { stable: 100, canary: 0 });
     // No hop token: the copy cannot be marked as a hop, so it is dropped and counted.
