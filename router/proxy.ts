@@ -235,9 +235,14 @@ class ProxyRequest implements Dispatcher.DispatchHandler {
   clientClosed(): void {
     if (this.#done) return;
     if (this.#res.writableFinished) return;
-    this.#done = true;
+    // Once the app has answered, a client leaving mid-body (a stream, server-sent events) does not
+    // change what the app did: measure it by its status. Before any answer there is nothing to measure.
+    if (this.#responded) this.#finish(this.#status);
+    else {
+      this.#done = true;
+      this.#proxy.settled();
+    }
     this.#abort?.(new Error('client closed the connection'));
-    this.#proxy.settled();
   }
 
   #finish(status: number): void {

@@ -65,6 +65,13 @@ beforeAll(async () => {
       pump();
       return true;
     }
+    if (req.url === '/events') {
+      // A server-sent event stream: only the client ever ends it.
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      res.write('data: hello\n\n');
+      req.resume();
+      return true;
+    }
     if (req.url === '/interim') {
       res.writeProcessing();
       res.writeEarlyHints({ link: '</style.css>; rel=preload; as=style' });
@@ -337,6 +344,26 @@ describe('HTTP correctness', () => {
     controller.abort();
     await pending;
     await waitFor('the app to see its request aborted', () => closedByClient, equalTo(1));
+  });
+
+  it('a client that leaves a streaming response is measured once, with the status the app gave', async () => {
+    const okBefore = await router.metric('switchyard_requests_total', { code_class: '2xx' });
+    const countBefore = await router.metric('switchyard_request_duration_seconds_count');
+    const controller = new AbortController();
+    const res = await request(`${router.url}/events`, { signal: controller.signal });
+    expect(res.statusCode).toBe(200);
+    const reader = res.body[Symbol.asyncIterator]();
+    expect(Buffer.from((await reader.next()).value as Buffer).toString()).toBe('data: hello\n\n');
+    controller.abort();
+    await reader.next().catch(() => undefined);
+    await waitFor(
+      'the stream measured as a 2xx once the client left',
+      async () => [
+        await router.metric('switchyard_requests_total', { code_class: '2xx' }),
+        await router.metric('switchyard_request_duration_seconds_count'),
+      ],
+      equalTo([okBefore + 1, countBefore + 1]),
+    );
   });
 
   it('times out waiting for response headers (configurable) with 504 JSON', async () => {
