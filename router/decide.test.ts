@@ -37,6 +37,10 @@ describe('cookieValue', () => {
     ['xb=1', 'b', undefined],
     ['b=', 'b', ''],
     ['switchyard-track=canary', 'switchyard-track', 'canary'],
+    ['a=1;  switchyard-track="canary" ; c=3', 'switchyard-track', 'canary'],
+    ['plan="pro-gold"', 'plan', 'pro-gold'],
+    ['plan=""', 'plan', ''],
+    ['plan="', 'plan', '"'],
     [undefined, 'b', undefined],
   ])('%s → %s=%s', (header, name, expected) => {
     expect(cookieValue(header, name)).toBe(expected);
@@ -97,6 +101,13 @@ describe('decide: table-driven', () => {
     {
       name: 'header rule exact',
       headers: { 'x-user-group': 'beta' },
+      track: 'canary',
+      reason: 'rule',
+      cookie: false,
+    },
+    {
+      name: 'cookie rule regex on a quoted cookie value',
+      headers: { cookie: 'a=1; plan="pro-x"' },
       track: 'canary',
       reason: 'rule',
       cookie: false,

@@ -63,7 +63,10 @@ export function bucketOf(key: string): number {
   return hashKey(key) % BUCKETS;
 }
 
-/** The value of cookie `name` in a Cookie header, or undefined. Scans; allocates only the result. */
+/**
+ * The value of cookie `name` in a Cookie header, or undefined; a value in double quotes (RFC 6265
+ * `cookie-value`) comes without them. Scans; allocates only the result.
+ */
 export function cookieValue(header: string | undefined, name: string): string | undefined {
   if (header === undefined) return undefined;
   let from = 0;
@@ -74,8 +77,16 @@ export function cookieValue(header: string | undefined, name: string): string | 
     let before = at - 1;
     while (before >= 0 && header.charCodeAt(before) === 32) before--;
     if ((before < 0 || header.charCodeAt(before) === 59) && header.charCodeAt(end) === 61) {
-      const stop = header.indexOf(';', end + 1);
-      return header.slice(end + 1, stop < 0 ? header.length : stop).trim();
+      let stop = header.indexOf(';', end + 1);
+      if (stop < 0) stop = header.length;
+      let start = end + 1;
+      while (stop > start && header.charCodeAt(stop - 1) <= 32) stop--;
+      while (start < stop && header.charCodeAt(start) <= 32) start++;
+      if (stop - start >= 2 && header.charCodeAt(start) === 34 && header.charCodeAt(stop - 1) === 34) {
+        start++;
+        stop--;
+      }
+      return header.slice(start, stop);
     }
     from = end;
   }
