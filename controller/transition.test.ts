@@ -94,7 +94,12 @@ describe('transition: canary strategy', () => {
     expect(d.state).toMatchObject({ step: 2, weight: 50 });
     d.step('pass');
     expect(d.state).toMatchObject({ phase: 'Promoting', weight: 100, step: 3 });
-    expect(d.lastActions().map((a) => a.type)).toEqual(['publish-routes', 'promote-stable', 'record-event']);
+    expect(d.lastActions().map((a) => a.type)).toEqual([
+      'publish-routes',
+      'ensure-canary',
+      'promote-stable',
+      'record-event',
+    ]);
     d.send({ type: 'promotion-complete' });
     expect(d.state).toMatchObject({
       phase: 'Succeeded',
@@ -388,6 +393,25 @@ describe('transition: every operator command in every phase', () => {
     }
   });
 
+  it('sizes the canary for the whole load before promotion routes 100% to it', () => {
+    // Auto promotion after the last step (50%): a canary sized for half the traffic takes all of it
+    // until the stable Deployment has rolled out, unless it is scaled up with the publish.
+    const auto = progressing().step('pass').step('pass').step('pass');
+    expect(auto.state.phase).toBe('Promoting');
+    expect(auto.lastActions()).toContainEqual({ type: 'ensure-canary', revision: 'rev-b', weight: 100 });
+    // promote --full at the first step (5%): one canary pod of twenty would take everything.
+    const full = progressing().command({ type: 'promote', full: true });
+    expect(full.lastActions()).toContainEqual({ type: 'ensure-canary', revision: 'rev-b', weight: 100 });
+  });
+
+  it('resizes the canary when resume puts WaitingForPromotion back at the last step weight', () => {
+    const d = inPhase('WaitingForPromotion').command({ type: 'set-weight', weight: 10 });
+    expect(d.lastActions()).toContainEqual({ type: 'ensure-canary', revision: 'rev-b', weight: 10 });
+    d.command({ type: 'resume' });
+    expect(d.state).toMatchObject({ phase: 'WaitingForPromotion', weight: 50 });
+    expect(d.lastActions()).toContainEqual({ type: 'ensure-canary', revision: 'rev-b', weight: 50 });
+  });
+
   it('promote in the last step skips to promotion, and pause during WaitingForPromotion resumes there', () => {
     const d = progressing().step('pass').step('pass').command({ type: 'promote', full: false });
     expect(d.state.phase).toBe('Promoting');
@@ -475,6 +499,29 @@ describe('transition: properties', () => {
             expect(out.actions).toEqual([]);
           }
           expect(state.verdicts.length).toBeLessThanOrEqual(20);
+        }
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('the canary is sized for every live weight published to it (adapters scale replicas by weight)', () => {
+    fc.assert(
+      fc.property(settingsArb, fc.array(observationArb, { maxLength: 60 }), (overrides, steps) => {
+        const config = settings(overrides);
+        let state = initialStatus(new Date(T0), 'rev-a');
+        let now = T0;
+        let sized = 0;
+        for (const [delay, raw] of steps) {
+          now += delay;
+          const out = transition(state, resolve(raw, state), new Date(now), config);
+          state = out.state;
+          for (const action of out.actions) if (action.type === 'ensure-canary') sized = action.weight;
+          for (const action of out.actions) {
+            if (action.type === 'publish-routes' && action.canaryTrack) {
+              expect(action.weights.canary).toBeLessThanOrEqual(sized);
+            }
+          }
         }
       }),
       { numRuns: 300 },

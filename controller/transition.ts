@@ -197,6 +197,8 @@ function startPromotion(context: Context, state: RolloutStatus, why: string): Tr
   };
   return result(next, [
     publishAction,
+    // The canary takes all live traffic until stable has rolled out: size it for all of it.
+    { type: 'ensure-canary', revision, weight: 100 },
     { type: 'promote-stable', revision },
     event('Normal', 'Promoting', next.message),
   ]);
@@ -500,7 +502,13 @@ const resume: CommandHandler<'resume'> = (context) => {
       stepSince: since,
       pausedFrom: null,
     };
-    const actions: Action[] = publishAction === null ? [] : [publishAction];
+    const actions: Action[] =
+      publishAction === null
+        ? []
+        : [
+            publishAction,
+            { type: 'ensure-canary', revision: state.canaryRevision ?? '', weight: lastWeight },
+          ];
     actions.push(
       { type: 'analyse', since, step: next.step, weight: next.weight },
       event('Normal', 'Resumed', next.message),
