@@ -16,7 +16,7 @@ import type { Random } from './decide.js';
 import { HopSecret } from './hop.js';
 import { createRouterMetrics } from './metrics.js';
 import { DataPlane } from './proxy.js';
-import { handleUpgrade } from './upgrade.js';
+import { handleUpgrade, isH2cUpgrade, replayWithoutUpgrade } from './upgrade.js';
 import { type FileWatch, watchFileContent } from './watch.js';
 import type { Log } from './log.js';
 
@@ -158,9 +158,10 @@ export async function startRouter(config: RouterConfig, deps: RouterDeps): Promi
 
   const tunnels = new Set<Duplex>();
   const server = createServer({ requestTimeout: 0, keepAliveTimeout: config.idleTimeoutMs }, proxy.handle);
-  server.on('upgrade', (req, socket: Duplex, head: Buffer) =>
-    handleUpgrade(proxy, config.local, random, tunnels, req, socket, head),
-  );
+  server.on('upgrade', (req, socket: Duplex, head: Buffer) => {
+    if (isH2cUpgrade(req)) replayWithoutUpgrade(server, req, socket, head);
+    else handleUpgrade(proxy, config.local, random, tunnels, req, socket, head);
+  });
   server.on('clientError', (error, socket) => {
     logger.debug({ err: errorMessage(error) }, 'client error');
     if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\n\r\n');

@@ -1,7 +1,7 @@
 // HTTP Upgrade (WebSocket) pass-through: route the handshake like any request, then pipe raw bytes
-// between the client socket and a fresh upstream socket until either side closes.
+// between the client socket and a fresh upstream socket until either side closes. h2c is no tunnel.
 
-import type { IncomingMessage } from 'node:http';
+import type { IncomingMessage, Server } from 'node:http';
 import { createRequire } from 'node:module';
 import { connect as connectTcp, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
@@ -20,6 +20,40 @@ function reject(socket: Duplex, status: number, text: string, body: string): voi
   socket.end(
     `HTTP/1.1 ${status} ${text}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
   );
+}
+
+/**
+ * `Upgrade: h2c` (HTTP/2 over cleartext, dropped from RFC 9113) comes with plain requests from
+ * curl --http2 and Java's HttpClient. The router speaks HTTP/1.1 only, so such a request is not a
+ * tunnel: it must be routed and measured like any other, and so must the requests after it.
+ */
+export function isH2cUpgrade(req: IncomingMessage): boolean {
+  const upgrade = req.headers.upgrade;
+  return typeof upgrade === 'string' && upgrade.trim().toLowerCase() === 'h2c';
+}
+
+/**
+ * Hands an upgrade request back to `server` as a plain request on the same connection: its head is
+ * rebuilt without Upgrade (node already parsed and validated it) and put back in front of any bytes
+ * that followed, so the body and later keep-alive requests are parsed as usual.
+ */
+export function replayWithoutUpgrade(
+  server: Server,
+  req: IncomingMessage,
+  socket: Duplex,
+  head: Buffer,
+): void {
+  let text = `${req.method} ${req.url} HTTP/${req.httpVersion}\r\n`;
+  const raw = req.rawHeaders;
+  for (let i = 0; i < raw.length; i += 2) {
+    if (raw[i]!.toLowerCase() !== 'upgrade') text += `${raw[i]}: ${raw[i + 1]}\r\n`;
+  }
+  socket.unshift(
+    head.length > 0
+      ? Buffer.concat([Buffer.from(`${text}\r\n`, 'latin1'), head])
+      : Buffer.from(`${text}\r\n`, 'latin1'),
+  );
+  server.emit('connection', socket);
 }
 
 /** Handles the http server's 'upgrade' event. Open tunnels are tracked in `tunnels` for shutdown. */

@@ -224,6 +224,28 @@ describe('HTTP correctness', () => {
     ).toBeGreaterThanOrEqual(1);
   });
 
+  it('serves an h2c upgrade request (curl --http2, Java HttpClient) as plain HTTP/1.1, keep-alive included', async () => {
+    const okBefore = await router.metric('switchyard_requests_total', { code_class: '2xx' });
+    const seenBefore = app.seen.length;
+    const raw = await rawExchange(
+      'POST /h2c HTTP/1.1\r\nHost: x\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\n' +
+        'HTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\nContent-Length: 5\r\n\r\nhello' +
+        'GET /after-h2c HTTP/1.1\r\nHost: x\r\nX-Canary: never\r\nConnection: close\r\n\r\n',
+    );
+    expect(raw.match(/HTTP\/1\.1 200 OK/g)).toHaveLength(2);
+    const seen = app.seen.slice(seenBefore);
+    expect(seen.map(({ method, url, bytes }) => [method, url, bytes])).toEqual([
+      ['POST', '/h2c', 5],
+      ['GET', '/after-h2c', 0],
+    ]);
+    for (const { headers } of seen) {
+      expect(headers.upgrade).toBeUndefined();
+      expect(headers['http2-settings']).toBeUndefined();
+      expect(headers['x-canary']).toBeUndefined();
+    }
+    expect(await router.metric('switchyard_requests_total', { code_class: '2xx' })).toBe(okBefore + 2);
+  });
+
   it('appends X-Forwarded-For and sets X-Forwarded-Proto/-Host', async () => {
     const res = await request(`${router.url}/fwd`, {
       headers: { 'x-forwarded-for': '203.0.113.9', host: 'shop.example' },
