@@ -146,6 +146,12 @@ class ProxyRequest implements Dispatcher.DispatchHandler {
     const headers = downstreamHeaders(rawHeaders, this.#decision.setCookie, this.#proxy.draining);
     if (statusText) this.#res.writeHead(statusCode, statusText, headers);
     else this.#res.writeHead(statusCode, headers);
+    if (statusCode === 304 || statusCode === 204) {
+      // No body by definition, so the answer is complete now. undici would later fail a 304 whose
+      // Content-Length gives the full representation's size (RFC 9110 allows it) as a length mismatch.
+      this.#res.end();
+      this.#finish(statusCode);
+    }
     return true;
   }
 
@@ -185,6 +191,7 @@ class ProxyRequest implements Dispatcher.DispatchHandler {
   }
 
   onComplete(): void {
+    if (this.#done) return;
     this.#res.end();
     this.#finish(this.#status);
   }

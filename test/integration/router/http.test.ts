@@ -72,6 +72,12 @@ beforeAll(async () => {
       req.resume();
       return true;
     }
+    if (req.url === '/not-modified') {
+      // RFC 9110 8.6: a 304 may carry the Content-Length of the 200 it stands for (ASP.NET Core does).
+      res.writeHead(304, { etag: '"v1"', 'content-length': '55' });
+      res.end();
+      return true;
+    }
     if (req.url === '/interim') {
       res.writeProcessing();
       res.writeEarlyHints({ link: '</style.css>; rel=preload; as=style' });
@@ -285,6 +291,24 @@ describe('HTTP correctness', () => {
     expect(raw).toMatch(/\r\n\r\nHTTP\/1\.1 200 OK\r\n/);
     expect(raw).toMatch(/final(\r\n0\r\n\r\n)?$/);
     expect(await router.metric('switchyard_requests_total', { code_class: '2xx' })).toBe(okBefore + 1);
+    expect(await router.metric('switchyard_upstream_errors_total')).toBe(errorsBefore);
+  });
+
+  it('passes a 304 that carries the Content-Length of the full response', async () => {
+    const notModifiedBefore = await router.metric('switchyard_requests_total', { code_class: '3xx' });
+    const errorsBefore = await router.metric('switchyard_upstream_errors_total');
+    // Raw, and a second request on the same connection: undici as a client rejects such a 304 too.
+    const raw = await rawExchange(
+      'GET /not-modified HTTP/1.1\r\nHost: x\r\nIf-None-Match: "v1"\r\n\r\n' +
+        'GET /after-304 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n',
+    );
+    expect(raw).toMatch(/^HTTP\/1\.1 304 Not Modified\r\n/);
+    expect(raw).toMatch(/\r\netag: "v1"\r\n/i);
+    expect(raw).toMatch(/\r\n\r\nHTTP\/1\.1 200 OK\r\n/);
+    expect(jsonBody(raw)).toMatchObject({ url: '/after-304' });
+    expect(await router.metric('switchyard_requests_total', { code_class: '3xx' })).toBe(
+      notModifiedBefore + 1,
+    );
     expect(await router.metric('switchyard_upstream_errors_total')).toBe(errorsBefore);
   });
 
