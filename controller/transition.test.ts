@@ -412,6 +412,24 @@ describe('transition: every operator command in every phase', () => {
     expect(d.lastActions()).toContainEqual({ type: 'ensure-canary', revision: 'rev-b', weight: 50 });
   });
 
+  it('re-creates a canary removed by hand while it serves traffic, without an event per reconcile', () => {
+    for (const [phase, weight] of [
+      ['Progressing', 25],
+      ['Paused', 25],
+      ['WaitingForPromotion', 50],
+      ['Promoting', 100],
+    ] as const) {
+      const d = inPhase(phase).send({ type: 'canary-removed' });
+      expect(d.state).toMatchObject({ phase, weight });
+      expect(d.lastActions()).toEqual([
+        { type: 'ensure-canary', revision: 'rev-b', weight },
+        expect.objectContaining({ type: 'record-event', eventType: 'Warning', reason: 'CanaryRecreated' }),
+      ]);
+      d.send({ type: 'canary-removed' });
+      expect(d.lastActions()).toEqual([{ type: 'ensure-canary', revision: 'rev-b', weight }]);
+    }
+  });
+
   it('promote in the last step skips to promotion, and pause during WaitingForPromotion resumes there', () => {
     const d = progressing().step('pass').step('pass').command({ type: 'promote', full: false });
     expect(d.state.phase).toBe('Promoting');

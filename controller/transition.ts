@@ -434,6 +434,23 @@ function onPromotionComplete(context: Context): TransitionResult {
   return result(next, [publishAction, { type: 'delete-canary' }, event('Normal', 'Succeeded', message)]);
 }
 
+/**
+ * The canary workload vanished (deleted by hand) while routes still send it traffic: converge by
+ * asking for it again at its current size; one event, not one per reconcile.
+ */
+function onCanaryGone(context: Context): TransitionResult {
+  const { state, settings } = context;
+  const revision = state.canaryRevision ?? '';
+  const ensure: Action = {
+    type: 'ensure-canary',
+    revision,
+    weight: settings.strategy === 'bluegreen' || state.phase === 'Promoting' ? 100 : state.weight,
+  };
+  const message = `canary workload of ${revision} was removed; re-creating it`;
+  if (state.message === message) return result(state, [ensure]);
+  return result({ ...state, message }, [ensure, event('Warning', 'CanaryRecreated', message)]);
+}
+
 function onCanaryRemoved(context: Context): TransitionResult {
   const { state, now } = context;
   const message = `${state.message}; canary removed`;
@@ -618,20 +635,28 @@ const TABLE: { readonly [P in Phase]: PhaseHandlers } = {
   Progressing: {
     'new-revision': onNewRevision,
     'canary-not-ready': onCanaryNotReady,
+    'canary-removed': onCanaryGone,
     analysis: onAnalysis,
     tick: progressDeadline,
     command: onCommand,
   },
-  Paused: { 'new-revision': onNewRevision, 'canary-not-ready': onCanaryNotReady, command: onCommand },
+  Paused: {
+    'new-revision': onNewRevision,
+    'canary-not-ready': onCanaryNotReady,
+    'canary-removed': onCanaryGone,
+    command: onCommand,
+  },
   WaitingForPromotion: {
     'new-revision': onNewRevision,
     'canary-not-ready': onCanaryNotReady,
+    'canary-removed': onCanaryGone,
     analysis: onAnalysisWhileWaiting,
     command: onCommand,
   },
   Promoting: {
     'new-revision': deferNewRevision,
     'promotion-complete': onPromotionComplete,
+    'canary-removed': onCanaryGone,
     tick: promotionDeadline,
     command: onCommand,
   },

@@ -307,10 +307,15 @@ export class Reconciler {
         return failure === null ? [] : [{ type: 'canary-not-ready', reason: failure }];
       }
       case 'Promoting':
-        return revision !== null && promotionComplete(deployment, revision)
-          ? [{ type: 'promotion-complete' }]
-          : [];
+        if (revision !== null && promotionComplete(deployment, revision))
+          return [{ type: 'promotion-complete' }];
+        return canaryWorkload === null ? [{ type: 'canary-removed' }] : [];
+      // RollingBack waits for the removal; the phases where the canary serves traffic re-create a
+      // workload deleted by hand.
       case 'RollingBack':
+      case 'Progressing':
+      case 'Paused':
+      case 'WaitingForPromotion':
         return canaryWorkload === null ? [{ type: 'canary-removed' }] : [];
       default:
         return [];

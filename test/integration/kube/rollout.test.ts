@@ -254,6 +254,37 @@ describe('Kubernetes adapter', () => {
     );
   });
 
+  it('re-creates a canary Deployment deleted by hand mid-rollout instead of routing to nothing', async () => {
+    analyzer.outcome = 'inconclusive';
+    analyzer.fastFail = false;
+    const revision = await releaseNewImage(harness.apps, 'shop', 'app:v5');
+    await waitFor(
+      'step 1 at 20%',
+      async () => {
+        const status = statusOf((await readCanary(harness.custom, 'shop')) ?? undefined);
+        return status && { phase: status.phase, weight: status.weight, revision: status.canaryRevision };
+      },
+      (status) => status?.phase === 'Progressing' && status.weight === 20 && status.revision === revision,
+      KUBE_WAIT,
+    );
+    const deleted = await canaryWorkload('shop');
+    await harness.apps.deleteNamespacedDeployment({ name: 'shop-canary', namespace: NAMESPACE });
+    // Routers keep sending 20% to shop-canary: it must come back well before the progress deadline.
+    const recreated = await waitUntil(
+      'shop-canary re-created',
+      async () => {
+        const workload = await canaryWorkload('shop');
+        return workload && workload.metadata?.uid !== deleted?.metadata?.uid ? workload : undefined;
+      },
+      { timeoutMs: 3_000, intervalMs: 50 },
+    );
+    expect(recreated.spec?.template.spec?.containers[0]?.image).toBe('app:v5');
+    const status = statusOf((await readCanary(harness.custom, 'shop'))!)!;
+    expect(status).toMatchObject({ phase: 'Progressing', weight: 20 });
+    analyzer.outcome = 'pass';
+    await waitPhase('shop', 'Succeeded');
+  });
+
   it('patch-service repoints a numeric-targetPort Service at the router and restores it when removed', async () => {
     await harness.core.createNamespacedService({
       namespace: NAMESPACE,
