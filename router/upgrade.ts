@@ -3,7 +3,7 @@
 
 import type { IncomingMessage, Server } from 'node:http';
 import { createRequire } from 'node:module';
-import { connect as connectTcp, type Socket } from 'node:net';
+import { connect as connectTcp, isIP, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type * as Tls from 'node:tls';
 import { upstreamHeaders } from './headers.js';
@@ -87,10 +87,12 @@ export function handleUpgrade(
   const hop = local ? null : proxy.hop.header(false);
   const headers = upstreamHeaders(req.headers, state.routes.canaryHeader, req.socket, hop, true);
   const port = Number(origin.port) || (origin.protocol === 'https:' ? 443 : 80);
+  // URL keeps the brackets of an IPv6 literal ("[::1]"); net and tls want the bare address.
+  const host = origin.hostname.startsWith('[') ? origin.hostname.slice(1, -1) : origin.hostname;
   const upstream: Socket =
     origin.protocol === 'https:'
-      ? connectTls({ host: origin.hostname, port, servername: origin.hostname })
-      : connectTcp({ host: origin.hostname, port });
+      ? connectTls({ host, port, ...(isIP(host) === 0 ? { servername: host } : {}) })
+      : connectTcp({ host, port });
   let connected = false;
   tunnels.add(socket);
   upstream.once(origin.protocol === 'https:' ? 'secureConnect' : 'connect', () => {

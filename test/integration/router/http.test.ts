@@ -1,7 +1,8 @@
 // HTTP correctness through the router, on real sockets: streaming both ways, large and chunked
 // uploads, Expect: 100-continue, WebSocket pass-through, forwarding headers, hop-by-hop hygiene,
 // upstream keep-alive, client disconnects and timeouts.
-import { request as httpRequest } from 'node:http';
+import { createServer, request as httpRequest } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { connect } from 'node:net';
 import { Readable } from 'node:stream';
 import { request } from 'undici';
@@ -228,6 +229,33 @@ describe('HTTP correctness', () => {
     expect(
       await router.metric('switchyard_routing_decisions_total', { track: 'stable', reason: 'header' }),
     ).toBeGreaterThanOrEqual(1);
+  });
+
+  it('passes WebSocket upgrades to an app on an IPv6 literal address', async () => {
+    const v6 = createServer();
+    const v6wss = new WebSocketServer({ server: v6 });
+    v6wss.on('connection', (ws) => ws.send('hello over ipv6'));
+    await new Promise<void>((resolve) => v6.listen(0, '::1', resolve));
+    const { port } = v6.address() as AddressInfo;
+    const v6Router = await startTestRouter({
+      local: `http://[::1]:${port}`,
+      table: { tracks: { stable: `http://[::1]:${port}` }, weights: { stable: 100 } },
+    });
+    try {
+      const ws = new WebSocket(`${v6Router.url.replace('http', 'ws')}/socket`);
+      const message = await new Promise<string>((resolve, reject) => {
+        ws.once('message', (data) => resolve(data.toString()));
+        ws.once('error', reject);
+        ws.once('unexpected-response', (_req, res) => reject(new Error(`status ${res.statusCode}`)));
+      });
+      expect(message).toBe('hello over ipv6');
+      ws.close();
+    } finally {
+      await v6Router.close();
+      v6wss.close();
+      v6.closeAllConnections();
+      await new Promise<void>((resolve) => v6.close(() => resolve()));
+    }
   });
 
   it('serves an h2c upgrade request (curl --http2, Java HttpClient) as plain HTTP/1.1, keep-alive included', async () => {
