@@ -242,10 +242,28 @@ describe('transition: canary strategy', () => {
     expect(d.lastActions()[0]).toMatchObject({ type: 'publish-routes', weights: { canary: 0 } });
   });
 
-  it('cancels the rollout when the stable revision is re-applied', () => {
+  it('cancels the rollout when the stable revision is re-applied, and releases the stable workload', () => {
     const d = progressing().send({ type: 'new-revision', revision: 'rev-a' });
     expect(d.state).toMatchObject({ phase: 'Idle', weight: 0, canaryRevision: null, failedRevisions: [] });
-    expect(d.lastActions().map((a) => a.type)).toEqual(['publish-routes', 'delete-canary', 'record-event']);
+    expect(d.lastActions().map((a) => a.type)).toEqual([
+      'publish-routes',
+      'delete-canary',
+      'record-event',
+      'promote-stable',
+    ]);
+    expect(d.lastActions()).toContainEqual({ type: 'promote-stable', revision: 'rev-a' });
+  });
+
+  it('releases the stable workload when the stable revision is re-applied after a rollout ended', () => {
+    // git revert after a rollback: the gate holds the stable template itself; nothing is pending.
+    for (const phase of ['Failed', 'Succeeded', 'Idle'] as const) {
+      const d = inPhase(phase);
+      const stable = d.state.stableRevision ?? 'rev-a';
+      const before = d.state;
+      d.send({ type: 'new-revision', revision: stable });
+      expect(d.state).toBe(before);
+      expect(d.lastActions()).toEqual([{ type: 'promote-stable', revision: stable }]);
+    }
   });
 
   it('repeated observations of the running revision change nothing (level-triggered adapters)', () => {

@@ -269,12 +269,15 @@ function onNewRevision(context: Context<Extract<Observation, { type: 'new-revisi
   const revision = observation.revision;
   if (revision === state.canaryRevision && isActive(state.phase)) return unchanged(state);
   if (revision === state.stableRevision) {
-    return isActive(state.phase)
-      ? cancel(
-          context,
-          `stable revision ${revision} re-applied; rollout of ${state.canaryRevision} cancelled`,
-        )
-      : unchanged(state);
+    // Nothing is pending any more (e.g. a git revert): let the stable workload go, or it stays held
+    // (Kubernetes: paused) with no rollout left to release it. Stable already runs this revision.
+    const release: Action = { type: 'promote-stable', revision };
+    if (!isActive(state.phase)) return result(state, [release]);
+    const cancelled = cancel(
+      context,
+      `stable revision ${revision} re-applied; rollout of ${state.canaryRevision} cancelled`,
+    );
+    return result(cancelled.state, [...cancelled.actions, release]);
   }
   // A failed revision never starts by itself; `retry` reruns it. Level-triggered adapters repeat
   // this observation, so it changes nothing (no event spam).

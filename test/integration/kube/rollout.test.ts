@@ -216,6 +216,32 @@ describe('Kubernetes adapter', () => {
     expect(statusOf((await readCanary(harness.custom, 'shop'))!)?.phase).toBe('Failed');
   });
 
+  it('re-applying the stable template after a rollback releases the Deployment (git revert)', async () => {
+    const { stableRevision } = statusOf((await readCanary(harness.custom, 'shop'))!)!;
+    const revision = await releaseNewImage(harness.apps, 'shop', 'app:v2');
+    expect(revision).toBe(stableRevision);
+    // Nothing is pending any more: a Deployment left paused would stay held for good (the webhook
+    // re-pauses `kubectl rollout resume`; promote/abort have no rollout to act on).
+    const released = await waitUntil(
+      'shop unpaused without a pending revision',
+      async () => {
+        const deployment = await harness.apps.readNamespacedDeployment({
+          name: 'shop',
+          namespace: NAMESPACE,
+        });
+        const pending = deployment.metadata?.annotations?.[OwnedAnnotation.pendingRevision];
+        return deployment.spec?.paused !== true && pending === undefined ? deployment : undefined;
+      },
+      KUBE_WAIT,
+    );
+    expect(released.spec?.template.spec?.containers[0]?.image).toBe('app:v2');
+    expect(await canaryWorkload('shop')).toBeNull();
+    expect(statusOf((await readCanary(harness.custom, 'shop'))!)).toMatchObject({
+      stableRevision,
+      weight: 0,
+    });
+  });
+
   it('a restarted controller resumes the rollout at the same step', async () => {
     analyzer.outcome = 'inconclusive';
     analyzer.fastFail = false;
