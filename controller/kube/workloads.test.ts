@@ -1,6 +1,8 @@
-import type { V1Deployment, V1Pod } from '@kubernetes/client-node';
+import type { V1Deployment, V1Pod, V1PodTemplateSpec } from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
 import { Label, podTemplateHash } from '../../api/annotations.js';
+import { makeInjectConfig, ROUTER_CONTAINER_NAME } from '../../webhook/config.js';
+import { injectPod } from '../../webhook/inject.js';
 import { initialStatus } from '../rollout-types.js';
 import { conditionsFor, routeTableOf, stableOnlyRoutes } from './canary-object.js';
 import { parseCommandAnnotation } from './commands.js';
@@ -52,6 +54,34 @@ describe('canary workload', () => {
     expect(canary.spec?.paused).toBeUndefined();
     // The source Deployment is not modified.
     expect(deployment.spec?.template.metadata?.labels?.[Label.track]).toBe('stable');
+  });
+
+  it('runs a router injected offline (switchyard inject) in the canary pods as track canary', () => {
+    // The pod webhook leaves pre-injected pods alone, so the template's own router args are what
+    // canary pods run: with --track stable they would measure and serve canary traffic as stable.
+    const config = makeInjectConfig({ routerImage: 'switchyard:test', version: 'test' });
+    const template = deployment.spec!.template;
+    const injected = injectPod(
+      {
+        metadata: { labels: { ...template.metadata?.labels, [Label.service]: 'shop' } },
+        spec: {
+          containers: [{ name: 'app', image: 'shop:v2', ports: [{ name: 'http', containerPort: 8080 }] }],
+        },
+      },
+      config,
+    );
+    if (!injected.injected) throw new Error('not injected');
+    const offline: V1Deployment = structuredClone(deployment);
+    offline.spec!.template = injected.pod as unknown as V1PodTemplateSpec;
+    const routerArgs = (d: V1Deployment): string[] | undefined =>
+      d.spec?.template.spec?.initContainers?.find((c) => c.name === ROUTER_CONTAINER_NAME)?.args;
+    const trackOf = (args: string[] | undefined): string | undefined => args?.[args.indexOf('--track') + 1];
+    expect(trackOf(routerArgs(offline))).toBe('stable');
+    const canary = canaryDeployment(offline, 'rev2', 1, owner);
+    expect(trackOf(routerArgs(canary))).toBe('canary');
+    expect(routerArgs(canary)?.filter((arg) => arg === '--track')).toHaveLength(1);
+    // The source Deployment is not modified.
+    expect(trackOf(routerArgs(offline))).toBe('stable');
   });
 
   it('per-track Services select each track and target the router port', () => {

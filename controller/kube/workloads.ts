@@ -8,6 +8,7 @@ import type {
   V1Service,
   V1ServicePort,
 } from '@kubernetes/client-node';
+import { ROUTER_CONTAINER_NAME } from '../../webhook/config.js';
 import { ROUTER_PORT_FALLBACK_NAME } from '../../webhook/inject.js';
 import {
   CANARY_TRACK,
@@ -69,6 +70,19 @@ export function canaryDeployment(
     [Label.track]: CANARY_TRACK,
     [Label.service]: name,
   };
+  // A template injected offline (`switchyard inject`) carries its router, which the pod webhook
+  // leaves alone: its `--track` must follow the label, or canary pods serve and measure as stable.
+  const spec = template.spec;
+  for (const container of [...(spec?.initContainers ?? []), ...(spec?.containers ?? [])]) {
+    if (container.name !== ROUTER_CONTAINER_NAME) continue;
+    container.args = container.args?.map((arg, index, args) =>
+      args[index - 1] === '--track'
+        ? CANARY_TRACK
+        : arg.startsWith('--track=')
+          ? `--track=${CANARY_TRACK}`
+          : arg,
+    );
+  }
   const selector = structuredClone(deployment.spec!.selector);
   selector.matchLabels = { ...selector.matchLabels, [Label.track]: CANARY_TRACK };
   return {
