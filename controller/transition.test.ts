@@ -199,6 +199,18 @@ describe('transition: canary strategy', () => {
     expect(d.state.phase).toBe('RollingBack');
   });
 
+  it('asks for the canary again on every tick while initializing (a create may have been lost)', () => {
+    const d = new Driver().send({ type: 'new-revision', revision: 'rev-b' });
+    const before = d.state;
+    d.advance(INTERVAL).send({ type: 'tick' });
+    expect(d.state).toBe(before);
+    expect(d.lastActions()).toEqual([{ type: 'ensure-canary', revision: 'rev-b', weight: 5 }]);
+    const blueGreen = new Driver(settings({ strategy: 'bluegreen' }))
+      .send({ type: 'new-revision', revision: 'rev-b' })
+      .send({ type: 'tick' });
+    expect(blueGreen.lastActions()).toEqual([{ type: 'ensure-canary', revision: 'rev-b', weight: 100 }]);
+  });
+
   it('fails when the canary never becomes ready', () => {
     const d = new Driver().send({ type: 'new-revision', revision: 'rev-b' });
     d.send({ type: 'canary-not-ready', reason: 'ImagePullBackOff' });

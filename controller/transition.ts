@@ -127,12 +127,16 @@ function startRollout(context: Context, revision: string, why: string): Transiti
     inconclusiveChecks: 0,
     pausedFrom: null,
   };
-  const firstWeight = settings.strategy === 'bluegreen' ? 100 : (stepWeights(settings)[0] ?? 100);
   actions.push(
-    { type: 'ensure-canary', revision, weight: firstWeight },
+    { type: 'ensure-canary', revision, weight: firstWeight(settings) },
     event('Normal', 'RolloutStarted', `${why}: rolling out revision ${revision} (${settings.strategy})`),
   );
   return result(state, actions);
+}
+
+/** Size of the canary while it initializes: that of its first step (blue-green: all of it). */
+function firstWeight(settings: RolloutSettings): number {
+  return settings.strategy === 'bluegreen' ? 100 : (stepWeights(settings)[0] ?? 100);
 }
 
 function isActive(phase: Phase): boolean {
@@ -308,7 +312,13 @@ function onCanaryNotReady(
 function initializingDeadline(context: Context): TransitionResult {
   const { state, now, settings } = context;
   const limit = PROGRESS_DEADLINE_INTERVALS * settings.intervalMs;
-  if (elapsedMs(state.phaseSince, now) < limit) return unchanged(state);
+  if (elapsedMs(state.phaseSince, now) < limit) {
+    // Asked again on every tick (idempotent): the status naming the canary is written before the
+    // first ensure runs, so a failed create or a restart in between must not wait for the deadline.
+    return result(state, [
+      { type: 'ensure-canary', revision: state.canaryRevision ?? '', weight: firstWeight(settings) },
+    ]);
+  }
   return rollback(context, state, `canary not ready within ${limit / 1000}s (progress deadline)`);
 }
 

@@ -311,6 +311,54 @@ describe('Kubernetes adapter', () => {
     await waitPhase('shop', 'Succeeded');
   });
 
+  it('creates the canary after a restart that came between the Initializing status and its create', async () => {
+    // The status is written before actions run: a crash (or a failed create, retried by the work
+    // queue with no new transition) must not leave Initializing with no canary until the deadline.
+    await harness.apps.createNamespacedDeployment({
+      namespace: NAMESPACE,
+      body: appDeployment('cart', 'app:v1'),
+    });
+    const idle = await waitUntil(
+      'Canary cart with status',
+      async () => {
+        const object = await readCanary(harness.custom, 'cart');
+        return statusOf(object ?? undefined) ? object! : undefined;
+      },
+      KUBE_WAIT,
+    );
+    await controller.stop();
+    const revision = await releaseNewImage(harness.apps, 'cart', 'app:cart-v2');
+    const status = statusOf(idle)!;
+    await harness.custom.replaceNamespacedCustomObjectStatus({
+      group: 'switchyard.io',
+      version: 'v1alpha1',
+      plural: 'canaries',
+      namespace: NAMESPACE,
+      name: 'cart',
+      body: {
+        ...idle,
+        status: {
+          ...status,
+          phase: 'Initializing',
+          canaryRevision: revision,
+          phaseSince: harness.now().toISOString(),
+          message: `new revision: waiting for canary ${revision} to be ready`,
+        },
+      },
+    });
+    ({ controller, routes } = await harness.startController('control-c', analyzer, {
+      caBundle: () => 'PEM',
+    }));
+    analyzer.outcome = 'pass';
+    const created = await waitUntil(
+      'cart-canary created after the restart',
+      async () => (await canaryWorkload('cart')) ?? undefined,
+      { timeoutMs: 4_000, intervalMs: 50 },
+    );
+    expect(created.spec?.template.spec?.containers[0]?.image).toBe('app:cart-v2');
+    await waitPhase('cart', 'Succeeded');
+  });
+
   it('patch-service repoints a numeric-targetPort Service at the router and restores it when removed', async () => {
     await harness.core.createNamespacedService({
       namespace: NAMESPACE,
