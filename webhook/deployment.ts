@@ -53,7 +53,13 @@ export interface DeploymentOptions {
   readonly controllerUsernames: readonly string[];
 }
 
-const MAX_LABEL_VALUE = 63;
+/**
+ * The controller creates Services `<name>-stable` and `<name>-canary`, and Service names are
+ * DNS-1035 labels (≤ 63): the Deployment's name must leave room for the 7-character suffix.
+ */
+const SERVICE_SUFFIX_LENGTH = '-canary'.length;
+const MAX_NAME_LENGTH = 63 - SERVICE_SUFFIX_LENGTH;
+const NAME_PATTERN = /^[a-z]([-a-z0-9]*[a-z0-9])?$/;
 
 function unchanged(reason: DeploymentReason, warnings: readonly string[] = []): DeploymentDecision {
   return { allowed: true, reason, deployment: null, warnings };
@@ -122,10 +128,10 @@ export function admitDeployment(request: AdmissionRequest, options: DeploymentOp
   }
 
   const name = next.metadata?.name ?? request.name ?? '';
-  if (name === '' || name.length > MAX_LABEL_VALUE) {
+  if (name.length > MAX_NAME_LENGTH || !NAME_PATTERN.test(name)) {
     return denied(
       DeploymentReason.invalidName,
-      `${Annotation.canary}: an opted-in Deployment needs a metadata.name of 1–${MAX_LABEL_VALUE} characters (it becomes the ${Label.service} label); got ${JSON.stringify(name)}`,
+      `${Annotation.canary}: an opted-in Deployment needs a metadata.name of 1–${MAX_NAME_LENGTH} lower-case letters, digits and '-', starting with a letter (it becomes the ${Label.service} label and the Services ${JSON.stringify(`${name}-stable`)}, ${JSON.stringify(`${name}-canary`)}); got ${JSON.stringify(name)}`,
       warnings,
     );
   }
