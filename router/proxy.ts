@@ -208,6 +208,9 @@ class ProxyRequest implements Dispatcher.DispatchHandler {
       return;
     }
     if (this.#canFallBack(kind)) {
+      // When it was this router's own app that failed, that call counts as an error of its track:
+      // analysis has to see a canary that refuses connections, although the client gets stable.
+      this.#measure(0);
       const state = this.#state;
       this.#decision = state.routes.decision(state.routes.baseline, 'fallback');
       state.decisionCounters[this.#decision.slot]!.inc();
@@ -255,14 +258,18 @@ class ProxyRequest implements Dispatcher.DispatchHandler {
   #finish(status: number): void {
     if (this.#done) return;
     this.#done = true;
-    if (this.#hop || this.#state.local[this.#decision.index]) {
-      const metrics = this.#proxy.metrics.local;
-      const codeClass = status >= 100 && status < 600 ? (status / 100) | 0 : 0;
-      metrics.requests[codeClass]!.inc();
-      metrics.duration.observe((this.#proxy.hrtime() - this.#started) / 1000);
-      if (this.#mirror) metrics.mirrored[codeClass]!.inc();
-    }
+    this.#measure(status);
     this.#proxy.settled();
+  }
+
+  /** Counts the call if it went to this router's own app (its track, or a hop it serves); 0 = no answer. */
+  #measure(status: number): void {
+    if (!this.#hop && !this.#state.local[this.#decision.index]) return;
+    const metrics = this.#proxy.metrics.local;
+    const codeClass = status >= 100 && status < 600 ? (status / 100) | 0 : 0;
+    metrics.requests[codeClass]!.inc();
+    metrics.duration.observe((this.#proxy.hrtime() - this.#started) / 1000);
+    if (this.#mirror) metrics.mirrored[codeClass]!.inc();
   }
 }
 

@@ -380,6 +380,32 @@ describe('8. unreachable upstreams', () => {
     expect(post.body).toMatchObject({ error: 'upstream_unavailable', track: 'canary', kind: 'connect' });
   });
 
+  it('a canary router whose app refuses counts the failed call as a canary error, then falls back', async () => {
+    const s = await router({ local: stable.url, hopSecret: 'hop-token', random: () => 0.5 });
+    const c = await router({ local: await deadUrl(), track: 'canary', hopSecret: 'hop-token' });
+    const table = { tracks: { stable: s.url, canary: c.url }, weights: { stable: 90, canary: 10 } };
+    s.writeTable(table);
+    c.writeTable(table);
+    await waitFor(
+      'both routers loaded',
+      async () => [
+        await s.metric('switchyard_route_generation'),
+        await c.metric('switchyard_route_generation'),
+      ],
+      equalTo([1, 1]),
+    );
+    // stable router → canary router (hop) → its app refuses → retried on stable, served by stable's app.
+    expect(await get(s.url, { 'X-Canary': 'always' })).toMatchObject({ status: 200, app: 'stable' });
+    expect(await c.metric('switchyard_requests_total', { track: 'canary', code_class: 'error' })).toBe(1);
+    expect(await c.metric('switchyard_upstream_errors_total', { track: 'canary', kind: 'connect' })).toBe(1);
+    expect(
+      await c.metric('switchyard_routing_decisions_total', { track: 'stable', reason: 'fallback' }),
+    ).toBe(1);
+    // The retry is measured once, by the stable router that called the stable app.
+    expect(await s.metric('switchyard_requests_total', { track: 'stable', code_class: '2xx' })).toBe(1);
+    expect(await c.metric('switchyard_requests_total', { track: 'stable', code_class: '2xx' })).toBe(0);
+  });
+
   it('stable (local) unreachable: 502 JSON, counted as an error of the local track', async () => {
     const r = await router({
       local: await deadUrl(),
