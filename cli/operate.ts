@@ -9,8 +9,10 @@ import { ErrorCode, SwitchyardError, errorMessage } from '../api/errors.js';
 import type { RolloutEventView, RolloutSummary, StartRequest } from '../controller/api.js';
 import { kubeRolloutClient } from '../controller/kube/client.js';
 
-/** What the CLI needs from a control plane; a Kubernetes implementation (kubeconfig) can be added. */
+/** What the CLI needs from a control plane: control's API (file mode) or Canary objects (Kubernetes). */
 export interface RolloutClient {
+  /** The namespace of a rollout named without -n: the kubeconfig context's, or `default`. */
+  readonly defaultNamespace: string;
   /** All rollouts, or those of one namespace. */
   list(namespace: string | null): Promise<readonly RolloutSummary[]>;
   get(namespace: string, name: string): Promise<RolloutSummary>;
@@ -30,6 +32,7 @@ const CODE_BY_STATUS: Readonly<Record<number, ErrorCode>> = {
 
 /** File mode: control's JSON API over HTTP(S) with a bearer token. */
 export class HttpRolloutClient implements RolloutClient {
+  readonly defaultNamespace = 'default';
   readonly #base: string;
   readonly #token: string | null;
 
@@ -197,7 +200,7 @@ const COMMON_HELP = [
   'Control plane (file mode):',
   '  --control <url>          control base URL, e.g. http://127.0.0.1:8443   env SWITCHYARD_CONTROL',
   '  --token-file <path>      bearer token for the operator API             env SWITCHYARD_TOKEN_FILE',
-  '  -n, --namespace <name>   namespace (default "default"; status without -n lists all)',
+  '  -n, --namespace <name>   namespace (default: the kubeconfig context\'s, else "default"; status without -n lists all)',
   'Kubernetes mode (the default without --control): reads Canary objects; commands are written to the',
   'Canary as the annotation switchyard.io/command and answered by the leading control in its status.',
   '  --kubeconfig <path>      kubeconfig (default KUBECONFIG, ~/.kube/config, in-cluster)   env SWITCHYARD_KUBECONFIG',
@@ -293,7 +296,9 @@ async function status(client: RolloutClient, parsed: Parsed, io: OperateIo): Pro
   const output = (parsed.values.output as string | undefined) ?? 'table';
   if (output !== 'table' && output !== 'json') bad('status', `--output "${output}" — expected table or json`);
   const fetch = async (): Promise<readonly RolloutSummary[]> =>
-    name === undefined ? client.list(namespace) : [await client.get(namespace ?? 'default', name)];
+    name === undefined
+      ? client.list(namespace)
+      : [await client.get(namespace ?? client.defaultNamespace, name)];
   const render = (rollouts: readonly RolloutSummary[]): string =>
     output === 'json'
       ? `${JSON.stringify(name === undefined ? { items: rollouts } : rollouts[0], null, 2)}\n`
@@ -336,12 +341,17 @@ async function status(client: RolloutClient, parsed: Parsed, io: OperateIo): Pro
   return 0;
 }
 
-function target(command: OperateCommand, parsed: Parsed, extra = 0): { namespace: string; name: string } {
+function target(
+  command: OperateCommand,
+  client: RolloutClient,
+  parsed: Parsed,
+  extra = 0,
+): { namespace: string; name: string } {
   const name = parsed.positionals[0];
   if (name === undefined) bad(command, 'the rollout name is required');
   if (parsed.positionals.length > 1 + extra)
     bad(command, `unexpected argument "${parsed.positionals[1 + extra]}"`);
-  return { namespace: (parsed.values.namespace as string | undefined) ?? 'default', name };
+  return { namespace: (parsed.values.namespace as string | undefined) ?? client.defaultNamespace, name };
 }
 
 /** Runs one operator command; returns the exit code. Rejections print the reason and exit 1. */
@@ -361,7 +371,7 @@ export async function operate(
     const [verb, ...rest] = parsed.positionals;
     if (verb !== 'start')
       bad('rollout', `expected "rollout start <service> --canary-upstream URL", got "${verb ?? ''}"`);
-    const { namespace, name } = target(command, { ...parsed, positionals: rest });
+    const { namespace, name } = target(command, client, { ...parsed, positionals: rest });
     const upstream = parsed.values['canary-upstream'];
     if (typeof upstream !== 'string') bad('rollout', '--canary-upstream URL is required');
     const admin = (parsed.values['canary-admin'] as string[] | undefined) ?? [];
@@ -383,7 +393,7 @@ export async function operate(
   } else {
     built = { type: command };
   }
-  const { namespace, name } = target(command, parsed, extra);
+  const { namespace, name } = target(command, client, parsed, extra);
   const rollout = await client.command(namespace, name, built);
   io.stdout.write(summaryLine(rollout));
   return 0;

@@ -48,7 +48,7 @@ export function loadKubeConfig(options: KubeClientOptions): KubeConfig {
 
 /** The namespace of the kubeconfig's current context, or `default`. */
 export function contextNamespace(kc: KubeConfig): string {
-  return kc.getContextObject(kc.getCurrentContext())?.namespace ?? 'default';
+  return kc.getContextObject(kc.getCurrentContext())?.namespace || 'default';
 }
 
 export function kubeRolloutClient(options: KubeClientOptions): KubeRollouts {
@@ -57,5 +57,6 @@ export function kubeRolloutClient(options: KubeClientOptions): KubeRollouts {
     custom: kc.makeApiClient(CustomObjectsApi),
     core: kc.makeApiClient(CoreV1Api),
     now: () => new Date(),
+    defaultNamespace: contextNamespace(kc),
   });
 }

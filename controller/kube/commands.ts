@@ -53,6 +53,8 @@ export interface KubeRolloutsOptions {
   readonly custom: CustomObjectsApi;
   readonly core: CoreV1Api;
   readonly now: () => Date;
+  /** The namespace of a command given without one, as kubectl: the context's. Default `default`. */
+  readonly defaultNamespace?: string;
   /** How long a command waits for the controller to take it. Default 10 s. */
   readonly commandTimeoutMs?: number;
   readonly pollMs?: number;
@@ -77,6 +79,10 @@ export class KubeRollouts {
 
   constructor(options: KubeRolloutsOptions) {
     this.#options = options;
+  }
+
+  get defaultNamespace(): string {
+    return this.#options.defaultNamespace ?? 'default';
   }
 
   #summary(object: CanaryObject): RolloutSummary | null {

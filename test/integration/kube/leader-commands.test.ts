@@ -2,6 +2,9 @@
 // and conflicting writers: the rollout converges whoever else writes the Canary.
 
 import { execFile } from 'node:child_process';
+import { readFile, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import YAML from 'yaml';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { operate } from '../../../cli/operate.js';
@@ -193,6 +196,24 @@ describe('switchyard status / abort against Kubernetes (kubeconfig)', () => {
       code: ErrorCode.FlagInvalid,
     });
     await expect(operate('abort', ['cart'], io)).rejects.toMatchObject({ code: ErrorCode.CommandRejected });
+  });
+
+  it('takes the namespace from the kubeconfig context when -n is not given, as kubectl does', async () => {
+    const kubeconfig = YAML.parse(await readFile(harness.cluster.kubeconfigPath, 'utf8'));
+    kubeconfig.contexts[0].context.namespace = 'elsewhere';
+    const elsewhere = join(dirname(harness.cluster.kubeconfigPath), 'kubeconfig-elsewhere');
+    await writeFile(elsewhere, YAML.stringify(kubeconfig));
+    const io = {
+      stdout: { write: () => true },
+      stderr: { write: () => true },
+      env: { SWITCHYARD_KUBECONFIG: elsewhere },
+      now: () => Date.now(),
+    };
+    await expect(operate('status', ['cart'], io)).rejects.toMatchObject({
+      code: ErrorCode.NotFound,
+      message: expect.stringContaining('no rollout elsewhere/cart'),
+    });
+    expect(await operate('status', ['cart', '-n', NAMESPACE], io)).toBe(0);
   });
 
   it('kubectl get canaries prints the printer columns (Phase, Weight, Step, Canary-Revision, Age)', async () => {
