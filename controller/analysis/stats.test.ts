@@ -54,6 +54,32 @@ describe('exact conditional binomial test', () => {
     // P(X ≥ 100), X ~ Bin(100, 0.05) = 0.05^100 ≈ 7.9e-131.
     expect(binomialUpperTail(100, 100, 0.05)).toBeCloseTo(0.05 ** 100, 140);
   });
+
+  it('is ~1 below the mean even where the first term underflows', () => {
+    // P(X = 1) for Bin(5000, 0.5) is 5000 · 2^-5000: 0 in floating point; the tail is 1 - 2^-5000.
+    expect(binomialUpperTail(1, 5000, 0.5)).toBe(1);
+    // P(X ≥ 2500), X ~ Bin(5000, 0.5) = 1/2 + P(X = 2500)/2 ≈ 0.505641.
+    expect(binomialUpperTail(2500, 5000, 0.5)).toBeCloseTo(0.505641, 5);
+  });
+
+  it('matches direct summation on both sides of the mean', () => {
+    const choose = (n: number, r: number): number => {
+      let c = 1;
+      for (let i = 1; i <= r; i++) c = (c * (n - r + i)) / i;
+      return c;
+    };
+    for (const [k, p] of [
+      [20, 0.3],
+      [40, 0.05],
+      [7, 0.9],
+    ] as const) {
+      for (let x = 0; x <= k + 1; x++) {
+        let direct = 0;
+        for (let j = x; j <= k; j++) direct += choose(k, j) * p ** j * (1 - p) ** (k - j);
+        expect(binomialUpperTail(x, k, p), `Bin(${k}, ${p}), x = ${x}`).toBeCloseTo(direct, 12);
+      }
+    }
+  });
 });
 
 function bruteForceU(canary: readonly number[], stable: readonly number[]): number {

@@ -102,23 +102,33 @@ export function mannWhitneyBuckets(
   return { z, pValue: upperTail(z), u, effect };
 }
 
-/** P(X ≥ x) for X ~ Binomial(k, p), summed in log space so tiny tails stay accurate. */
+/**
+ * P(X ≥ x) for X ~ Binomial(k, p). Whichever tail lies away from the mean is summed, starting from
+ * its first term in log space and walking outwards: its terms only shrink, so tiny tails stay
+ * accurate, and a first term that underflows means that tail really is negligible.
+ */
 export function binomialUpperTail(x: number, k: number, p: number): number {
   if (x <= 0) return 1;
   if (x > k) return 0;
   if (p <= 0) return 0;
   if (p >= 1) return 1;
-  let logTerm = x * Math.log(p) + (k - x) * Math.log1p(-p);
-  for (let i = 1; i <= x; i++) logTerm += Math.log((k - x + i) / i);
+  if (x > k * p) return Math.min(1, binomialTailFrom(x, k, p, 1));
+  return Math.max(0, 1 - binomialTailFrom(x - 1, k, p, -1));
+}
+
+/** P(X = from) + P(X = from + step) + … (step ±1) until the terms no longer change the sum. */
+function binomialTailFrom(from: number, k: number, p: number, step: 1 | -1): number {
+  let logTerm = from * Math.log(p) + (k - from) * Math.log1p(-p);
+  for (let i = 1; i <= from; i++) logTerm += Math.log((k - from + i) / i);
   let term = Math.exp(logTerm);
   let sum = 0;
-  const ratio = p / (1 - p);
-  for (let j = x; j <= k; j++) {
+  const odds = p / (1 - p);
+  for (let j = from; j >= 0 && j <= k; j += step) {
     sum += term;
-    term *= ((k - j) / (j + 1)) * ratio;
-    if (term < sum * 1e-16) break;
+    term *= step === 1 ? ((k - j) / (j + 1)) * odds : j / (k - j + 1) / odds;
+    if (term <= sum * 1e-16) break;
   }
-  return Math.min(1, sum);
+  return sum;
 }
 
 /**
