@@ -51,6 +51,7 @@ function candidate(
   identity: string,
   cut: () => boolean = () => false,
   leaseDurationMs = 200,
+  now: () => Date = () => new Date(),
 ) {
   const events: string[] = [];
   const election = new LeaderElection({
@@ -60,7 +61,7 @@ function candidate(
     identity,
     leaseDurationMs,
     renewMs: 20,
-    now: () => new Date(),
+    now,
     logger: pino({ level: 'silent' }),
     onStartedLeading: () => events.push('start'),
     onStoppedLeading: () => events.push('stop'),
@@ -92,6 +93,25 @@ describe('LeaderElection', () => {
     expect(a.events).toEqual(['start', 'stop']);
     expect(b.events).toEqual(['start']);
     expect(store.lease?.spec).toMatchObject({ holderIdentity: 'b', leaseTransitions: 1 });
+  });
+
+  it('a candidate whose clock runs an hour ahead does not take over a lease that is being renewed', async () => {
+    const store = new LeaseStore();
+    const a = candidate(store, 'a');
+    a.election.start();
+    await until('a to lead', () => a.election.isLeader);
+    const b = candidate(
+      store,
+      'b',
+      () => false,
+      200,
+      () => new Date(Date.now() + 3_600_000),
+    );
+    b.election.start();
+    await new Promise((resolve) => setTimeout(resolve, 500)); // 2.5 lease durations
+    expect(b.election.isLeader).toBe(false);
+    expect(a.events).toEqual(['start']);
+    expect(store.lease?.spec?.holderIdentity).toBe('a');
   });
 
   it('a stopping leader releases the lease so the other takes over without waiting for expiry', async () => {

@@ -1,5 +1,6 @@
 // Lease-based leader election (coordination.k8s.io/v1): the holder renews every `renewMs`; another
-// candidate takes the Lease over once `renewTime + leaseDuration` has passed. Writes carry the
+// candidate takes the Lease over once it has seen no renewal for `leaseDuration`, by its own clock
+// (as client-go does: the holder's renewTime comes from another node's clock). Writes carry the
 // resourceVersion, so two candidates can never both win a round.
 
 import { ApiException, type CoordinationV1Api, type V1Lease, V1MicroTime } from '@kubernetes/client-node';
@@ -33,6 +34,8 @@ export class LeaderElection {
   #round: Promise<void> = Promise.resolve();
   /** When our last successful renew happened; we stop leading if we cannot renew within the lease. */
   #renewedAt = 0;
+  /** The Lease record (its resourceVersion) last seen, and when we first saw it, by our clock. */
+  #observed: { readonly version: string; readonly at: number } | null = null;
 
   constructor(options: LeaderElectionOptions) {
     this.#options = options;
@@ -128,9 +131,10 @@ export class LeaderElection {
       return;
     }
     const holder = lease.spec?.holderIdentity ?? '';
-    const renewed = lease.spec?.renewTime ? new Date(lease.spec.renewTime).getTime() : 0;
+    const version = lease.metadata?.resourceVersion ?? '';
+    if (this.#observed?.version !== version) this.#observed = { version, at: now.getTime() };
     const duration = (lease.spec?.leaseDurationSeconds ?? 15) * 1000;
-    if (holder !== identity && holder !== '' && renewed + duration > now.getTime()) {
+    if (holder !== identity && holder !== '' && this.#observed.at + duration > now.getTime()) {
       this.#setLeading(false);
       return;
     }
