@@ -94,12 +94,26 @@ function card(rollout) {
     '<button data-verb="set-weight" data-id="' + esc(id) + '">set weight</button></div></section>';
 }
 
+// Redrawing the cards must not lose a weight being typed: a cleared input would send 0 %.
+function keepTyped(redraw) {
+  const typed = new Map();
+  for (const input of document.querySelectorAll('input[data-weight]')) typed.set(input.dataset.weight, input.value);
+  const focused = document.activeElement && document.activeElement.matches('input[data-weight]') ? document.activeElement.dataset.weight : null;
+  redraw();
+  for (const input of document.querySelectorAll('input[data-weight]')) {
+    if (typed.has(input.dataset.weight)) input.value = typed.get(input.dataset.weight);
+    if (input.dataset.weight === focused) input.focus();
+  }
+}
+
 async function refresh() {
   try {
     const { items } = await api('/v1/rollouts');
-    document.getElementById('rollouts').innerHTML = items.length
-      ? items.map(card).join('')
-      : '<div class="card empty muted">no rollouts yet: annotate a Deployment with switchyard.io/canary: "enabled"</div>';
+    keepTyped(() => {
+      document.getElementById('rollouts').innerHTML = items.length
+        ? items.map(card).join('')
+        : '<div class="card empty muted">no rollouts yet: annotate a Deployment with switchyard.io/canary: "enabled"</div>';
+    });
     document.getElementById('updated').textContent = 'updated ' + new Date().toLocaleTimeString();
     document.getElementById('error').textContent = '';
   } catch (error) {

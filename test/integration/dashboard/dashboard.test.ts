@@ -152,6 +152,25 @@ describe.skipIf(!existsSync(CHROMIUM))('dashboard in Chromium', () => {
     await page.screenshot({ path: 'test/integration/dashboard/.last-run.png' }).catch(() => undefined);
   });
 
+  it('sends the weight typed before a refresh redrew the cards', async () => {
+    const page = await browser.newPage();
+    page.on('dialog', (dialog) => void dialog.accept(TOKEN));
+    await page.goto(`${control.url}/dashboard`);
+    const card = page.locator('[data-rollout="default/shop"]');
+    await card.waitFor({ timeout: 15_000 });
+    await card.locator('input[data-weight]').fill('30');
+    // Let the once-a-second refresh redraw the cards between typing and clicking.
+    const updated = await page.locator('#updated').textContent();
+    await expect.poll(() => page.locator('#updated').textContent(), { timeout: 15_000 }).not.toBe(updated);
+    await card.locator('button[data-verb="set-weight"]').click();
+    await expect
+      .poll(() => backend.commands.at(-1), { timeout: 15_000 })
+      .toEqual({
+        type: 'set-weight',
+        weight: 30,
+      });
+  });
+
   it('rejects API calls without the token', async () => {
     const response = await fetch(`${control.url}/v1/rollouts`);
     expect(response.status).toBe(401);
