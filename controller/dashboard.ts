@@ -106,6 +106,13 @@ function keepTyped(redraw) {
   }
 }
 
+// A rejected command's reason stays until the next command: the refresh it triggers must not wipe it.
+let loadError = '';
+let commandError = '';
+function showErrors() {
+  document.getElementById('error').textContent = [commandError, loadError].filter(Boolean).join(' · ');
+}
+
 async function refresh() {
   try {
     const { items } = await api('/v1/rollouts');
@@ -115,10 +122,11 @@ async function refresh() {
         : '<div class="card empty muted">no rollouts yet: annotate a Deployment with switchyard.io/canary: "enabled"</div>';
     });
     document.getElementById('updated').textContent = 'updated ' + new Date().toLocaleTimeString();
-    document.getElementById('error').textContent = '';
+    loadError = '';
   } catch (error) {
-    document.getElementById('error').textContent = 'cannot load rollouts: ' + error.message;
+    loadError = 'cannot load rollouts: ' + error.message;
   }
+  showErrors();
 }
 
 document.addEventListener('click', async (event) => {
@@ -131,10 +139,11 @@ document.addEventListener('click', async (event) => {
   if (verb === 'abort' && !confirm('Abort ' + decodeURIComponent(id) + '? The canary goes to 0 % at once.')) return;
   try {
     await api('/v1/rollouts/' + id + '/' + verb, { method: 'POST', body: JSON.stringify(body) });
-    document.getElementById('error').textContent = '';
+    commandError = '';
   } catch (error) {
-    document.getElementById('error').textContent = verb + ': ' + error.message;
+    commandError = verb + ': ' + error.message;
   }
+  showErrors();
   refresh();
 });
 

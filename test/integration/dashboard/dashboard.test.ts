@@ -84,6 +84,8 @@ class RecordingBackend implements RolloutBackend {
   }
   async command(_namespace: string, _name: string, command: Command): Promise<BackendOutcome> {
     this.commands.push(command);
+    if (command.type === 'retry')
+      return { accepted: false, reason: 'retry rejected in phase Progressing: nothing failed' };
     if (command.type === 'abort') this.rollout = summary('RollingBack', 0);
     return { accepted: true, rollout: this.rollout };
   }
@@ -169,6 +171,20 @@ describe.skipIf(!existsSync(CHROMIUM))('dashboard in Chromium', () => {
         type: 'set-weight',
         weight: 30,
       });
+  });
+
+  it('keeps the reason a command was rejected on screen across refreshes', async () => {
+    const page = await browser.newPage();
+    page.on('dialog', (dialog) => void dialog.accept(TOKEN));
+    await page.goto(`${control.url}/dashboard`);
+    const card = page.locator('[data-rollout="default/shop"]');
+    await card.waitFor({ timeout: 15_000 });
+    await card.locator('button[data-verb="retry"]').click();
+    const error = page.locator('#error');
+    await expect.poll(() => error.textContent(), { timeout: 15_000 }).toContain('nothing failed');
+    const updated = await page.locator('#updated').textContent();
+    await expect.poll(() => page.locator('#updated').textContent(), { timeout: 15_000 }).not.toBe(updated);
+    expect(await error.textContent()).toBe('retry: retry rejected in phase Progressing: nothing failed');
   });
 
   it('rejects API calls without the token', async () => {
