@@ -135,7 +135,16 @@ document.addEventListener('click', async (event) => {
   const verb = button.dataset.verb;
   const id = button.dataset.id;
   let body = {};
-  if (verb === 'set-weight') body = { weight: Number(document.querySelector('[data-weight="' + id + '"]').value) };
+  if (verb === 'set-weight') {
+    // Number('') is 0: an empty box must not send the canary to 0 %.
+    const typed = document.querySelector('[data-weight="' + id + '"]').value.trim();
+    if (typed === '') {
+      commandError = 'set-weight: type a weight 0-100 first';
+      showErrors();
+      return;
+    }
+    body = { weight: Number(typed) };
+  }
   if (verb === 'abort' && !confirm('Abort ' + decodeURIComponent(id) + '? The canary goes to 0 % at once.')) return;
   try {
     await api('/v1/rollouts/' + id + '/' + verb, { method: 'POST', body: JSON.stringify(body) });

@@ -187,6 +187,20 @@ describe.skipIf(!existsSync(CHROMIUM))('dashboard in Chromium', () => {
     expect(await error.textContent()).toBe('retry: retry rejected in phase Progressing: nothing failed');
   });
 
+  it('sends no weight when none was typed', async () => {
+    const page = await browser.newPage();
+    page.on('dialog', (dialog) => void dialog.accept(TOKEN));
+    await page.goto(`${control.url}/dashboard`);
+    const card = page.locator('[data-rollout="default/shop"]');
+    await card.waitFor({ timeout: 15_000 });
+    const sent = backend.commands.length;
+    await card.locator('button[data-verb="set-weight"]').click();
+    await expect
+      .poll(() => page.locator('#error').textContent(), { timeout: 15_000 })
+      .toBe('set-weight: type a weight 0-100 first');
+    expect(backend.commands.length).toBe(sent);
+  });
+
   it('rejects API calls without the token', async () => {
     const response = await fetch(`${control.url}/v1/rollouts`);
     expect(response.status).toBe(401);
