@@ -1,4 +1,4 @@
-import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -129,5 +129,24 @@ describe('state store', () => {
     expect(loaded?.status.routeGeneration).toBe(8);
     expect(loaded?.events).toHaveLength(1);
     expect(await readdir(dir)).toEqual(['default_shop.json']);
+  });
+
+  it.each([
+    ['null', 'null'],
+    ['a list', '[]'],
+    ['no tracks', '{"version":1,"status":{"phase":"Idle","routeGeneration":1}}'],
+    [
+      'a stable track without upstream',
+      '{"version":1,"status":{"phase":"Idle","routeGeneration":1},"stable":{"admin":[]},"canary":null}',
+    ],
+  ])('refuses a state file of valid JSON but the wrong shape (%s), naming the file', async (_, text) => {
+    const dir = await mkdtemp(join(tmpdir(), 'swy-state-'));
+    dirs.push(dir);
+    const store = new StateStore(dir);
+    await writeFile(store.path('default', 'shop'), text);
+    await expect(store.load('default', 'shop')).rejects.toMatchObject({
+      code: 'SWY_DOCUMENT_INVALID',
+      message: expect.stringContaining(store.path('default', 'shop')),
+    });
   });
 });

@@ -39,6 +39,33 @@ interface StateFile extends ServiceState {
   readonly name: string;
 }
 
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function isTrack(value: unknown): value is TrackConfig {
+  return (
+    isRecord(value) &&
+    typeof value.upstream === 'string' &&
+    Array.isArray(value.admin) &&
+    value.admin.every((url) => typeof url === 'string')
+  );
+}
+
+function isStateFile(value: unknown): value is StateFile {
+  return (
+    isRecord(value) &&
+    value.version === 1 &&
+    isRecord(value.status) &&
+    typeof value.status.phase === 'string' &&
+    typeof value.status.routeGeneration === 'number' &&
+    isTrack(value.stable) &&
+    (value.canary === null || isTrack(value.canary)) &&
+    (value.configStable == null || isTrack(value.configStable)) &&
+    (value.events === undefined || Array.isArray(value.events))
+  );
+}
+
 export class StateStore {
   readonly #dir: string;
   #writes = 0;
@@ -65,9 +92,9 @@ export class StateStore {
       if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
       throw error;
     }
-    let parsed: StateFile;
+    let parsed: unknown;
     try {
-      parsed = JSON.parse(text) as StateFile;
+      parsed = JSON.parse(text);
     } catch (error) {
       throw new SwitchyardError(
         ErrorCode.DocumentInvalid,
@@ -75,7 +102,8 @@ export class StateStore {
         { field: file },
       );
     }
-    if (parsed.version !== 1 || typeof parsed.status?.phase !== 'string') {
+    // Checked as far as a restart dereferences it: a hand-edited file must fail here, naming itself.
+    if (!isStateFile(parsed)) {
       throw new SwitchyardError(
         ErrorCode.DocumentInvalid,
         `state file ${file} has an unknown format; move it away to start over`,
