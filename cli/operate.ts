@@ -309,7 +309,7 @@ async function status(client: RolloutClient, parsed: Parsed, io: OperateIo): Pro
     io.stdout.write(render(await fetch()));
     return 0;
   }
-  // --watch: redraw in place on a terminal; elsewhere print a line per row whenever it changes.
+  // --watch: redraw in place on a terminal; elsewhere print a line per rollout whenever its row changes.
   const seen = new Map<string, string>();
   while (!io.signal?.aborted) {
     const rollouts = await fetch();
@@ -321,7 +321,12 @@ async function status(client: RolloutClient, parsed: Parsed, io: OperateIo): Pro
         const stable = row.slice(0, -1).join('  ');
         if (seen.get(key) !== stable) {
           seen.set(key, stable);
-          io.stdout.write(`${new Date(io.now()).toISOString()}  ${row.join('  ')}\n`);
+          // JSON stays machine-readable: one rollout object per line, as `kubectl get -w -o json` streams.
+          io.stdout.write(
+            output === 'json'
+              ? `${JSON.stringify(rollout)}\n`
+              : `${new Date(io.now()).toISOString()}  ${row.join('  ')}\n`,
+          );
         }
       }
     }

@@ -365,6 +365,37 @@ services:
     expect(out.trimEnd().split('\n')[0]).toMatch(/^\d{4}-\d\d-\d\dT\S+Z {2}default {2}shop {2}Succeeded/);
   });
 
+  it('status --watch --output json prints one JSON rollout per line when not on a terminal', async () => {
+    const stop = new AbortController();
+    let out = '';
+    const code = await operate(
+      'status',
+      ['--watch', '-o', 'json', '--control', url(controlPort), '--token-file', tokenFile],
+      {
+        stdout: {
+          isTTY: false,
+          write: (text: string) => {
+            out += text;
+            stop.abort();
+          },
+        },
+        stderr: { write: () => true },
+        env: {},
+        now: () => Date.now(),
+        signal: stop.signal,
+      },
+    );
+    expect(code).toBe(0);
+    const lines = out.trimEnd().split('\n');
+    const rollouts = lines.map(
+      (line) => JSON.parse(line) as { namespace: string; name: string; phase: string },
+    );
+    expect(rollouts.find((rollout) => rollout.name === 'shop')).toMatchObject({
+      namespace: 'default',
+      phase: 'Succeeded',
+    });
+  });
+
   it('abort takes the canary out of the published table before the command returns', async () => {
     await cli('rollout', 'start', 'blog', '--canary-upstream', appUrls['blog-v2']!);
     await waitFor(
