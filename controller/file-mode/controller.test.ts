@@ -253,6 +253,47 @@ describe('file-mode controller', () => {
     });
   });
 
+  it('applies an edited tickInterval to the running loop', async () => {
+    await writeFile(configPath, config(null));
+    const loops: { ms: number; stopped: boolean }[] = [];
+    const recording: Scheduler = {
+      every: (ms) => {
+        const loop = { ms, stopped: false };
+        loops.push(loop);
+        return {
+          stop: () => {
+            loop.stopped = true;
+          },
+        };
+      },
+    };
+    const controller = new FileModeController({
+      config: await loadConfig(configPath),
+      configPath,
+      store: new StateStore(join(dir, 'state')),
+      routes,
+      transition,
+      analyzer,
+      now: () => new Date(clock),
+      scheduler: recording,
+      logger,
+    });
+    await new StateStore(join(dir, 'state')).init();
+    await controller.run();
+    controllers.push(controller);
+    expect(loops).toEqual([{ ms: 1000, stopped: false }]);
+
+    await writeFile(configPath, `tickInterval: 200ms\n${config(null)}`);
+    await controller.reload();
+    expect(loops).toEqual([
+      { ms: 1000, stopped: true },
+      { ms: 200, stopped: false },
+    ]);
+    // An unchanged interval keeps the loop it has.
+    await controller.reload();
+    expect(loops).toHaveLength(2);
+  });
+
   it('keeps the running config when an edit is invalid', async () => {
     await writeFile(configPath, config(null));
     const controller = await start();

@@ -67,15 +67,20 @@ export class FileModeController implements RolloutBackend {
   /** Starts every service (resuming saved state), the tick loop and the config watch. */
   async run(): Promise<void> {
     await this.#sync(this.#config.services);
-    this.#loop = this.#options.scheduler.every(this.#config.tickMs, () => {
-      void this.tickAll();
-    });
+    this.#startLoop();
     const path = this.#options.configPath;
     if (path !== null) {
       this.#watcher = watchFile(path, { interval: 1000, persistent: false }, (current, previous) => {
         if (current.mtimeMs !== previous.mtimeMs || current.size !== previous.size) void this.reload();
       });
     }
+  }
+
+  #startLoop(): void {
+    this.#loop?.stop();
+    this.#loop = this.#options.scheduler.every(this.#config.tickMs, () => {
+      void this.tickAll();
+    });
   }
 
   async close(): Promise<void> {
@@ -103,8 +108,17 @@ export class FileModeController implements RolloutBackend {
     if (path === null) return;
     try {
       const config = await loadConfig(path, { prometheusUrl: this.#options.prometheusUrl ?? null });
+      const previous = this.#config;
       this.#config = config;
       await this.#sync(config.services);
+      if (this.#loop !== null && config.tickMs !== previous.tickMs) this.#startLoop();
+      // The analyzer is built once at start-up: say so instead of silently ignoring the edit.
+      if (JSON.stringify(config.analysis) !== JSON.stringify(previous.analysis)) {
+        this.#log.warn(
+          { path, field: 'analysis' },
+          'config: analysis changed; restart control to apply it (the rest of the edit is applied)',
+        );
+      }
       this.#log.info({ path, services: config.services.length }, 'config reloaded');
     } catch (error) {
       this.#log.error(
