@@ -54,13 +54,18 @@ const pct = (value) => (value === null || value === undefined ? '–' : (value *
 const ms = (seconds) => (seconds === null || seconds === undefined ? '–' : (seconds * 1000).toFixed(1) + ' ms');
 const age = (seconds) => seconds < 90 ? Math.round(seconds) + 's' : seconds < 5400 ? Math.round(seconds / 60) + 'm' : Math.round(seconds / 3600) + 'h';
 
+// Once the token prompt is cancelled, the 1 s refresh must not reopen it (a modal every second);
+// the next button click asks again.
+let tokenDeclined = false;
+
 async function api(path, init) {
   const token = sessionStorage.getItem(TOKEN_KEY);
   const headers = Object.assign({ 'content-type': 'application/json' }, token ? { authorization: 'Bearer ' + token } : {});
   const response = await fetch(path, Object.assign({}, init, { headers }));
-  if (response.status === 401) {
+  if (response.status === 401 && !tokenDeclined) {
     const entered = prompt('switchyard API token (from --api-token-file):');
     if (entered) { sessionStorage.setItem(TOKEN_KEY, entered.trim()); return api(path, init); }
+    tokenDeclined = true;
   }
   const body = await response.json().catch(() => ({}));
   if (!response.ok) throw new Error(body.message || response.status + ' ' + response.statusText);
@@ -132,6 +137,7 @@ async function refresh() {
 document.addEventListener('click', async (event) => {
   const button = event.target.closest('button[data-verb]');
   if (!button) return;
+  tokenDeclined = false;
   const verb = button.dataset.verb;
   const id = button.dataset.id;
   let body = {};

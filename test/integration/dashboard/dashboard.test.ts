@@ -201,6 +201,23 @@ describe.skipIf(!existsSync(CHROMIUM))('dashboard in Chromium', () => {
     expect(backend.commands.length).toBe(sent);
   });
 
+  it('asks for the token once when the prompt is cancelled, not on every refresh', async () => {
+    const page = await browser.newPage();
+    let prompts = 0;
+    page.on('dialog', (dialog) => {
+      prompts += 1;
+      void dialog.dismiss();
+    });
+    await page.goto(`${control.url}/dashboard`);
+    await expect
+      .poll(() => page.locator('#error').textContent(), { timeout: 15_000 })
+      .toContain('a valid bearer token is required');
+    // Refreshes run every second: give a few of them the chance to prompt again.
+    await page.waitForTimeout(3500);
+    expect(prompts).toBe(1);
+    await page.close();
+  });
+
   it('rejects API calls without the token', async () => {
     const response = await fetch(`${control.url}/v1/rollouts`);
     expect(response.status).toBe(401);
