@@ -404,12 +404,23 @@ export async function operate(
   return 0;
 }
 
+function watchRequested(argv: readonly string[]): boolean {
+  try {
+    return parse('status', argv).values.watch === true;
+  } catch {
+    return false;
+  }
+}
+
 /** The CommandMain for one subcommand, as cli/main.ts loads it. */
 export function commandMain(command: OperateCommand): (argv: string[]) => Promise<number> {
   return (argv) => {
     const controller = new AbortController();
     const stop = (): void => controller.abort();
-    process.once('SIGINT', stop);
+    // Only `status --watch` ends on Ctrl-C by itself (exit 0); anywhere else a handler would swallow
+    // Ctrl-C while a request waits on an unanswering control (up to its 10 s timeout).
+    const watching = command === 'status' && watchRequested(argv);
+    if (watching) process.once('SIGINT', stop);
     return operate(command, argv, {
       stdout: process.stdout,
       stderr: process.stderr,
