@@ -78,13 +78,13 @@ function verdictRows(verdicts) {
   const rows = last.checks.map((check) =>
     '<tr><td class="' + esc(check.outcome) + '">' + esc(check.outcome) + '</td><td>' + esc(check.name) + '</td><td>' + esc(check.message) + '</td></tr>').join('');
   return '<table><tr><th>verdict</th><th>check</th><th>numbers</th></tr>' + rows + '</table>' +
-    '<p class="muted">step ' + (last.step + 1) + ' at ' + last.weight + ' %: canary ' + last.canary.requests + ' req, success ' + pct(last.canary.successRate) +
-    ', p99 ' + ms(last.canary.p99Seconds) + ' · stable ' + last.stable.requests + ' req, success ' + pct(last.stable.successRate) + ', p99 ' + ms(last.stable.p99Seconds) + '</p>';
+    '<p class="muted">step ' + esc(Number(last.step) + 1) + ' at ' + esc(last.weight) + ' %: canary ' + esc(last.canary.requests) + ' req, success ' + pct(last.canary.successRate) +
+    ', p99 ' + ms(last.canary.p99Seconds) + ' · stable ' + esc(last.stable.requests) + ' req, success ' + pct(last.stable.successRate) + ', p99 ' + ms(last.stable.p99Seconds) + '</p>';
 }
 
 function card(rollout) {
   const id = encodeURIComponent(rollout.namespace) + '/' + encodeURIComponent(rollout.name);
-  const steps = rollout.steps.concat([100]).map((w, i) => (i === rollout.step ? '<b>' + w + '</b>' : w)).join(' → ');
+  const steps = rollout.steps.concat([100]).map((w, i) => (i === rollout.step ? '<b>' + esc(w) + '</b>' : esc(w))).join(' → ');
   const buttons = ['promote', 'pause', 'resume', 'retry', 'abort'].map((verb) =>
     '<button data-verb="' + verb + '" data-id="' + esc(id) + '"' + (verb === 'abort' ? ' class="danger"' : '') + '>' + verb + '</button>').join(' ');
   return '<section class="card" data-rollout="' + esc(rollout.namespace + '/' + rollout.name) + '">' +

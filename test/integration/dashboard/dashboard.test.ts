@@ -218,6 +218,39 @@ describe.skipIf(!existsSync(CHROMIUM))('dashboard in Chromium', () => {
     await page.close();
   });
 
+  it('shows verdict numbers and steps from the API as text, never as markup', async () => {
+    // Canary status verdicts are free-form in the CRD: whoever can write them must not script the page.
+    const markup = '<img src=x onerror="window.__injected=true">';
+    const good = backend.rollout;
+    const verdict = good.lastVerdicts[0]!;
+    backend.rollout = {
+      ...good,
+      steps: [5, markup as unknown as number],
+      lastVerdicts: [
+        {
+          ...verdict,
+          step: markup as unknown as number,
+          weight: markup as unknown as number,
+          canary: { ...verdict.canary, requests: markup as unknown as number },
+          stable: { ...verdict.stable, requests: markup as unknown as number },
+        },
+      ],
+    };
+    try {
+      const page = await browser.newPage();
+      page.on('dialog', (dialog) => void dialog.accept(TOKEN));
+      await page.goto(`${control.url}/dashboard`);
+      const card = page.locator('[data-rollout="default/shop"]');
+      await card.waitFor({ timeout: 15_000 });
+      expect(await card.locator('img').count()).toBe(0);
+      expect(await card.textContent()).toContain(markup);
+      expect(await page.evaluate(() => (globalThis as { __injected?: boolean }).__injected)).toBe(undefined);
+      await page.close();
+    } finally {
+      backend.rollout = good;
+    }
+  });
+
   it('rejects API calls without the token', async () => {
     const response = await fetch(`${control.url}/v1/rollouts`);
     expect(response.status).toBe(401);
