@@ -224,9 +224,10 @@ async function pair(
   extra: Record<string, unknown> = {},
   weights = { stable: 100, canary: 0 },
   secrets = ['hop-token', 'hop-token'],
+  canaryApp = canary.url,
 ) {
   const s = await router({ local: stable.url, hopSecret: secrets[0]!, random: () => 0.5 });
-  const c = await router({ local: canary.url, track: 'canary', hopSecret: secrets[1]!, random: () => 0.5 });
+  const c = await router({ local: canaryApp, track: 'canary', hopSecret: secrets[1]!, random: () => 0.5 });
   const table = { tracks: { stable: s.url, canary: c.url }, weights, ...extra };
   s.writeTable(table);
   c.writeTable(table);
@@ -381,19 +382,7 @@ describe('8. unreachable upstreams', () => {
   });
 
   it('a canary router whose app refuses counts the failed call as a canary error, then falls back', async () => {
-    const s = await router({ local: stable.url, hopSecret: 'hop-token', random: () => 0.5 });
-    const c = await router({ local: await deadUrl(), track: 'canary', hopSecret: 'hop-token' });
-    const table = { tracks: { stable: s.url, canary: c.url }, weights: { stable: 90, canary: 10 } };
-    s.writeTable(table);
-    c.writeTable(table);
-    await waitFor(
-      'both routers loaded',
-      async () => [
-        await s.metric('switchyard_route_generation'),
-        await c.metric('switchyard_route_generation'),
-      ],
-      equalTo([1, 1]),
-    );
+    const { s, c } = await pair({}, { stable: 90, canary: 10 }, undefined, await deadUrl());
     // stable router → canary router (hop) → its app refuses → retried on stable, served by stable's app.
     expect(await get(s.url, { 'X-Canary': 'always' })).toMatchObject({ status: 200, app: 'stable' });
     expect(await c.metric('switchyard_requests_total', { track: 'canary', code_class: 'error' })).toBe(1);
