@@ -10,11 +10,11 @@ import * as k8s from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type FakeCluster, startFakeCluster } from './cluster/cluster.js';
 import { type WaitOptions, waitUntil } from '../support/wait-for.js';
-import { ensureCliBuilt, kubectl, kubectlOk } from './cluster/helpers.js';
+import { ensureBuilt } from '../support/build.js';
+import { kubectl, kubectlOk } from './cluster/helpers.js';
 import { createCertificateAuthority, createServingCertificate } from './cluster/tls.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const repoRoot = join(here, '..', '..');
 const fixtures = join(here, 'cluster', 'fixtures');
 /** The fake cluster converges within seconds; 30 s leaves room on a busy CI machine. */
 const CLUSTER_WAIT: WaitOptions = { timeoutMs: 30_000, intervalMs: 100 };
@@ -39,7 +39,7 @@ function statusCode(error: unknown): number | undefined {
 }
 
 beforeAll(async () => {
-  ensureCliBuilt(repoRoot);
+  ensureBuilt('cli/demo/shop-app.js'); // pods run dist/ through bin/switchyard.js
   cluster = await startFakeCluster({
     watchHistory: 300,
     bookmarkIntervalMs: 200,

@@ -1,8 +1,8 @@
-// Helpers for e2e tests on the fake cluster: run kubectl against it, make sure the CLI is built
-// for pods. Waiting on a condition is test/support/wait-for.ts.
+// Helpers for e2e tests on the fake cluster: run kubectl against it. Building dist/ for the pods is
+// test/support/build.ts; waiting on a condition is test/support/wait-for.ts.
 
-import { execFile, execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { FakeCluster } from './cluster.js';
 
@@ -54,24 +54,4 @@ export async function kubectlOk(
     throw new Error(`kubectl ${args.join(' ')} exited ${result.code}\n${result.stderr}${result.stdout}`);
   }
   return result.stdout;
-}
-
-/** Builds dist/ (what pods run through bin/switchyard.js) when the shop app is not compiled yet. */
-export function ensureCliBuilt(repoRoot: string): void {
-  if (existsSync(join(repoRoot, 'dist', 'cli', 'demo', 'shop-app.js'))) return;
-  try {
-    execFileSync(
-      join(repoRoot, 'node_modules', '.bin', 'tsc'),
-      ['-p', 'tsconfig.build.json', '--noEmitOnError', 'false'],
-      {
-        cwd: repoRoot,
-        stdio: 'pipe',
-      },
-    );
-  } catch {
-    // tsc exits non-zero on type errors elsewhere but still emits; checked below.
-  }
-  if (!existsSync(join(repoRoot, 'dist', 'cli', 'demo', 'shop-app.js'))) {
-    throw new Error('dist/cli/demo/shop-app.js is missing after building; run `npm run build`');
-  }
 }

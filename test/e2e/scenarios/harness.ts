@@ -10,7 +10,8 @@ import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
 import { type FakeCluster, startFakeCluster } from '../cluster/cluster.js';
 import { waitFor, waitUntil } from '../../support/wait-for.js';
-import { type CommandResult, ensureCliBuilt, kubectl, kubectlOk } from '../cluster/helpers.js';
+import { type CommandResult, kubectl, kubectlOk } from '../cluster/helpers.js';
+import { ensureBuilt } from '../../support/build.js';
 
 export { kubectl, kubectlOk };
 export type { FakeCluster };
@@ -25,7 +26,7 @@ export function log(line: string): void {
 
 /** Starts a fake cluster (pods run this repository's dist/ through bin/switchyard.js). */
 export async function startCluster(): Promise<FakeCluster> {
-  ensureCliBuilt(repoRoot);
+  ensureBuilt('cli/demo/shop-app.js'); // pods run dist/ through bin/switchyard.js
   return startFakeCluster({ log, bookmarkIntervalMs: 1000, maxGraceMs: 3000, probePeriodMs: 1000 });
 }
 

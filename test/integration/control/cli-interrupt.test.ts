@@ -1,39 +1,15 @@
 // The operator CLI as a user runs it (the built bin/switchyard.js): Ctrl-C stops a command that is
 // waiting on a control plane that does not answer.
 
-import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { statSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ensureBuilt, REPO_ROOT as ROOT } from '../../support/build.js';
 
-const ROOT = join(import.meta.dirname, '../../..');
-
-beforeAll(() => {
-  // A missing or stale dist/ (vitest run directly) is rebuilt, as the inject CLI test does.
-  let stale = true;
-  try {
-    stale =
-      statSync(join(ROOT, 'dist/cli/operate.js')).mtimeMs < statSync(join(ROOT, 'cli/operate.ts')).mtimeMs;
-  } catch {
-    stale = true;
-  }
-  if (stale) {
-    spawnSync(
-      process.execPath,
-      [
-        join(ROOT, 'node_modules/typescript/bin/tsc'),
-        '-p',
-        'tsconfig.build.json',
-        '--noEmitOnError',
-        'false',
-      ],
-      { cwd: ROOT, stdio: 'ignore' },
-    );
-  }
-}, 120_000);
+beforeAll(() => ensureBuilt('cli/operate.js'), 120_000);
 
 describe('operator CLI and Ctrl-C', () => {
   // Accepts connections and never answers: a control plane that hangs.

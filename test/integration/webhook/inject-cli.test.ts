@@ -1,53 +1,15 @@
 // `switchyard inject` as a user runs it: the built CLI on the sample manifests in test/fixtures.
 
 import { spawnSync } from 'node:child_process';
-import { readFileSync, readdirSync, statSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { ensureBuilt, REPO_ROOT as ROOT } from '../../support/build.js';
 
-const ROOT = join(import.meta.dirname, '../../..');
 const MANIFESTS = join(ROOT, 'test/fixtures/manifests');
 
-function newestMtime(dir: string): number {
-  return Math.max(
-    ...readdirSync(dir)
-      .filter((file) => file.endsWith('.ts') && !file.endsWith('.test.ts'))
-      .map((file) => statSync(join(dir, file)).mtimeMs),
-  );
-}
-
-beforeAll(() => {
-  // `make test` builds first; a stale or missing dist/ (running vitest directly) is rebuilt here.
-  const built = join(ROOT, 'dist/cli/inject.js');
-  let stale = true;
-  try {
-    const sources = Math.max(
-      newestMtime(join(ROOT, 'webhook')),
-      newestMtime(join(ROOT, 'cli')),
-      newestMtime(join(ROOT, 'api')),
-    );
-    stale = statSync(built).mtimeMs < sources;
-  } catch {
-    stale = true;
-  }
-  if (stale) {
-    spawnSync(
-      process.execPath,
-      [
-        join(ROOT, 'node_modules/typescript/bin/tsc'),
-        '-p',
-        'tsconfig.build.json',
-        '--noEmitOnError',
-        'false',
-      ],
-      {
-        cwd: ROOT,
-        stdio: 'ignore',
-      },
-    );
-  }
-}, 120_000);
+beforeAll(() => ensureBuilt('cli/inject.js'), 120_000);
 
 function inject(args: string[], input?: string) {
   const result = spawnSync(process.execPath, [join(ROOT, 'bin/switchyard.js'), 'inject', ...args], {
