@@ -61,7 +61,7 @@ describe('file-mode controller', () => {
   let analyzer: ScriptedAnalyzer;
   let controllers: FileModeController[];
 
-  async function start(): Promise<FileModeController> {
+  async function start(scheduler = manualScheduler): Promise<FileModeController> {
     const controller = new FileModeController({
       config: await loadConfig(configPath),
       configPath,
@@ -70,7 +70,7 @@ describe('file-mode controller', () => {
       transition,
       analyzer,
       now: () => new Date(clock),
-      scheduler: manualScheduler,
+      scheduler,
       logger,
     });
     await new StateStore(join(dir, 'state')).init();
@@ -267,20 +267,7 @@ describe('file-mode controller', () => {
         };
       },
     };
-    const controller = new FileModeController({
-      config: await loadConfig(configPath),
-      configPath,
-      store: new StateStore(join(dir, 'state')),
-      routes,
-      transition,
-      analyzer,
-      now: () => new Date(clock),
-      scheduler: recording,
-      logger,
-    });
-    await new StateStore(join(dir, 'state')).init();
-    await controller.run();
-    controllers.push(controller);
+    const controller = await start(recording);
     expect(loops).toEqual([{ ms: 1000, stopped: false }]);
 
     await writeFile(configPath, `tickInterval: 200ms\n${config(null)}`);

@@ -118,6 +118,31 @@ describe('file mode with real routers', () => {
     return table!;
   }
 
+  /** Runs `status --watch` not on a terminal and stops it after its first output, which it returns. */
+  async function watchFirstOutput(...args: string[]): Promise<string> {
+    const stop = new AbortController();
+    let out = '';
+    const code = await operate(
+      'status',
+      [...args, '--control', url(controlPort), '--token-file', tokenFile],
+      {
+        stdout: {
+          isTTY: false,
+          write: (text: string) => {
+            out += text;
+            stop.abort();
+          },
+        },
+        stderr: { write: () => true },
+        env: {},
+        now: () => Date.now(),
+        signal: stop.signal,
+      },
+    );
+    expect(code).toBe(0);
+    return out;
+  }
+
   async function startTrafficTo(port: number): Promise<void> {
     // ~50 req/s per service: enough for min-requests at 20 % within a short interval, light on CPU.
     while (!traffic.signal.aborted) {
@@ -341,51 +366,13 @@ services:
   });
 
   it('status --watch prints a timestamped line per rollout when not on a terminal', async () => {
-    const stop = new AbortController();
-    let out = '';
-    const code = await operate(
-      'status',
-      ['--watch', '--control', url(controlPort), '--token-file', tokenFile],
-      {
-        stdout: {
-          isTTY: false,
-          write: (text: string) => {
-            out += text;
-            stop.abort();
-          },
-        },
-        stderr: { write: () => true },
-        env: {},
-        now: () => Date.now(),
-        signal: stop.signal,
-      },
-    );
-    expect(code).toBe(0);
+    const out = await watchFirstOutput('--watch');
     expect(out).not.toContain('\x1b[');
     expect(out.trimEnd().split('\n')[0]).toMatch(/^\d{4}-\d\d-\d\dT\S+Z {2}default {2}shop {2}Succeeded/);
   });
 
   it('status --watch --output json prints one JSON rollout per line when not on a terminal', async () => {
-    const stop = new AbortController();
-    let out = '';
-    const code = await operate(
-      'status',
-      ['--watch', '-o', 'json', '--control', url(controlPort), '--token-file', tokenFile],
-      {
-        stdout: {
-          isTTY: false,
-          write: (text: string) => {
-            out += text;
-            stop.abort();
-          },
-        },
-        stderr: { write: () => true },
-        env: {},
-        now: () => Date.now(),
-        signal: stop.signal,
-      },
-    );
-    expect(code).toBe(0);
+    const out = await watchFirstOutput('--watch', '-o', 'json');
     const lines = out.trimEnd().split('\n');
     const rollouts = lines.map(
       (line) => JSON.parse(line) as { namespace: string; name: string; phase: string },
