@@ -61,10 +61,14 @@ describe('file-mode controller', () => {
   let analyzer: ScriptedAnalyzer;
   let controllers: FileModeController[];
 
-  async function start(scheduler = manualScheduler): Promise<FileModeController> {
+  async function start(
+    scheduler = manualScheduler,
+    readConfig = () => loadConfig(configPath),
+  ): Promise<FileModeController> {
     const controller = new FileModeController({
       config: await loadConfig(configPath),
       configPath,
+      readConfig,
       store: new StateStore(join(dir, 'state')),
       routes,
       transition,
@@ -279,6 +283,42 @@ describe('file-mode controller', () => {
     // An unchanged interval keeps the loop it has.
     await controller.reload();
     expect(loops).toHaveLength(2);
+  });
+
+  it('runs one reload at a time; those asked for meanwhile share one more, with the newest file', async () => {
+    await writeFile(configPath, config(null));
+    // The first reload holds what it read (stale by the time it applies) until released.
+    let reads = 0;
+    let firstRead = (): void => undefined;
+    const firstReadDone = new Promise<void>((resolve) => {
+      firstRead = resolve;
+    });
+    let release = (): void => undefined;
+    const held = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const controller = await start(manualScheduler, async () => {
+      const first = ++reads === 1;
+      const read = await loadConfig(configPath);
+      if (first) {
+        firstRead();
+        await held;
+      }
+      return read;
+    });
+
+    await writeFile(configPath, config(null).replace('127.0.0.1:1001', '127.0.0.1:1009'));
+    const first = controller.reload();
+    await firstReadDone;
+    await writeFile(configPath, config(null).replace('127.0.0.1:1001', '127.0.0.1:1010'));
+    const meanwhile = [controller.reload(), controller.reload(), controller.reload()];
+    expect(reads, 'config reads while the first reload runs').toBe(1);
+
+    release();
+    await Promise.all([first, ...meanwhile]);
+    expect(reads, 'one more reload for the three requested meanwhile').toBe(2);
+    // The newest edit is what runs, not the stale one the first reload read.
+    expect(routes.get('default', 'shop')?.tracks.stable?.upstream).toBe('http://127.0.0.1:1010');
   });
 
   it('keeps the running config when an edit is invalid', async () => {

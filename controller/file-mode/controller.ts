@@ -14,7 +14,7 @@ import type {
 } from '../api.js';
 import { summarize } from '../api.js';
 import type { RouteStore } from '../route-server.js';
-import { type FileConfig, loadConfig, parseOrigin, type ServiceConfig } from './config.js';
+import { type FileConfig, parseOrigin, type ServiceConfig } from './config.js';
 import { type CommandOutcome, ServiceRuntime, type TransitionFn, type WindowAnalyzer } from './runtime.js';
 import type { StateStore } from './state-store.js';
 
@@ -35,6 +35,8 @@ export interface FileModeOptions {
   readonly config: FileConfig;
   /** Path of the config file, watched for edits; null = no watching. */
   readonly configPath: string | null;
+  /** Reads and validates the config file again (a reload); throws ConfigInvalid naming the field. */
+  readonly readConfig: () => Promise<FileConfig>;
   readonly store: StateStore;
   readonly routes: RouteStore;
   readonly transition: TransitionFn;
@@ -42,8 +44,6 @@ export interface FileModeOptions {
   readonly now: () => Date;
   readonly scheduler: Scheduler;
   readonly logger: Logger;
-  /** `--prometheus-url`, re-applied when the config reloads. */
-  readonly prometheusUrl?: string | null;
 }
 
 function key(namespace: string, name: string): string {
@@ -57,6 +57,10 @@ export class FileModeController implements RolloutBackend {
   #config: FileConfig;
   #loop: { stop(): void } | null = null;
   #watcher: StatWatcher | null = null;
+  /** The reload run under way (null when none), and whether it must read the file once more. */
+  #reloading: Promise<void> | null = null;
+  #reloadRequested = false;
+  #closed = false;
 
   constructor(options: FileModeOptions) {
     this.#options = options;
@@ -84,10 +88,13 @@ export class FileModeController implements RolloutBackend {
   }
 
   async close(): Promise<void> {
+    this.#closed = true;
     this.#loop?.stop();
     this.#loop = null;
     if (this.#options.configPath !== null && this.#watcher) unwatchFile(this.#options.configPath);
     this.#watcher = null;
+    // A reload under way finishes first, so it cannot start a service after the others stopped.
+    await this.#reloading;
     await Promise.all([...this.#runtimes.values()].map((runtime) => runtime.stop()));
   }
 
@@ -102,12 +109,34 @@ export class FileModeController implements RolloutBackend {
     );
   }
 
-  /** Re-reads the config file; an invalid edit is logged and the running config kept. */
-  async reload(): Promise<void> {
-    const path = this.#options.configPath;
-    if (path === null) return;
+  /**
+   * Re-reads the config file and applies it; an invalid edit is logged and the running config kept.
+   * One reload runs at a time: requests made while one runs share a single reload after it, which
+   * reads the file then, so the newest edit wins. Resolves once a reload started after the call is done.
+   */
+  reload(): Promise<void> {
+    if (this.#options.configPath === null || this.#closed) return Promise.resolve();
+    this.#reloadRequested = true;
+    this.#reloading ??= this.#reloadWhileRequested();
+    return this.#reloading;
+  }
+
+  async #reloadWhileRequested(): Promise<void> {
     try {
-      const config = await loadConfig(path, { prometheusUrl: this.#options.prometheusUrl ?? null });
+      while (this.#reloadRequested && !this.#closed) {
+        this.#reloadRequested = false;
+        await this.#reloadOnce();
+      }
+    } finally {
+      // Cleared in the same turn as the last check, so a request arriving later starts a new run.
+      this.#reloading = null;
+    }
+  }
+
+  async #reloadOnce(): Promise<void> {
+    const path = this.#options.configPath;
+    try {
+      const config = await this.#options.readConfig();
       const previous = this.#config;
       this.#config = config;
       await this.#sync(config.services);

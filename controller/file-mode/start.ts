@@ -55,7 +55,9 @@ function isLoopback(host: string): boolean {
 
 export async function startFileModeControl(options: FileModeControlOptions): Promise<FileModeControl> {
   const log = options.logger;
-  const config = await loadConfig(options.configPath, { prometheusUrl: options.prometheusUrl });
+  // `--prometheus-url` wins over the file's analysis.prometheusUrl, at start and on every reload.
+  const readConfig = () => loadConfig(options.configPath, { prometheusUrl: options.prometheusUrl });
+  const config = await readConfig();
   const loopback = isLoopback(options.host);
 
   const secret = options.routerToken ?? config.routerSecret;
@@ -90,6 +92,7 @@ export async function startFileModeControl(options: FileModeControlOptions): Pro
   const controller = new FileModeController({
     config,
     configPath: options.watchConfig === false ? null : options.configPath,
+    readConfig,
     store,
     routes,
     transition: options.transition ?? transition,
@@ -97,7 +100,6 @@ export async function startFileModeControl(options: FileModeControlOptions): Pro
     now: options.now ?? (() => new Date()),
     scheduler: options.scheduler ?? REAL_SCHEDULER,
     logger: log,
-    prometheusUrl: options.prometheusUrl,
   });
   await controller.run();
   let server: ControlServer;
