@@ -121,7 +121,7 @@ describe('podTemplateHash', () => {
     const reordered = {
       spec: { containers: [{ image: 'shop:1', name: 'app' }] },
       metadata: {
-        annotations: { 'switchyard.io/port': 'http' },
+        annotations: { 'switchyard.io/injected': '0.1.0' },
         labels: { 'switchyard.io/inject': 'true', app: 'shop', 'switchyard.io/track': 'stable' },
       },
     };
@@ -133,6 +133,15 @@ describe('podTemplateHash', () => {
     const changed = structuredClone(template);
     changed.spec.containers[0]!.image = 'shop:2';
     expect(podTemplateHash(changed)).not.toBe(podTemplateHash(template));
+  });
+
+  it('changes with the fronted port: the copy of switchyard.io/port decides what the router fronts', () => {
+    const withPort = (port: string) => ({
+      ...template,
+      metadata: { ...template.metadata, annotations: { 'switchyard.io/port': port } },
+    });
+    expect(podTemplateHash(withPort('http'))).not.toBe(podTemplateHash(template));
+    expect(podTemplateHash(withPort('grpc'))).not.toBe(podTemplateHash(withPort('http')));
   });
 });
 

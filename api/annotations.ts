@@ -462,8 +462,10 @@ function canonicalJson(value: unknown): string {
 
 /**
  * A stable 16-hex-digit hash of a pod template that ignores what switchyard itself adds (the
- * inject/track/service labels and every `switchyard.io/*` template annotation) and key order, so
- * the webhook's gate and the controller agree on what "the same template" is.
+ * inject/track/service labels and the `switchyard.io/*` template annotations) and key order, so
+ * the webhook's gate and the controller agree on what "the same template" is. The template's copy
+ * of `switchyard.io/port` counts: it decides which port the injected router fronts, and changing it
+ * re-creates every pod, so it must go through a canary like any other template change.
  */
 export function podTemplateHash(template: unknown): string {
   const copy = (typeof template === 'object' && template !== null ? structuredClone(template) : {}) as {
@@ -477,7 +479,8 @@ export function podTemplateHash(template: unknown): string {
     delete copy.metadata.creationTimestamp;
     for (const label of HASH_IGNORED_LABELS) delete copy.metadata.labels?.[label];
     for (const key of Object.keys(copy.metadata.annotations ?? {})) {
-      if (key.startsWith(ANNOTATION_PREFIX)) delete copy.metadata.annotations![key];
+      if (key.startsWith(ANNOTATION_PREFIX) && key !== Annotation.port)
+        delete copy.metadata.annotations![key];
     }
     // An emptied map and an absent one are the same template.
     if (copy.metadata.labels && Object.keys(copy.metadata.labels).length === 0) delete copy.metadata.labels;

@@ -46,3 +46,97 @@ describe('admitDeployment: names', () => {
     }
   });
 });
+
+/** An UPDATE of a running opted-in Deployment whose template the webhook labelled before. */
+function update(oldPort: string | undefined, newPort: string | undefined): AdmissionRequest {
+  const deployment = (port: string | undefined, templatePort: string | undefined) => ({
+    metadata: {
+      name: 'shop',
+      annotations: {
+        'switchyard.io/canary': 'enabled',
+        ...(port === undefined ? {} : { 'switchyard.io/port': port }),
+      },
+    },
+    spec: {
+      selector: { matchLabels: { app: 'x' } },
+      template: {
+        metadata: {
+          labels: {
+            app: 'x',
+            'switchyard.io/inject': 'true',
+            'switchyard.io/track': 'stable',
+            'switchyard.io/service': 'shop',
+          },
+          ...(templatePort === undefined ? {} : { annotations: { 'switchyard.io/port': templatePort } }),
+        },
+        spec: {
+          containers: [
+            {
+              name: 'app',
+              image: 'shop:1',
+              ports: [
+                { name: 'http', containerPort: 8080 },
+                { name: 'grpc', containerPort: 9090 },
+              ],
+            },
+          ],
+        },
+      },
+    },
+  });
+  return {
+    ...create('shop'),
+    operation: 'UPDATE',
+    // `kubectl annotate` / a re-applied manifest: only the Deployment's annotation changes; the
+    // template still carries the copy the webhook made of the old value.
+    object: deployment(newPort, oldPort),
+    oldObject: deployment(oldPort, oldPort),
+  };
+}
+
+describe('admitDeployment: the fronted port is part of the pod template', () => {
+  const gate = (decision: DeploymentDecision) =>
+    decision.allowed && decision.deployment !== null
+      ? {
+          reason: decision.reason,
+          paused: decision.deployment.spec.paused,
+          pending: decision.deployment.metadata?.annotations?.['switchyard.io/pending-revision'],
+          templatePort: decision.deployment.spec.template.metadata?.annotations?.['switchyard.io/port'],
+        }
+      : decision;
+
+  it('holds a change of switchyard.io/port back for the controller, like any template change', () => {
+    // Otherwise every pod is re-created with a router fronting the other port, with no canary.
+    expect(gate(admitDeployment(update('http', 'grpc'), { controllerUsernames: [] }))).toEqual({
+      reason: 'release_gate',
+      paused: true,
+      pending: expect.stringMatching(/^[0-9a-f]{16}$/),
+      templatePort: 'grpc',
+    });
+    expect(gate(admitDeployment(update(undefined, 'grpc'), { controllerUsernames: [] }))).toMatchObject({
+      reason: 'release_gate',
+      templatePort: 'grpc',
+    });
+  });
+
+  it('removing switchyard.io/port drops the template copy (back to the first TCP port) through the gate', () => {
+    expect(gate(admitDeployment(update('grpc', undefined), { controllerUsernames: [] }))).toEqual({
+      reason: 'release_gate',
+      paused: true,
+      pending: expect.stringMatching(/^[0-9a-f]{16}$/),
+      templatePort: undefined,
+    });
+  });
+
+  it('re-applying the same port (template without the copy) changes nothing', () => {
+    const request = update('http', 'http');
+    const object = request.object as { spec: { template: { metadata: { annotations?: unknown } } } };
+    delete object.spec.template.metadata.annotations;
+    expect(gate(admitDeployment(request, { controllerUsernames: [] }))).toEqual({
+      reason: 'labelled',
+      paused: undefined,
+      pending: undefined,
+      templatePort: 'http',
+    });
+  });
+});

@@ -158,10 +158,14 @@ export function admitDeployment(request: AdmissionRequest, options: DeploymentOp
   labels[Label.inject] ??= 'true';
   labels[Label.track] ??= STABLE_TRACK;
   labels[Label.service] ??= name;
+  // The pod webhook reads the port from the template: keep the copy equal to the Deployment's
+  // annotation, also when that is removed, so a change reaches the pods through the release gate.
   const portAnnotation = annotations[Annotation.port];
   if (portAnnotation !== undefined) {
     template.metadata.annotations ??= {};
     template.metadata.annotations[Annotation.port] = portAnnotation.trim();
+  } else if (template.metadata.annotations?.[Annotation.port] !== undefined) {
+    delete template.metadata.annotations[Annotation.port];
   }
 
   let reason: DeploymentReason = DeploymentReason.labelled;

@@ -9,13 +9,15 @@ import {
   AppsV1Api,
   ApiException,
   KubeConfig,
+  PatchStrategy,
+  setHeaderOptions,
   type V1Deployment,
 } from '@kubernetes/client-node';
 import { pino } from 'pino';
 import { Registry } from 'prom-client';
 import { Agent, request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Label, OwnedAnnotation } from '../../../api/annotations.js';
+import { Annotation, Label, OwnedAnnotation } from '../../../api/annotations.js';
 import { statusOf } from '../../../controller/kube/canary-object.js';
 import {
   type KubeControl,
@@ -201,6 +203,42 @@ describe('switchyard control, Kubernetes mode', () => {
     expect(promoted.spec?.paused).toBe(false);
     expect(promoted.spec?.template.spec?.containers[0]?.image).toBe('app:v2');
     expect(statusOf((await readCanary(harness.custom, 'web'))!)?.stableRevision).toBe(revision);
+  });
+
+  it('releases a change of switchyard.io/port as a canary too (the router fronts another port)', async () => {
+    analyzer.outcome = 'pass';
+    const before = statusOf((await readCanary(harness.custom, 'web'))!)!;
+    await deployer.patchNamespacedDeployment(
+      {
+        name: 'web',
+        namespace: NAMESPACE,
+        body: { metadata: { annotations: { [Annotation.port]: 'http' } } },
+      },
+      setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+    );
+    const gated = await deployer.readNamespacedDeployment({ name: 'web', namespace: NAMESPACE });
+    expect(gated.spec?.paused).toBe(true);
+    const revision = gated.metadata?.annotations?.[OwnedAnnotation.pendingRevision];
+    expect(revision).toMatch(/\w+/);
+    expect(revision).not.toBe(before.stableRevision);
+    const canary = await waitUntil(
+      'web-canary with the new port',
+      () =>
+        harness.apps
+          .readNamespacedDeployment({ name: 'web-canary', namespace: NAMESPACE })
+          .catch(() => undefined),
+      KUBE_WAIT,
+    );
+    expect(canary.spec?.template.metadata?.annotations?.[Annotation.port]).toBe('http');
+    await waitFor(
+      'web promoted again',
+      async () => statusOf((await readCanary(harness.custom, 'web')) ?? undefined),
+      (status) => status?.phase === 'Succeeded' && status.stableRevision === revision,
+      { timeoutMs: 20_000, intervalMs: 50 },
+    );
+    const promoted = await deployer.readNamespacedDeployment({ name: 'web', namespace: NAMESPACE });
+    expect(promoted.spec?.paused).toBe(false);
+    expect(promoted.spec?.template.metadata?.annotations?.[Annotation.port]).toBe('http');
   });
 
   it('serves the route table to authenticated routers only, and the operator API with its token', async () => {
