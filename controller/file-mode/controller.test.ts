@@ -14,7 +14,9 @@ import { FileModeController, type Scheduler } from './controller.js';
 import type { AnalysisWindow, WindowAnalyzer } from './runtime.js';
 import { StateStore } from './state-store.js';
 
-const logger = pino({ level: 'silent' });
+/** Log lines of the controller under test, parsed. */
+let logs: Record<string, unknown>[];
+const logger = pino({ level: 'info' }, { write: (line: string) => logs.push(JSON.parse(line)) });
 
 function config(canary: string | null, steps = '10,50'): string {
   return `unsafeShortIntervals: true
@@ -95,6 +97,7 @@ describe('file-mode controller', () => {
     routes = new RouteStore();
     analyzer = new ScriptedAnalyzer();
     controllers = [];
+    logs = [];
   });
   afterEach(async () => {
     for (const controller of controllers) await controller.close();
@@ -321,11 +324,51 @@ describe('file-mode controller', () => {
     expect(routes.get('default', 'shop')?.tracks.stable?.upstream).toBe('http://127.0.0.1:1010');
   });
 
-  it('keeps the running config when an edit is invalid', async () => {
+  it('keeps the running config when an edit is invalid, logging the file and the field', async () => {
     await writeFile(configPath, config(null));
     const controller = await start();
-    await writeFile(configPath, 'services: [{ name: Bad }]');
+    await writeFile(configPath, config(null, '50,10'));
     await controller.reload();
     expect((await controller.list()).map((rollout) => rollout.name)).toEqual(['shop']);
+    expect(logs).toContainEqual(
+      expect.objectContaining({
+        msg: 'config reload rejected; keeping the running config',
+        path: configPath,
+        field: 'services[0].rollout.steps',
+      }),
+    );
+  });
+
+  it('applies nothing of an edit that fails partway, and all of it once it can be applied', async () => {
+    await writeFile(configPath, config(null));
+    const controller = await start();
+    const before = routes.get('default', 'shop');
+    // Two new services; the second has a state file control cannot resume from.
+    const cartState = join(dir, 'state', 'default_cart.json');
+    await writeFile(cartState, '{"version":1}\n');
+    const edit = `${config(null).replace('127.0.0.1:1001', '127.0.0.1:1009')}  - name: blog
+    tracks:
+      stable: { upstream: "http://127.0.0.1:1021" }
+  - name: cart
+    tracks:
+      stable: { upstream: "http://127.0.0.1:1031" }
+`;
+    await writeFile(configPath, edit);
+    await controller.reload();
+    expect((await controller.list()).map((rollout) => rollout.name)).toEqual(['shop']);
+    expect(routes.get('default', 'shop'), 'shop keeps its table').toEqual(before);
+    expect(routes.get('default', 'blog'), 'blog is not started').toBeUndefined();
+    expect(logs).toContainEqual(
+      expect.objectContaining({
+        msg: 'config reload rejected; keeping the running config',
+        path: configPath,
+        field: cartState,
+      }),
+    );
+
+    await rm(cartState);
+    await controller.reload();
+    expect((await controller.list()).map((rollout) => rollout.name)).toEqual(['shop', 'blog', 'cart']);
+    expect(routes.get('default', 'shop')?.tracks.stable?.upstream).toBe('http://127.0.0.1:1009');
   });
 });

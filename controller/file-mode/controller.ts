@@ -4,7 +4,7 @@
 import { type StatWatcher, unwatchFile, watchFile } from 'node:fs';
 import type { Logger } from 'pino';
 import type { Command } from '../../api/canary.js';
-import { ErrorCode, SwitchyardError, errorMessage } from '../../api/errors.js';
+import { ErrorCode, SwitchyardError, errorMessage, isSwitchyardError } from '../../api/errors.js';
 import type {
   BackendOutcome,
   RolloutBackend,
@@ -16,7 +16,7 @@ import { summarize } from '../api.js';
 import type { RouteStore } from '../route-server.js';
 import { type FileConfig, parseOrigin, type ServiceConfig } from './config.js';
 import { type CommandOutcome, ServiceRuntime, type TransitionFn, type WindowAnalyzer } from './runtime.js';
-import type { StateStore } from './state-store.js';
+import type { ServiceState, StateStore } from './state-store.js';
 
 /** setInterval/clearInterval, injectable so tests drive the loop by hand. */
 export interface Scheduler {
@@ -50,6 +50,19 @@ function key(namespace: string, name: string): string {
   return `${namespace}/${name}`;
 }
 
+/**
+ * A config read and checked against the running services, with everything that can fail for a
+ * reason in the files (the config, the new services' state files) already done: applying it
+ * only fails if the state dir cannot be written.
+ */
+interface PreparedConfig {
+  readonly config: FileConfig;
+  /** Services new to this config, with their saved state (null: none yet). */
+  readonly added: readonly { readonly service: ServiceConfig; readonly saved: ServiceState | null }[];
+  /** Running services the config still lists, with their new settings. */
+  readonly kept: readonly { readonly runtime: ServiceRuntime; readonly service: ServiceConfig }[];
+}
+
 export class FileModeController implements RolloutBackend {
   readonly #options: FileModeOptions;
   readonly #runtimes = new Map<string, ServiceRuntime>();
@@ -70,7 +83,7 @@ export class FileModeController implements RolloutBackend {
 
   /** Starts every service (resuming saved state), the tick loop and the config watch. */
   async run(): Promise<void> {
-    await this.#sync(this.#config.services);
+    await this.#apply(await this.#prepare(this.#config));
     this.#startLoop();
     const path = this.#options.configPath;
     if (path !== null) {
@@ -135,36 +148,55 @@ export class FileModeController implements RolloutBackend {
 
   async #reloadOnce(): Promise<void> {
     const path = this.#options.configPath;
+    let prepared: PreparedConfig;
     try {
-      const config = await this.#options.readConfig();
-      const previous = this.#config;
-      this.#config = config;
-      await this.#sync(config.services);
-      if (this.#loop !== null && config.tickMs !== previous.tickMs) this.#startLoop();
-      // The analyzer is built once at start-up: say so instead of silently ignoring the edit.
-      if (JSON.stringify(config.analysis) !== JSON.stringify(previous.analysis)) {
-        this.#log.warn(
-          { path, field: 'analysis' },
-          'config: analysis changed; restart control to apply it (the rest of the edit is applied)',
-        );
-      }
-      this.#log.info({ path, services: config.services.length }, 'config reloaded');
+      prepared = await this.#prepare(await this.#options.readConfig());
     } catch (error) {
       this.#log.error(
-        { path, err: errorMessage(error) },
+        { path, field: isSwitchyardError(error) ? error.field : undefined, err: errorMessage(error) },
         'config reload rejected; keeping the running config',
       );
+      return;
     }
+    try {
+      await this.#apply(prepared);
+    } catch (error) {
+      // Only writing the state dir can fail here; saving the file again re-applies the edit.
+      this.#log.error(
+        { path, err: errorMessage(error) },
+        'config reload failed while writing state; services before the failing one run the edit',
+      );
+      return;
+    }
+    this.#log.info({ path, services: prepared.config.services.length }, 'config reloaded');
   }
 
-  async #sync(services: readonly ServiceConfig[]): Promise<void> {
-    for (const service of services) {
-      const id = key(service.namespace, service.name);
-      const existing = this.#runtimes.get(id);
-      if (existing) {
-        await existing.reconfigure(service);
-        continue;
-      }
+  /** Reads what a new config needs before anything of it is applied; changes nothing. */
+  async #prepare(config: FileConfig): Promise<PreparedConfig> {
+    const added: { service: ServiceConfig; saved: ServiceState | null }[] = [];
+    const kept: { runtime: ServiceRuntime; service: ServiceConfig }[] = [];
+    for (const service of config.services) {
+      const runtime = this.#runtimes.get(key(service.namespace, service.name));
+      if (runtime) kept.push({ runtime, service });
+      else added.push({ service, saved: await this.#options.store.load(service.namespace, service.name) });
+    }
+    return { config, added, kept };
+  }
+
+  /** Makes a prepared config the running one: the loop interval first, then every service. */
+  async #apply({ config, added, kept }: PreparedConfig): Promise<void> {
+    const previous = this.#config;
+    this.#config = config;
+    if (this.#loop !== null && config.tickMs !== previous.tickMs) this.#startLoop();
+    // The analyzer is built once at start-up: say so instead of silently ignoring the edit.
+    if (JSON.stringify(config.analysis) !== JSON.stringify(previous.analysis)) {
+      this.#log.warn(
+        { path: this.#options.configPath, field: 'analysis' },
+        'config: analysis changed; restart control to apply it (the rest of the edit is applied)',
+      );
+    }
+    for (const { runtime, service } of kept) await runtime.reconfigure(service);
+    for (const { service, saved } of added) {
       const runtime = new ServiceRuntime({
         config: service,
         store: this.#options.store,
@@ -174,10 +206,10 @@ export class FileModeController implements RolloutBackend {
         now: this.#options.now,
         logger: this.#options.logger,
       });
-      await runtime.start();
-      this.#runtimes.set(id, runtime);
+      await runtime.start(saved);
+      this.#runtimes.set(key(service.namespace, service.name), runtime);
     }
-    const wanted = new Set(services.map((service) => key(service.namespace, service.name)));
+    const wanted = new Set(config.services.map((service) => key(service.namespace, service.name)));
     for (const [id, runtime] of this.#runtimes) {
       if (!wanted.has(id)) {
         // State stays on disk; its routes stay published so routers keep serving.

@@ -90,10 +90,12 @@ export class ServiceRuntime {
     return this.#require();
   }
 
-  /** Loads saved state (or starts fresh), republishes the last route table, announces a config canary. */
-  async start(): Promise<void> {
+  /**
+   * Resumes from the saved state (`store.load`, read by the caller before it commits to starting
+   * this service) or starts fresh, republishes the last route table, announces a config canary.
+   */
+  async start(saved: ServiceState | null): Promise<void> {
     await this.#serial(async () => {
-      const saved = await this.#options.store.load(this.namespace, this.name);
       const now = this.#options.now();
       if (saved) {
         this.#state = saved;
