@@ -658,7 +658,17 @@ describe('transition: restart in every phase', () => {
 });
 
 describe('transition: never wedges waiting on an adapter', () => {
-  it('asks again once when promotion takes past the progress deadline', () => {
+  it('asks for the stable release again on every tick while promoting (a crash may have come before it)', () => {
+    // The Promoting status is written before promote-stable runs: a crash or a failed unpause in
+    // between must be made good on the next tick, not at the progress deadline.
+    const d = inPhase('Promoting');
+    const before = d.state;
+    d.advance(1).send({ type: 'tick' });
+    expect(d.state).toBe(before);
+    expect(d.lastActions()).toEqual([{ type: 'promote-stable', revision: 'rev-b' }]);
+  });
+
+  it('warns once when promotion takes past the progress deadline, still asking on every tick', () => {
     const d = inPhase('Promoting')
       .advance(PROGRESS_DEADLINE_INTERVALS * INTERVAL)
       .send({ type: 'tick' });
@@ -667,7 +677,7 @@ describe('transition: never wedges waiting on an adapter', () => {
       expect.objectContaining({ type: 'record-event', eventType: 'Warning', reason: 'PromotionSlow' }),
     ]);
     d.advance(INTERVAL).send({ type: 'tick' });
-    expect(d.lastActions()).toEqual([]);
+    expect(d.lastActions()).toEqual([{ type: 'promote-stable', revision: 'rev-b' }]);
     d.send({ type: 'promotion-complete' });
     expect(d.state.phase).toBe('Succeeded');
   });

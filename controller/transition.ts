@@ -337,19 +337,19 @@ const SLOW_PROMOTION = 'promotion slow';
 const REMOVAL_RETRIED = 'canary removal retried';
 
 /**
- * Promoting waits for the adapter to report the stable workload rolled out. Past the progress
- * deadline, warn once and ask again (promote-stable is idempotent): never wedge silently.
+ * Promoting waits for the adapter to report the stable workload rolled out. promote-stable is
+ * asked again on every tick (idempotent): the status saying Promoting is written before the first
+ * one runs, so a crash or a failed unpause in between must not wait for the deadline. Past the
+ * progress deadline, warn once: never wedge silently.
  */
 function promotionDeadline(context: Context): TransitionResult {
   const { state, now, settings } = context;
+  const ask: Action = { type: 'promote-stable', revision: state.canaryRevision ?? '' };
   const limit = PROGRESS_DEADLINE_INTERVALS * settings.intervalMs;
   if (elapsedMs(state.phaseSince, now) < limit || state.message.startsWith(SLOW_PROMOTION))
-    return unchanged(state);
-  const message = `${SLOW_PROMOTION}: stable not rolled out to ${state.canaryRevision ?? ''} after ${limit / 1000}s; asked again`;
-  return result({ ...state, message }, [
-    { type: 'promote-stable', revision: state.canaryRevision ?? '' },
-    event('Warning', 'PromotionSlow', message),
-  ]);
+    return result(state, [ask]);
+  const message = `${SLOW_PROMOTION}: stable not rolled out to ${state.canaryRevision ?? ''} after ${limit / 1000}s; still asking`;
+  return result({ ...state, message }, [ask, event('Warning', 'PromotionSlow', message)]);
 }
 
 /** RollingBack waits for the canary to be gone; after an interval ask once more (idempotent). */

@@ -64,6 +64,7 @@ import {
   pendingRevisionOf,
   promotionComplete,
   restoredService,
+  stableRelease,
   trackService,
 } from './workloads.js';
 import { resolveAppPort } from '../../webhook/ports.js';
@@ -655,7 +656,17 @@ export class Reconciler {
           }),
         );
         return;
-      case 'promote-stable':
+      case 'promote-stable': {
+        // Asked on every tick while promoting: write only while the Deployment is still held.
+        const release = stableRelease(deployment, action.revision);
+        if (release === 'released') return;
+        if (release === 'another-template') {
+          this.#log.warn(
+            { namespace, name, revision: action.revision },
+            'Deployment template no longer matches the revision being promoted; not unpausing it',
+          );
+          return;
+        }
         // The webhook lets the controller's own update through (its username is configured there).
         await apps.patchNamespacedDeployment(
           {
@@ -669,6 +680,7 @@ export class Reconciler {
           MERGE,
         );
         return;
+      }
       case 'record-event':
         await this.#recordEvent(deployment, action);
         return;

@@ -1,6 +1,6 @@
 import type { V1Deployment, V1Pod, V1PodTemplateSpec } from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
-import { Label, podTemplateHash } from '../../api/annotations.js';
+import { Label, OwnedAnnotation, podTemplateHash } from '../../api/annotations.js';
 import { makeInjectConfig, ROUTER_CONTAINER_NAME } from '../../webhook/config.js';
 import { injectPod } from '../../webhook/inject.js';
 import { initialStatus } from '../rollout-types.js';
@@ -15,6 +15,7 @@ import {
   promotionComplete,
   restoredService,
   scrapeTargets,
+  stableRelease,
   trackService,
 } from './workloads.js';
 
@@ -111,6 +112,26 @@ describe('canary workload', () => {
     expect(promotionComplete({ ...deployment, spec: { ...deployment.spec!, paused: false } }, 'other')).toBe(
       false,
     );
+  });
+
+  it('releases the stable Deployment only while it is held, and only on the promoted revision', () => {
+    const revision = podTemplateHash(deployment.spec?.template);
+    const held = (paused: boolean, pending: string | null): V1Deployment => ({
+      ...deployment,
+      metadata: {
+        ...deployment.metadata,
+        annotations: pending === null ? {} : { [OwnedAnnotation.pendingRevision]: pending },
+      },
+      spec: { ...deployment.spec!, paused },
+    });
+    expect(stableRelease(held(true, revision), revision)).toBe('release');
+    // A crash between the unpause and the annotation removal, or a pause left without one.
+    expect(stableRelease(held(false, revision), revision)).toBe('release');
+    expect(stableRelease(held(true, null), revision)).toBe('release');
+    // Asked again on every tick: once released, no more writes.
+    expect(stableRelease(held(false, null), revision)).toBe('released');
+    // A newer template the gate holds back must not be let out by the old promotion.
+    expect(stableRelease(held(true, 'newer'), 'older')).toBe('another-template');
   });
 
   it('scrapes the admin port of ready pods of one track only', () => {

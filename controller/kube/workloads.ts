@@ -46,6 +46,19 @@ export function pendingRevisionOf(deployment: V1Deployment): string | null {
   return deployment.metadata?.annotations?.[OwnedAnnotation.pendingRevision] ?? null;
 }
 
+/**
+ * What `promote-stable` of `revision` still has to do to the Deployment: `release` it (unpause,
+ * drop the pending annotation), nothing because it is `released` already, or nothing because it
+ * holds `another-template` (unpausing that would release a template no canary has run).
+ */
+export function stableRelease(
+  deployment: V1Deployment,
+  revision: string,
+): 'release' | 'released' | 'another-template' {
+  if (deployment.spec?.paused !== true && pendingRevisionOf(deployment) === null) return 'released';
+  return podTemplateHash(deployment.spec?.template) === revision ? 'release' : 'another-template';
+}
+
 /** Replicas for a canary at `weight` percent: proportional to the Deployment's, at least 1. */
 export function canaryReplicas(stableReplicas: number | undefined, weight: number): number {
   const total = stableReplicas ?? 1;

@@ -359,6 +359,63 @@ describe('Kubernetes adapter', () => {
     await waitPhase('cart', 'Succeeded');
   });
 
+  it('unpauses the Deployment at once after a restart that came between the Promoting status and the unpause', async () => {
+    // Interval 1m: the progress deadline (10 intervals) is 30 s away in test time, so only an
+    // unpause asked for on the next tick passes.
+    await harness.apps.createNamespacedDeployment({
+      namespace: NAMESPACE,
+      body: appDeployment('till', 'app:v1', { 'switchyard.io/interval': '1m' }),
+    });
+    const idle = await waitUntil(
+      'Canary till with status',
+      async () => {
+        const object = await readCanary(harness.custom, 'till');
+        return statusOf(object ?? undefined) ? object! : undefined;
+      },
+      KUBE_WAIT,
+    );
+    await controller.stop();
+    const revision = await releaseNewImage(harness.apps, 'till', 'app:till-v2');
+    const status = statusOf(idle)!;
+    await harness.custom.replaceNamespacedCustomObjectStatus({
+      group: 'switchyard.io',
+      version: 'v1alpha1',
+      plural: 'canaries',
+      namespace: NAMESPACE,
+      name: 'till',
+      body: {
+        ...idle,
+        status: {
+          ...status,
+          phase: 'Promoting',
+          canaryRevision: revision,
+          step: 2,
+          weight: 100,
+          phaseSince: harness.now().toISOString(),
+          message: `promoted by operator: 100% to canary, promoting ${revision} to stable`,
+        },
+      },
+    });
+    ({ controller, routes } = await harness.startController('control-d', analyzer, {
+      caBundle: () => 'PEM',
+    }));
+    const released = await waitUntil(
+      'till unpaused without a pending revision',
+      async () => {
+        const deployment = await harness.apps.readNamespacedDeployment({
+          name: 'till',
+          namespace: NAMESPACE,
+        });
+        const pending = deployment.metadata?.annotations?.[OwnedAnnotation.pendingRevision];
+        return deployment.spec?.paused !== true && pending === undefined ? deployment : undefined;
+      },
+      KUBE_WAIT,
+    );
+    expect(released.spec?.template.spec?.containers[0]?.image).toBe('app:till-v2');
+    await waitPhase('till', 'Succeeded');
+    expect(statusOf((await readCanary(harness.custom, 'till'))!)?.stableRevision).toBe(revision);
+  });
+
   it('patch-service repoints a numeric-targetPort Service at the router and restores it when removed', async () => {
     await harness.core.createNamespacedService({
       namespace: NAMESPACE,
