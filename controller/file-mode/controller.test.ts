@@ -1,12 +1,13 @@
 // File-mode controller with the real transition and state store, a manual clock and scheduler and
 // scripted verdicts: config-announced rollouts, config reloads, abort, restart mid-rollout.
 
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { CheckOutcome, Verdict } from '../../api/canary.js';
+import { waitFor } from '../../test/support/wait-for.js';
 import { RouteStore } from '../route-server.js';
 import { transition } from '../transition.js';
 import { loadConfig } from './config.js';
@@ -42,13 +43,28 @@ function verdict(outcome: CheckOutcome, at: Date): Verdict {
   };
 }
 
+/** A promise and the function that resolves it, for holding an async step until a test says so. */
+function signal(): { promise: Promise<void>; resolve: () => void } {
+  let resolve = (): void => undefined;
+  const promise = new Promise<void>((done) => {
+    resolve = done;
+  });
+  return { promise, resolve };
+}
+
 class ScriptedAnalyzer implements WindowAnalyzer {
   outcome: CheckOutcome = 'pass';
   readonly begun: string[] = [];
+  /** When set, analyse() resolves `entered` and waits for `release` before it answers. */
+  hold: { entered: () => void; release: Promise<void> } | null = null;
   async begin(window: AnalysisWindow): Promise<void> {
     this.begun.push(window.since);
   }
   async analyse(_window: AnalysisWindow, now: Date): Promise<Verdict> {
+    if (this.hold) {
+      this.hold.entered();
+      await this.hold.release;
+    }
     return verdict(this.outcome, now);
   }
 }
@@ -292,32 +308,26 @@ describe('file-mode controller', () => {
     await writeFile(configPath, config(null));
     // The first reload holds what it read (stale by the time it applies) until released.
     let reads = 0;
-    let firstRead = (): void => undefined;
-    const firstReadDone = new Promise<void>((resolve) => {
-      firstRead = resolve;
-    });
-    let release = (): void => undefined;
-    const held = new Promise<void>((resolve) => {
-      release = resolve;
-    });
+    const firstRead = signal();
+    const release = signal();
     const controller = await start(manualScheduler, async () => {
       const first = ++reads === 1;
       const read = await loadConfig(configPath);
       if (first) {
-        firstRead();
-        await held;
+        firstRead.resolve();
+        await release.promise;
       }
       return read;
     });
 
     await writeFile(configPath, config(null).replace('127.0.0.1:1001', '127.0.0.1:1009'));
     const first = controller.reload();
-    await firstReadDone;
+    await firstRead.promise;
     await writeFile(configPath, config(null).replace('127.0.0.1:1001', '127.0.0.1:1010'));
     const meanwhile = [controller.reload(), controller.reload(), controller.reload()];
     expect(reads, 'config reads while the first reload runs').toBe(1);
 
-    release();
+    release.resolve();
     await Promise.all([first, ...meanwhile]);
     expect(reads, 'one more reload for the three requested meanwhile').toBe(2);
     // The newest edit is what runs, not the stale one the first reload read.
@@ -370,5 +380,66 @@ describe('file-mode controller', () => {
     await controller.reload();
     expect((await controller.list()).map((rollout) => rollout.name)).toEqual(['shop', 'blog', 'cart']);
     expect(routes.get('default', 'shop')?.tracks.stable?.upstream).toBe('http://127.0.0.1:1009');
+  });
+
+  it('stops a service removed from the config: its last tick ends, its routes go, its state stays', async () => {
+    const withBlog = `${config(null)}  - name: blog
+    tracks:
+      stable: { upstream: "http://127.0.0.1:1021", admin: ["http://127.0.0.1:2021"] }
+      canary: { upstream: "http://127.0.0.1:1022", admin: ["http://127.0.0.1:2022"] }
+    rollout: { steps: "10,50", interval: 2s }
+`;
+    await writeFile(configPath, withBlog);
+    const controller = await start();
+    const table = routes.get('default', 'blog')!;
+    expect(table.weights).toEqual({ stable: 90, canary: 10 });
+    const routerPoll = routes.waitNewer('default', 'blog', table.generation, 60_000);
+
+    // blog's tick is analysing (its step is due) when the edit that removes it is applied. The
+    // verdict is inconclusive: recorded in the state, no new table (which would answer the poll).
+    const entered = signal();
+    const release = signal();
+    analyzer.outcome = 'inconclusive';
+    analyzer.hold = { entered: entered.resolve, release: release.promise };
+    clock += 2000;
+    const tick = controller.tickAll();
+    await entered.promise;
+    analyzer.hold = null;
+    await writeFile(configPath, config(null));
+    let reloaded = false;
+    const reload = controller.reload().then(() => {
+      reloaded = true;
+    });
+    await waitFor(
+      'blog no longer listed',
+      () => controller.list(),
+      (rollouts) => !rollouts.some((rollout) => rollout.name === 'blog'),
+    );
+    // Everything already decided runs before setImmediate: the removal must wait for blog's tick.
+    await new Promise(setImmediate);
+    expect(reloaded, 'reload finished while the removed service was still ticking').toBe(false);
+    release.resolve();
+    await Promise.all([tick, reload]);
+
+    expect((await controller.list()).map((rollout) => rollout.name)).toEqual(['shop']);
+    expect(routes.get('default', 'blog'), 'route table of the removed service').toBeUndefined();
+    expect(routes.waiting(), 'router polls still held').toBe(0);
+    await expect(routerPoll, 'the held poll is answered: no table').resolves.toBeNull();
+    expect(logs).toContainEqual(
+      expect.objectContaining({ service: 'blog', msg: expect.stringContaining('removed from config') }),
+    );
+    // The state file keeps what the last tick decided, and nothing writes it any more.
+    const stateFile = join(dir, 'state', 'default_blog.json');
+    const saved = await readFile(stateFile, 'utf8');
+    const resumed = { phase: 'Progressing', step: 0, weight: 10, inconclusiveChecks: 1 };
+    expect(JSON.parse(saved).status).toMatchObject(resumed);
+    await advance(controller, 2000);
+    expect(await readFile(stateFile, 'utf8')).toBe(saved);
+
+    // Listed again, it resumes from that state, as after a restart.
+    await writeFile(configPath, withBlog);
+    await controller.reload();
+    expect((await controller.get('default', 'blog')).status).toMatchObject(resumed);
+    expect(routes.get('default', 'blog')).toEqual(table);
   });
 });

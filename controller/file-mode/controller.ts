@@ -3,7 +3,7 @@
 
 import { type StatWatcher, unwatchFile, watchFile } from 'node:fs';
 import type { Logger } from 'pino';
-import type { Command } from '../../api/canary.js';
+import { type Command, isActivePhase } from '../../api/canary.js';
 import { ErrorCode, SwitchyardError, errorMessage, isSwitchyardError } from '../../api/errors.js';
 import type {
   BackendOutcome,
@@ -61,6 +61,8 @@ interface PreparedConfig {
   readonly added: readonly { readonly service: ServiceConfig; readonly saved: ServiceState | null }[];
   /** Running services the config still lists, with their new settings. */
   readonly kept: readonly { readonly runtime: ServiceRuntime; readonly service: ServiceConfig }[];
+  /** Running services the config no longer lists. */
+  readonly removed: readonly ServiceRuntime[];
 }
 
 export class FileModeController implements RolloutBackend {
@@ -180,11 +182,13 @@ export class FileModeController implements RolloutBackend {
       if (runtime) kept.push({ runtime, service });
       else added.push({ service, saved: await this.#options.store.load(service.namespace, service.name) });
     }
-    return { config, added, kept };
+    const listed = new Set(config.services.map((service) => key(service.namespace, service.name)));
+    const removed = [...this.#runtimes].filter(([id]) => !listed.has(id)).map(([, runtime]) => runtime);
+    return { config, added, kept, removed };
   }
 
-  /** Makes a prepared config the running one: the loop interval first, then every service. */
-  async #apply({ config, added, kept }: PreparedConfig): Promise<void> {
+  /** Makes a prepared config the running one: loop interval and removals first, then every service. */
+  async #apply({ config, added, kept, removed }: PreparedConfig): Promise<void> {
     const previous = this.#config;
     this.#config = config;
     if (this.#loop !== null && config.tickMs !== previous.tickMs) this.#startLoop();
@@ -195,6 +199,7 @@ export class FileModeController implements RolloutBackend {
         'config: analysis changed; restart control to apply it (the rest of the edit is applied)',
       );
     }
+    for (const runtime of removed) await this.#stopRemoved(runtime);
     for (const { runtime, service } of kept) await runtime.reconfigure(service);
     for (const { service, saved } of added) {
       const runtime = new ServiceRuntime({
@@ -209,16 +214,32 @@ export class FileModeController implements RolloutBackend {
       await runtime.start(saved);
       this.#runtimes.set(key(service.namespace, service.name), runtime);
     }
-    const wanted = new Set(config.services.map((service) => key(service.namespace, service.name)));
-    for (const [id, runtime] of this.#runtimes) {
-      if (!wanted.has(id)) {
-        // State stays on disk; its routes stay published so routers keep serving.
-        this.#runtimes.delete(id);
-        this.#log.warn(
-          { service: runtime.name, namespace: runtime.namespace },
-          'service removed from config; no longer managed',
-        );
-      }
+  }
+
+  /**
+   * Stops a service the config no longer lists: no more ticks, its running tick and queued work
+   * finished, then its route table withdrawn (routers polling for it get 404 and keep their last
+   * table). Its state file stays, so listing it again resumes it, as a restart would.
+   */
+  async #stopRemoved(runtime: ServiceRuntime): Promise<void> {
+    this.#runtimes.delete(key(runtime.namespace, runtime.name));
+    await runtime.stop();
+    this.#options.routes.remove(runtime.namespace, runtime.name);
+    const { phase, weight } = runtime.snapshot().status;
+    const fields = {
+      namespace: runtime.namespace,
+      service: runtime.name,
+      phase,
+      weight,
+      state: this.#options.store.path(runtime.namespace, runtime.name),
+    };
+    if (isActivePhase(phase)) {
+      this.#log.warn(
+        fields,
+        'service removed from config mid-rollout: stopped; its routers keep their last table, unanalysed, until it is listed again',
+      );
+    } else {
+      this.#log.info(fields, 'service removed from config: stopped; routes withdrawn, state file kept');
     }
   }
 
