@@ -1,5 +1,5 @@
-// Quantiles from cumulative histogram buckets, computed the way PromQL `histogram_quantile` does:
-// find the bucket holding the rank and interpolate linearly inside it.
+// Quantiles from cumulative histogram buckets, computed the way PromQL `histogram_quantile` does,
+// and histograms of different bucket layouts brought onto the bounds they share.
 
 import type { Bucket } from './window.js';
 
@@ -37,4 +37,27 @@ export function bucketCounts(buckets: readonly Bucket[]): number[] {
     previous = Math.max(previous, bucket.count);
     return count;
   });
+}
+
+/**
+ * Each histogram cut down to the bounds all of them have, so that histograms from routers with
+ * different bucket layouts (versions mixed during an upgrade) can be added and compared. Exact,
+ * not an estimate: a cumulative count at a shared bound is the same however finely the buckets
+ * below it were split. Empty histograms (no requests yet) stay empty and narrow nothing.
+ */
+export function onSharedBounds(histograms: readonly (readonly Bucket[])[]): Bucket[][] {
+  const layouts = histograms
+    .filter((histogram) => histogram.length > 0)
+    .map((histogram) => new Set(histogram.map((bucket) => bucket.le)));
+  const shared = new Set([...(layouts[0] ?? [])].filter((le) => layouts.every((bounds) => bounds.has(le))));
+  return histograms.map((histogram) => histogram.filter((bucket) => shared.has(bucket.le)));
+}
+
+/** Adds the histograms of one track's routers on the bounds all of them have (ascending `le` each). */
+export function sumHistograms(histograms: readonly (readonly Bucket[])[]): Bucket[] {
+  const [first = [], ...rest] = onSharedBounds(histograms).filter((histogram) => histogram.length > 0);
+  return first.map((bucket, i) => ({
+    le: bucket.le,
+    count: rest.reduce((sum, histogram) => sum + (histogram[i]?.count ?? 0), bucket.count),
+  }));
 }

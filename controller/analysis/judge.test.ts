@@ -138,6 +138,63 @@ describe('judge', () => {
     ).toBe('fail');
   });
 
+  it('compares latency on the bucket bounds both layouts share when router versions differ', () => {
+    // Stable's older routers have every other bound of the canary's: the canary's finer buckets
+    // merge exactly into stable's at the shared bounds (0.05, 0.25, 1, +Inf).
+    const coarse = (requests: number, cumulative: readonly number[]): TrackCounts => ({
+      requests,
+      errors: 0,
+      buckets: [0.05, 0.25, 1, INF].map((le, i) => ({ le, count: cumulative[i] ?? requests })),
+    });
+    const slowCanary = track(1000, 0, [0, 0, 900, 100]); // all in (0.1, 0.5]
+    const fastStable = coarse(3000, [3000]);
+    const slow = byName(run({ canary: slowCanary, stable: fastStable }), 'latency-mann-whitney');
+    expect(slow).toMatchObject({ outcome: 'fail' });
+    expect(slow?.message).toContain('on the 4 bucket bounds canary and stable share');
+    const same = byName(
+      run({ canary: track(1000, 0, [500, 300, 200]), stable: coarse(3000, [1500, 3000]) }),
+      'latency-mann-whitney',
+    );
+    expect(same?.outcome).toBe('pass');
+    expect(same?.pValue).toBeGreaterThan(0.4);
+  });
+
+  it('reads both p99s of the latency ratio on the bounds both layouts share', () => {
+    // The same latencies, all in (0.01, 0.025]: read in stable's finer buckets alone its p99 would be
+    // 24.9 ms against the canary's 49.5 ms in (0, 0.05], a ratio of 1.99 from the layouts alone.
+    const finer: TrackCounts = {
+      requests: 3000,
+      errors: 0,
+      buckets: [0.01, 0.025, ...LES, INF].map((le) => ({ le, count: le < 0.01 ? 0 : 3000 })),
+    };
+    const ratio = byName(
+      run({ canary: track(1000, 0, [1000]), stable: finer }, settings({ maxLatencyRatio: 1.5 })),
+      'latency-ratio',
+    );
+    expect(ratio).toMatchObject({ outcome: 'pass', value: 1 });
+    expect(ratio?.message).toContain('on the 6 bucket bounds canary and stable share');
+  });
+
+  it('stays inconclusive on latency when the layouts share no bound but +Inf', () => {
+    const other: TrackCounts = {
+      requests: 3000,
+      errors: 0,
+      buckets: [
+        { le: 0.03, count: 3000 },
+        { le: INF, count: 3000 },
+      ],
+    };
+    const verdict = run({ stable: other }, settings({ maxLatencyRatio: 1.5 }));
+    for (const name of ['latency-mann-whitney', 'latency-ratio']) {
+      expect(byName(verdict, name)).toMatchObject({
+        outcome: 'inconclusive',
+        value: null,
+        message:
+          'canary and stable latency histograms share no bucket bound but +Inf (routers of different versions?)',
+      });
+    }
+  });
+
   it('fast-fails at ≥ 50% errors over ≥ 10 requests, and on overwhelming z-test evidence', () => {
     expect(run({ canary: track(10, 5) })).toMatchObject({ outcome: 'fail', fastFail: true });
     expect(run({ canary: track(9, 9) }).fastFail).toBe(false);

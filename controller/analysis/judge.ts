@@ -3,7 +3,7 @@
 
 import type { CheckOperator, CustomCheck, RolloutSettings } from '../../api/annotations.js';
 import type { CheckOutcome, CheckResult, TrackStats, Verdict } from '../../api/canary.js';
-import { bucketCounts, histogramQuantile } from './histogram.js';
+import { bucketCounts, histogramQuantile, onSharedBounds } from './histogram.js';
 import { conditionalBinomialTest, mannWhitneyBuckets, twoProportionZTest } from './stats.js';
 import type { Bucket, TrackCounts } from './window.js';
 
@@ -177,14 +177,16 @@ function p99Check(canary: TrackCounts, limitMs: number, minRequests: number): Ch
 function ratioCheck(
   canary: TrackCounts,
   stable: TrackCounts,
+  shared: SharedLatency,
   maxRatio: number,
   minRequests: number,
 ): CheckResult {
   const few = tooFew('canary', canary, minRequests) ?? tooFew('stable', stable, minRequests);
-  const canaryP99 = histogramQuantile(0.99, canary.buckets);
-  const stableP99 = histogramQuantile(0.99, stable.buckets);
+  const canaryP99 = histogramQuantile(0.99, shared.canary);
+  const stableP99 = histogramQuantile(0.99, shared.stable);
   if (few || canaryP99 === null || stableP99 === null || stableP99 <= 0) {
-    return check('latency-ratio', 'inconclusive', null, maxRatio, few ?? 'no latency histogram to compare');
+    const why = few ?? shared.unusable ?? 'no latency histogram to compare';
+    return check('latency-ratio', 'inconclusive', null, maxRatio, why);
   }
   const ratio = canaryP99 / stableP99;
   const ok = ratio <= maxRatio;
@@ -193,7 +195,7 @@ function ratioCheck(
     ok ? 'pass' : 'fail',
     ratio,
     maxRatio,
-    `canary p99 ${ms(canaryP99)} / stable p99 ${ms(stableP99)} = ${ratio.toFixed(2)} ${ok ? '≤' : '>'} ${maxRatio}`,
+    `canary p99 ${ms(canaryP99)} / stable p99 ${ms(stableP99)} = ${ratio.toFixed(2)} ${ok ? '≤' : '>'} ${maxRatio}${shared.note}`,
   );
 }
 
@@ -225,19 +227,45 @@ function zTestCheck(
   );
 }
 
-function alignedCounts(a: readonly Bucket[], b: readonly Bucket[]): [number[], number[]] | null {
-  if (a.length === 0 || a.length !== b.length || a.some((bucket, i) => bucket.le !== b[i]?.le)) return null;
-  return [bucketCounts(a), bucketCounts(b)];
+/** Canary and stable latency histograms on the bucket bounds both have. */
+interface SharedLatency {
+  readonly canary: readonly Bucket[];
+  readonly stable: readonly Bucket[];
+  /** Why the two cannot be compared, or null when they can. */
+  readonly unusable: string | null;
+  /** Appended to a comparison's message when bounds only one side has were merged away. */
+  readonly note: string;
+}
+
+/**
+ * Routers of different versions may bucket latency differently; comparing each track at its own
+ * resolution would read the same latencies as different quantiles, so both are read on the
+ * bounds they share (exact for cumulative buckets, see onSharedBounds).
+ */
+function sharedLatency(canary: TrackCounts, stable: TrackCounts): SharedLatency {
+  const [c = [], s = []] = onSharedBounds([canary.buckets, stable.buckets]);
+  const merged = c.length < canary.buckets.length || s.length < stable.buckets.length;
+  const usable = c.length >= 2 && c.at(-1)?.le === Number.POSITIVE_INFINITY;
+  return {
+    canary: c,
+    stable: s,
+    unusable: usable
+      ? null
+      : merged && c.length + s.length > 0
+        ? 'canary and stable latency histograms share no bucket bound but +Inf (routers of different versions?)'
+        : 'no comparable latency histograms',
+    note: merged && usable ? `; on the ${c.length} bucket bounds canary and stable share` : '',
+  };
 }
 
 const SHIFT_QUANTILES = [0.5, 0.75, 0.9] as const;
 
 /** The most the canary is slower than stable at the median, p75 or p90 (seconds; 0 when faster). */
-function latencyShift(canary: TrackCounts, stable: TrackCounts): number {
+function latencyShift(canary: readonly Bucket[], stable: readonly Bucket[]): number {
   let shift = 0;
   for (const q of SHIFT_QUANTILES) {
-    const c = histogramQuantile(q, canary.buckets);
-    const s = histogramQuantile(q, stable.buckets);
+    const c = histogramQuantile(q, canary);
+    const s = histogramQuantile(q, stable);
     if (c !== null && s !== null) shift = Math.max(shift, c - s);
   }
   return shift;
@@ -246,24 +274,22 @@ function latencyShift(canary: TrackCounts, stable: TrackCounts): number {
 function mannWhitneyCheck(
   canary: TrackCounts,
   stable: TrackCounts,
+  shared: SharedLatency,
   settings: RolloutSettings,
   options: JudgeOptions,
 ): CheckResult {
   const alpha = options.latencyAlpha;
   const few = tooFewEither(canary, stable, settings.minRequests);
-  const aligned = alignedCounts(canary.buckets, stable.buckets);
-  const test = aligned && mannWhitneyBuckets(aligned[0], aligned[1]);
+  const test =
+    shared.unusable === null
+      ? mannWhitneyBuckets(bucketCounts(shared.canary), bucketCounts(shared.stable))
+      : null;
   if (few || !test) {
-    return check(
-      'latency-mann-whitney',
-      'inconclusive',
-      null,
-      alpha,
-      few ?? 'no comparable latency histograms',
-    );
+    const why = few ?? shared.unusable ?? 'no comparable latency histograms';
+    return check('latency-mann-whitney', 'inconclusive', null, alpha, why);
   }
   const significant = test.pValue < alpha;
-  const shift = latencyShift(canary, stable);
+  const shift = latencyShift(shared.canary, shared.stable);
   const large = test.effect >= options.minLatencyEffect;
   const noticeable = shift >= options.minLatencyShiftSeconds;
   const worse = significant && large && noticeable;
@@ -279,7 +305,7 @@ function mannWhitneyCheck(
     worse ? 'fail' : 'pass',
     test.pValue,
     alpha,
-    `canary slower than stable in ${percent(test.effect)} of pairs: z ${test.z.toFixed(2)}, p ${pText(test.pValue)}${verdict}`,
+    `canary slower than stable in ${percent(test.effect)} of pairs: z ${test.z.toFixed(2)}, p ${pText(test.pValue)}${verdict}${shared.note}`,
     test.pValue,
   );
 }
@@ -330,15 +356,16 @@ export function judge(
   options: JudgeOptions = DEFAULT_JUDGE_OPTIONS,
 ): Verdict {
   const { canary, stable } = measurement;
+  const shared = sharedLatency(canary, stable);
   const checks: CheckResult[] = [successRateCheck(canary, settings)];
   if (settings.p99LatencyMs !== null)
     checks.push(p99Check(canary, settings.p99LatencyMs, settings.minRequests));
   if (settings.maxLatencyRatio !== null) {
-    checks.push(ratioCheck(canary, stable, settings.maxLatencyRatio, settings.minRequests));
+    checks.push(ratioCheck(canary, stable, shared, settings.maxLatencyRatio, settings.minRequests));
   }
   checks.push(
     zTestCheck(canary, stable, settings, options),
-    mannWhitneyCheck(canary, stable, settings, options),
+    mannWhitneyCheck(canary, stable, shared, settings, options),
   );
   checks.push(...measurement.custom.map(customCheck));
   const fastFail = fastFailCheck(canary, stable, options);

@@ -4,6 +4,7 @@
 import { type Dispatcher, request } from 'undici';
 import { CANARY_TRACK, type CustomCheck, STABLE_TRACK } from '../../api/annotations.js';
 import { ErrorCode, errorMessage, SwitchyardError } from '../../api/errors.js';
+import { sumHistograms } from './histogram.js';
 import type { CustomValue, Measurement } from './judge.js';
 import type { MetricsProvider, WindowQuery } from './provider.js';
 import {
@@ -22,7 +23,7 @@ export interface PrometheusOptions {
   readonly matchNamespace?: boolean;
 }
 
-interface VectorSample {
+export interface VectorSample {
   readonly metric: Readonly<Record<string, string>>;
   readonly value: readonly [number, string];
 }
@@ -41,8 +42,12 @@ export function requestsQuery(selector: string, range: string): string {
   return `sum by (track, code_class) (increase(${REQUESTS_METRIC}{${selector}}[${range}]))`;
 }
 
+/**
+ * Per router, not `sum by (track, le)`: routers of different versions may bucket differently, and
+ * such a sum would hold only some routers' requests at a bound the others lack.
+ */
 export function bucketsQuery(selector: string, range: string): string {
-  return `sum by (track, le) (increase(${DURATION_METRIC}_bucket{${selector}}[${range}]))`;
+  return `increase(${DURATION_METRIC}_bucket{${selector}}[${range}])`;
 }
 
 /** Custom check queries may say `$window` for the analysis window, e.g. `rate(x[$window])`. */
@@ -56,6 +61,47 @@ function numberOf(text: string): number {
     : text === '-Inf'
       ? Number.NEGATIVE_INFINITY
       : Number(text);
+}
+
+/**
+ * One track's counts from the answers to requestsQuery and bucketsQuery: each router's buckets
+ * (its series differ from each other only in `le`) made monotonic, then added on shared bounds.
+ */
+export function trackCounts(
+  track: string,
+  requests: readonly VectorSample[],
+  buckets: readonly VectorSample[],
+): TrackCounts {
+  let total = 0;
+  let errors = 0;
+  for (const sample of requests) {
+    if (sample.metric.track !== track) continue;
+    const value = numberOf(sample.value[1]);
+    if (!Number.isFinite(value)) continue;
+    total += value;
+    if (ERROR_CODE_CLASSES.includes(sample.metric.code_class ?? '')) errors += value;
+  }
+  const perRouter = new Map<string, Bucket[]>();
+  for (const sample of buckets) {
+    const { le, ...series } = sample.metric;
+    if (series.track !== track || le === undefined) continue;
+    const count = numberOf(sample.value[1]);
+    if (!Number.isFinite(count)) continue;
+    const key = JSON.stringify(Object.entries(series).sort(([a], [b]) => (a < b ? -1 : 1)));
+    const histogram = perRouter.get(key) ?? [];
+    histogram.push({ le: numberOf(le), count });
+    perRouter.set(key, histogram);
+  }
+  const histograms = [...perRouter.values()].map((histogram) => {
+    histogram.sort((a, b) => a.le - b.le);
+    // increase() extrapolates each bucket on its own; keep the cumulative counts monotonic.
+    let running = 0;
+    return histogram.map((bucket) => {
+      running = Math.max(running, bucket.count);
+      return { le: bucket.le, count: running };
+    });
+  });
+  return { requests: total, errors, buckets: sumHistograms(histograms) };
 }
 
 export class PrometheusProvider implements MetricsProvider {
@@ -121,39 +167,13 @@ export class PrometheusProvider implements MetricsProvider {
       Promise.all(query.checks.map((check) => this.#custom(check, range, query.now))),
     ]);
     return {
-      canary: this.#track(CANARY_TRACK, requests, buckets),
-      stable: this.#track(STABLE_TRACK, requests, buckets),
+      canary: trackCounts(CANARY_TRACK, requests, buckets),
+      stable: trackCounts(STABLE_TRACK, requests, buckets),
       custom,
     };
   }
 
   forget(): void {}
-
-  #track(track: string, requests: readonly VectorSample[], buckets: readonly VectorSample[]): TrackCounts {
-    let total = 0;
-    let errors = 0;
-    for (const sample of requests) {
-      if (sample.metric.track !== track) continue;
-      const value = numberOf(sample.value[1]);
-      if (!Number.isFinite(value)) continue;
-      total += value;
-      if (ERROR_CODE_CLASSES.includes(sample.metric.code_class ?? '')) errors += value;
-    }
-    const byLe: Bucket[] = [];
-    for (const sample of buckets) {
-      if (sample.metric.track !== track || sample.metric.le === undefined) continue;
-      const count = numberOf(sample.value[1]);
-      if (Number.isFinite(count)) byLe.push({ le: numberOf(sample.metric.le), count });
-    }
-    byLe.sort((a, b) => a.le - b.le);
-    // increase() extrapolates each bucket on its own; keep the cumulative counts monotonic.
-    let running = 0;
-    const monotonic = byLe.map((bucket) => {
-      running = Math.max(running, bucket.count);
-      return { le: bucket.le, count: running };
-    });
-    return { requests: total, errors, buckets: monotonic };
-  }
 
   async #custom(check: CustomCheck, range: string, now: Date): Promise<CustomValue> {
     try {

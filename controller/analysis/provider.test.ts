@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { DEFAULT_SETTINGS } from '../../api/annotations.js';
 import { ErrorCode, SwitchyardError } from '../../api/errors.js';
 import { analyse, createProvider, type MetricsProvider } from './provider.js';
-import { bucketsQuery, customQuery, rangeOf, requestsQuery } from './prometheus.js';
+import { bucketsQuery, customQuery, rangeOf, requestsQuery, trackCounts } from './prometheus.js';
 
 describe('createProvider', () => {
   it('rejects an unknown provider naming the allowed ones', () => {
@@ -57,10 +57,41 @@ describe('PromQL', () => {
       'sum by (track, code_class) (increase(switchyard_requests_total{service="shop"}[61s]))',
     );
     expect(bucketsQuery('service="shop"', range)).toBe(
-      'sum by (track, le) (increase(switchyard_request_duration_seconds_bucket{service="shop"}[61s]))',
+      'increase(switchyard_request_duration_seconds_bucket{service="shop"}[61s])',
     );
     expect(
       customQuery({ name: 'q', query: 'sum(rate(x[$window]))', operator: '<', threshold: 1 }, range),
     ).toBe('sum(rate(x[61s]))');
+  });
+});
+
+describe('prometheus answers to track counts', () => {
+  const requests = [
+    { metric: { track: 'stable', code_class: '2xx' }, value: [0, '29'] as const },
+    { metric: { track: 'stable', code_class: '5xx' }, value: [0, '1'] as const },
+  ];
+  /** One router's bucket series, as `increase(...)` answers them. */
+  const router = (pod: string, counts: Readonly<Record<string, string>>) =>
+    Object.entries(counts).map(([le, count]) => ({
+      metric: { service: 'shop', track: 'stable', pod, le },
+      value: [0, count] as const,
+    }));
+
+  it('adds routers with different bucket layouts on the bounds all of them have', () => {
+    const buckets = [
+      ...router('shop-old', { '0.1': '10', '0.2': '15', '+Inf': '20' }),
+      ...router('shop-new', { '0.1': '5', '0.15': '8', '+Inf': '10' }),
+      // increase() extrapolates each series alone: a bucket below the one before is lifted to it.
+      ...router('shop-new-2', { '0.1': '2.4', '0.15': '2.4', '+Inf': '2.2' }),
+    ];
+    expect(trackCounts('stable', requests, buckets)).toEqual({
+      requests: 30,
+      errors: 1,
+      buckets: [
+        { le: 0.1, count: 17.4 },
+        { le: Number.POSITIVE_INFINITY, count: 32.4 },
+      ],
+    });
+    expect(trackCounts('canary', requests, buckets)).toEqual({ requests: 0, errors: 0, buckets: [] });
   });
 });

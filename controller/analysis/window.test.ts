@@ -38,4 +38,30 @@ describe('window deltas', () => {
   it('sums buckets by bound', () => {
     expect(sumCounts([counts(1, 0, 1), counts(2, 1, 0)])).toEqual(counts(3, 1, 1));
   });
+
+  it('sums routers with different bucket layouts on the bounds all of them have', () => {
+    // Router a buckets at 0.1 and 0.2, router b (another version) at 0.1 and 0.15: only 0.1 and
+    // +Inf hold every request; 0.15 or 0.2 alone would count one router's requests only.
+    const a: TrackCounts = {
+      requests: 20,
+      errors: 1,
+      buckets: [
+        { le: 0.1, count: 10 },
+        { le: 0.2, count: 15 },
+        { le: INF, count: 20 },
+      ],
+    };
+    const b: TrackCounts = {
+      requests: 10,
+      errors: 0,
+      buckets: [
+        { le: 0.1, count: 5 },
+        { le: 0.15, count: 8 },
+        { le: INF, count: 10 },
+      ],
+    };
+    expect(sumCounts([a, b])).toEqual(counts(30, 1, 15));
+    // A router without a histogram yet (no requests) does not narrow the others.
+    expect(sumCounts([a, { requests: 0, errors: 0, buckets: [] }])).toEqual(a);
+  });
 });

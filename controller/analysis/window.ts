@@ -2,6 +2,7 @@
 // two scrapes (counter resets handled), summed across routers. The shape every judge works on.
 
 import type { Sample } from './exposition.js';
+import { sumHistograms } from './histogram.js';
 
 export const REQUESTS_METRIC = 'switchyard_requests_total';
 export const DURATION_METRIC = 'switchyard_request_duration_seconds';
@@ -86,17 +87,18 @@ export function deltaCounts(before: TrackCounts | undefined, after: TrackCounts)
   };
 }
 
-/** Sums counts of the same track from several routers (buckets matched by `le`). */
+/**
+ * Sums counts of the same track from several routers; buckets on the bounds every router has (a
+ * bound only some routers have would hold only their requests).
+ */
 export function sumCounts(all: readonly TrackCounts[]): TrackCounts {
-  const byLe = new Map<number, number>();
   let requests = 0;
   let errors = 0;
   for (const counts of all) {
     requests += counts.requests;
     errors += counts.errors;
-    for (const bucket of counts.buckets) byLe.set(bucket.le, (byLe.get(bucket.le) ?? 0) + bucket.count);
   }
-  return { requests, errors, buckets: sortBuckets(byLe) };
+  return { requests, errors, buckets: sumHistograms(all.map((counts) => counts.buckets)) };
 }
 
 /** Per-router snapshots keyed by scrape target → one window per track. */

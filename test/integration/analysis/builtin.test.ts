@@ -3,7 +3,7 @@ import { DEFAULT_SETTINGS } from '../../../api/annotations.js';
 import { BuiltinProvider } from '../../../controller/analysis/builtin.js';
 import { analyse, type WindowQuery } from '../../../controller/analysis/provider.js';
 import { histogramQuantile } from '../../../controller/analysis/histogram.js';
-import { type MetricsEndpoint, metricsEndpoint } from './helpers.js';
+import { type MetricsEndpoint, metricsEndpoint, otherLayoutEndpoint } from './helpers.js';
 
 // The builtin provider against real HTTP /metrics endpoints written by the router's own metrics code.
 describe('builtin provider', () => {
@@ -83,6 +83,37 @@ describe('builtin provider', () => {
     });
     expect(verdict.outcome).toBe('inconclusive');
     expect(verdict.checks[0]?.message).toMatch(/builtin metrics unavailable: no router \/metrics answered/);
+  });
+
+  it('judges latency when routers of different versions bucket it differently', async () => {
+    // A stable router of another version, beside one of this version: fewer buckets, and one
+    // bound (0.3) this version does not have.
+    const older = await otherLayoutEndpoint('shop', 'stable', [0.005, 0.05, 0.3, 5]);
+    try {
+      const targets = [stableA.url, older.url, canary.url];
+      const latency = async (canarySeconds: number) => {
+        const provider = new BuiltinProvider();
+        const since = new Date();
+        await provider.measure(query(since, targets));
+        stableA.serve(300, 200, 0.01);
+        older.serve(300, 0.01);
+        canary.serve(100, 200, canarySeconds);
+        const verdict = await analyse(provider, query(since, targets), DEFAULT_SETTINGS, {
+          at: new Date(),
+          step: 0,
+          weight: 5,
+        });
+        // Both stable routers' requests, on the bounds both have.
+        expect(verdict.stable.requests).toBe(600);
+        return verdict.checks.find((check) => check.name === 'latency-mann-whitney');
+      };
+      const slow = await latency(0.3);
+      expect(slow?.outcome).toBe('fail');
+      expect(slow?.message).toContain('on the 4 bucket bounds canary and stable share');
+      expect((await latency(0.01))?.outcome).toBe('pass');
+    } finally {
+      await older.close();
+    }
   });
 
   it('a canary answering 5xx is judged a fast fail on the real scrape', async () => {

@@ -11,7 +11,7 @@ import { histogramQuantile } from '../../../controller/analysis/histogram.js';
 import { judge } from '../../../controller/analysis/judge.js';
 import { PrometheusProvider } from '../../../controller/analysis/prometheus.js';
 import { waitFor } from '../../support/wait-for.js';
-import { type MetricsEndpoint, metricsEndpoint } from './helpers.js';
+import { type MetricsEndpoint, metricsEndpoint, otherLayoutEndpoint } from './helpers.js';
 
 // The prometheus provider against a real Prometheus (Debian package, installed by
 // scripts/test-deps.sh) scraping real HTTP endpoints that expose the router's metrics every 1 s.
@@ -29,6 +29,8 @@ async function freePort(): Promise<number> {
 describe('prometheus provider against a real Prometheus', () => {
   let stable: MetricsEndpoint;
   let canary: MetricsEndpoint;
+  /** A stable router of another version: other bucket bounds, one (0.3) this version lacks. */
+  let older: Awaited<ReturnType<typeof otherLayoutEndpoint>>;
   let prometheus: ChildProcess | undefined;
   let dir = '';
   let url = '';
@@ -36,12 +38,13 @@ describe('prometheus provider against a real Prometheus', () => {
 
   beforeAll(async () => {
     if (!existsSync(PROMETHEUS)) throw new Error(`${PROMETHEUS} missing: run bash scripts/test-deps.sh`);
-    [stable, canary] = await Promise.all([
+    [stable, canary, older] = await Promise.all([
       metricsEndpoint('shop', 'stable'),
       metricsEndpoint('shop', 'canary'),
+      otherLayoutEndpoint('shop', 'stable', [0.005, 0.01, 0.025, 0.1, 0.25, 0.3]),
     ]);
     dir = await mkdtemp(join(tmpdir(), 'switchyard-prom-'));
-    const targets = [stable.url, canary.url].map((u) => JSON.stringify(new URL(u).host));
+    const targets = [stable.url, canary.url, older.url].map((u) => JSON.stringify(new URL(u).host));
     await writeFile(
       join(dir, 'prometheus.yml'),
       `global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nscrape_configs:\n  - job_name: routers\n    static_configs:\n      - targets: [${targets.join(', ')}]\n`,
@@ -75,7 +78,7 @@ describe('prometheus provider against a real Prometheus', () => {
       prometheus.kill('SIGTERM');
       await exited;
     }
-    await Promise.all([stable?.close(), canary?.close()]);
+    await Promise.all([stable?.close(), canary?.close(), older?.close()]);
     if (dir) await rm(dir, { recursive: true, force: true });
   });
 
@@ -84,12 +87,12 @@ describe('prometheus provider against a real Prometheus', () => {
     return samples.map((sample) => Number(sample.value[1]));
   }
 
-  /** Waits until Prometheus has scraped both endpoints after `after` (ms). */
+  /** Waits until Prometheus has scraped every endpoint after `after` (ms). */
   async function scrapedAfter(provider: PrometheusProvider, after: number): Promise<void> {
     await waitFor(
-      `a scrape of both targets after ${new Date(after).toISOString()}`,
+      `a scrape of every target after ${new Date(after).toISOString()}`,
       () => instant(provider, 'timestamp(up{job="routers"})'),
-      (stamps) => stamps.length === 2 && stamps.every((stamp) => stamp * 1000 > after),
+      (stamps) => stamps.length === 3 && stamps.every((stamp) => stamp * 1000 > after),
       { timeoutMs: 15_000, intervalMs: 100 },
     );
   }
@@ -99,11 +102,13 @@ describe('prometheus provider against a real Prometheus', () => {
     // Histogram series only exist after a first observation; increase() needs a sample before the
     // window's traffic, as it would have in a running service.
     stable.serve(1, 200, 0.02);
+    older.serve(1, 0.02);
     canary.serve(1, 200, 0.2);
     await scrapedAfter(provider, Date.now());
     const since = Date.now();
     await scrapedAfter(provider, since);
     stable.serve(400, 200, 0.02);
+    older.serve(400, 0.02);
     canary.serve(50, 200, 0.2);
     canary.serve(50, 503, 0.2);
     const served = Date.now();
@@ -133,8 +138,18 @@ describe('prometheus provider against a real Prometheus', () => {
     expect(measurement.canary.requests).toBeGreaterThanOrEqual(95);
     expect(measurement.canary.requests).toBeLessThan(250);
     expect(measurement.canary.errors / measurement.canary.requests).toBeCloseTo(0.5, 2);
-    expect(measurement.stable.requests).toBeGreaterThanOrEqual(380);
+    expect(measurement.stable.requests).toBeGreaterThanOrEqual(760);
     expect(measurement.stable.errors).toBe(0);
+    // Both stable routers' latency, added on the bounds both versions have.
+    expect(measurement.stable.buckets.map((bucket) => bucket.le)).toEqual([
+      0.005,
+      0.01,
+      0.025,
+      0.1,
+      0.25,
+      Number.POSITIVE_INFINITY,
+    ]);
+    expect(measurement.stable.buckets.at(-1)?.count).toBeGreaterThanOrEqual(760);
     const canaryP99 = histogramQuantile(0.99, measurement.canary.buckets);
     const stableP99 = histogramQuantile(0.99, measurement.stable.buckets);
     expect(canaryP99).toBeGreaterThan(0.1);
