@@ -266,9 +266,51 @@ describe('transition: canary strategy', () => {
     expect(d.lastActions()).toContainEqual({ type: 'promote-stable', revision: 'rev-a' });
   });
 
+  it('after a revert while Failed, retry has nothing to rerun until the failed template is held again', () => {
+    const d = inPhase('Failed');
+    d.send({ type: 'new-revision', revision: 'rev-a' });
+    expect(d.lastActions()).toEqual([{ type: 'promote-stable', revision: 'rev-a' }]);
+    // The workload runs the stable template: rev-b is no longer what a retry could create.
+    expect(d.state).toMatchObject({ phase: 'Failed', canaryRevision: null, failedRevisions: ['rev-b'] });
+    const reverted = d.state;
+    d.send({ type: 'new-revision', revision: 'rev-a' });
+    expect(d.state).toBe(reverted);
+    d.command({ type: 'retry' });
+    expect(d.last?.rejected).toMatch(/retry rejected in phase Failed: nothing to retry.*rev-a.*re-apply/);
+    expect(d.state).toBe(reverted);
+    expect(d.lastActions()).toEqual([]);
+    // Re-applying the failed template holds it again (nothing starts by itself); retry reruns it.
+    d.send({ type: 'new-revision', revision: 'rev-b' });
+    expect(d.state).toMatchObject({ phase: 'Failed', canaryRevision: 'rev-b' });
+    expect(d.lastActions()).toEqual([]);
+    d.command({ type: 'retry' });
+    expect(d.state).toMatchObject({ phase: 'Initializing', canaryRevision: 'rev-b', failedRevisions: [] });
+  });
+
+  it('retry reruns the failed revision the workload holds now, not the one that failed last', () => {
+    const d = inPhase('Failed');
+    d.send({ type: 'new-revision', revision: 'rev-c' }).send({ type: 'canary-ready' });
+    d.command({ type: 'abort' }).send({ type: 'canary-removed' });
+    expect(d.state).toMatchObject({
+      phase: 'Failed',
+      canaryRevision: 'rev-c',
+      failedRevisions: ['rev-b', 'rev-c'],
+    });
+    // The user applies rev-b's template again: held back (it failed before), and named by retry.
+    d.send({ type: 'new-revision', revision: 'rev-b' });
+    expect(d.lastActions()).toEqual([]);
+    d.command({ type: 'retry' });
+    expect(d.state).toMatchObject({
+      phase: 'Initializing',
+      canaryRevision: 'rev-b',
+      failedRevisions: ['rev-c'],
+    });
+    expect(d.lastActions()).toContainEqual({ type: 'ensure-canary', revision: 'rev-b', weight: 5 });
+  });
+
   it('releases the stable workload when the stable revision is re-applied after a rollout ended', () => {
     // git revert after a rollback: the gate holds the stable template itself; nothing is pending.
-    for (const phase of ['Failed', 'Succeeded', 'Idle'] as const) {
+    for (const phase of ['Succeeded', 'Idle'] as const) {
       const d = inPhase(phase);
       const stable = d.state.stableRevision ?? 'rev-a';
       const before = d.state;

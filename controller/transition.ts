@@ -276,6 +276,11 @@ function onNewRevision(context: Context<Extract<Observation, { type: 'new-revisi
     // Nothing is pending any more (e.g. a git revert): let the stable workload go, or it stays held
     // (Kubernetes: paused) with no rollout left to release it. Stable already runs this revision.
     const release: Action = { type: 'promote-stable', revision };
+    if (state.phase === 'Failed' && state.canaryRevision !== null) {
+      // The failed template is no longer what the workload holds: there is nothing to retry.
+      const message = `stable revision ${revision} re-applied; failed revision ${state.canaryRevision} is no longer held`;
+      return result({ ...state, canaryRevision: null, message }, [release]);
+    }
     if (!isActive(state.phase)) return result(state, [release]);
     const cancelled = cancel(
       context,
@@ -284,8 +289,13 @@ function onNewRevision(context: Context<Extract<Observation, { type: 'new-revisi
     return result(cancelled.state, [...cancelled.actions, release]);
   }
   // A failed revision never starts by itself; `retry` reruns it. Level-triggered adapters repeat
-  // this observation, so it changes nothing (no event spam).
-  if (state.failedRevisions.includes(revision)) return unchanged(state);
+  // this observation, so it changes nothing (no event spam). After a failure, the one the workload
+  // holds now (re-applied after a revert, or an older one) is what `retry` names.
+  if (state.failedRevisions.includes(revision)) {
+    if (state.phase !== 'Failed' || state.canaryRevision === revision) return unchanged(state);
+    const message = `revision ${revision} failed before and is held back; retry reruns it`;
+    return result({ ...state, canaryRevision: revision, message }, []);
+  }
   return startRollout(context, revision, 'new revision');
 }
 
@@ -619,9 +629,15 @@ const COMMANDS: { readonly [P in Phase]: CommandRow } = {
     abort: 'the rollout already failed',
     retry: (context) => {
       const { state } = context;
-      const revision = state.canaryRevision ?? state.failedRevisions[state.failedRevisions.length - 1];
-      if (revision === undefined)
-        return { state, actions: [], rejected: 'retry rejected: no failed revision recorded' };
+      // Only the revision the workload holds can be rerun (the canary is made from its template).
+      const revision = state.canaryRevision;
+      if (revision === null) {
+        return {
+          state,
+          actions: [],
+          rejected: `retry rejected in phase Failed: nothing to retry: stable revision ${state.stableRevision ?? 'unknown'} was re-applied after the failure; re-apply the failed template (it is held back, not started), then retry`,
+        };
+      }
       const cleared = { ...state, failedRevisions: state.failedRevisions.filter((r) => r !== revision) };
       return startRollout({ ...context, state: cleared }, revision, 'retry by operator');
     },

@@ -10,7 +10,9 @@ import {
   OwnedAnnotation,
   PATCH_SERVICE_ANNOTATION,
 } from '../../../api/annotations.js';
+import { ErrorCode } from '../../../api/errors.js';
 import { statusOf } from '../../../controller/kube/canary-object.js';
+import { KubeRollouts } from '../../../controller/kube/commands.js';
 import type { KubeController } from '../../../controller/kube/controller.js';
 import type { RouteStore } from '../../../controller/route-server.js';
 import { waitFor, waitUntil } from '../../support/wait-for.js';
@@ -240,6 +242,44 @@ describe('Kubernetes adapter', () => {
       stableRevision,
       weight: 0,
     });
+  });
+
+  it('after that revert, retry is refused with the reason; re-applying the failed template makes it retryable', async () => {
+    const rollouts = new KubeRollouts({
+      custom: harness.custom,
+      core: harness.core,
+      now: () => new Date(),
+      pollMs: 25,
+    });
+    const { stableRevision, failedRevisions } = statusOf((await readCanary(harness.custom, 'shop'))!)!;
+    const failed = failedRevisions.at(-1);
+    await expect(rollouts.command(NAMESPACE, 'shop', { type: 'retry' })).rejects.toMatchObject({
+      code: ErrorCode.CommandRejected,
+      message: expect.stringContaining(`nothing to retry: stable revision ${stableRevision} was re-applied`),
+    });
+    expect(statusOf((await readCanary(harness.custom, 'shop'))!)).toMatchObject({
+      phase: 'Failed',
+      canaryRevision: null,
+    });
+    expect(await canaryWorkload('shop')).toBeNull();
+
+    const again = await releaseNewImage(harness.apps, 'shop', 'app:v3-errors50');
+    expect(again).toBe(failed);
+    await waitFor(
+      'the failed revision held again',
+      async () => statusOf((await readCanary(harness.custom, 'shop')) ?? undefined)?.canaryRevision,
+      (revision) => revision === failed,
+      KUBE_WAIT,
+    );
+    const retried = await rollouts.command(NAMESPACE, 'shop', { type: 'retry' });
+    expect(retried).toMatchObject({ phase: 'Initializing', canaryRevision: failed });
+    const canary = await waitUntil(
+      'shop-canary of the retried revision',
+      async () => (await canaryWorkload('shop')) ?? undefined,
+      KUBE_WAIT,
+    );
+    expect(canary.spec?.template.spec?.containers[0]?.image).toBe('app:v3-errors50');
+    await waitPhase('shop', 'Failed');
   });
 
   it('a restarted controller resumes the rollout at the same step', async () => {
