@@ -13,7 +13,7 @@ import {
 } from '../api/annotations.js';
 import { isSwitchyardError } from '../api/errors.js';
 import { TRACK_NAME_PATTERN } from '../api/routes.js';
-import { ROUTER_NODE_OPTIONS } from '../router/node-options.js';
+import { ROUTER_ENV } from '../router/node-options.js';
 import { type InjectConfig, ROUTER_CONTAINER_NAME, supportsNativeSidecars } from './config.js';
 import { type AppPort, portNames, resolveAppPort, takeoverName } from './ports.js';
 import type { Container, Pod, PodSpec, Probe, Volume } from './types.js';
@@ -114,7 +114,7 @@ function routerContainer(
     args,
     env: [
       { name: 'SWITCHYARD_NAMESPACE', valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } },
-      { name: 'NODE_OPTIONS', value: ROUTER_NODE_OPTIONS },
+      ...Object.entries(ROUTER_ENV).map(([name, value]) => ({ name, value })),
     ],
     ports: [
       { name: options.portName, containerPort: config.routerPort, protocol: 'TCP' },

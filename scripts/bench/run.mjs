@@ -266,13 +266,15 @@ async function main() {
       weights: { stable: 90, canary: 10 },
     }),
   );
-  // The router runs with the NODE_OPTIONS the injected sidecar gets (router/node-options.ts);
-  // BENCH_ROUTER_NODE_OPTIONS overrides them to try the sidecar with other V8 limits.
-  const { ROUTER_NODE_OPTIONS } = await import(
-    pathToFileURL(join(root, 'dist', 'router', 'node-options.js')).href
-  );
-  const routerNodeOptions = process.env.BENCH_ROUTER_NODE_OPTIONS ?? ROUTER_NODE_OPTIONS;
-  process.stderr.write(`bench: router NODE_OPTIONS=${JSON.stringify(routerNodeOptions)}\n`);
+  // The router runs with the environment the injected sidecar gets (router/node-options.ts);
+  // BENCH_ROUTER_NODE_OPTIONS overrides its NODE_OPTIONS to try the sidecar with other V8 limits.
+  const { ROUTER_ENV } = await import(pathToFileURL(join(root, 'dist', 'router', 'node-options.js')).href);
+  const routerEnv = {
+    ...ROUTER_ENV,
+    NODE_OPTIONS: process.env.BENCH_ROUTER_NODE_OPTIONS ?? ROUTER_ENV.NODE_OPTIONS,
+  };
+  const routerNodeOptions = routerEnv.NODE_OPTIONS;
+  process.stderr.write(`bench: router environment ${JSON.stringify(routerEnv)}\n`);
   const startRouter = async (name, checkout) => {
     const port = await freePort();
     const admin = await freePort();
@@ -280,7 +282,7 @@ async function main() {
     args.push('--admin', `127.0.0.1:${admin}`, '--service', 'bench', '--track', 'stable');
     args.push('--local', upstream, '--routes-file', routes, '--log-level', 'warn');
     if (process.env.BENCH_CPU_PROF) args.unshift('--cpu-prof', `--cpu-prof-dir=${work}`);
-    const child = start(name, process.execPath, args, { NODE_OPTIONS: routerNodeOptions });
+    const child = start(name, process.execPath, args, routerEnv);
     targets.push({ name, url: `http://127.0.0.1:${port}/`, child, isNginx: false });
   };
   await startRouter('switchyard router', root);
