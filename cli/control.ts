@@ -4,6 +4,7 @@
 import { readFile } from 'node:fs/promises';
 import { type Logger, pino } from 'pino';
 import { Registry } from 'prom-client';
+import { tokenFileProblem } from '../api/bearer.js';
 import { errorMessage } from '../api/errors.js';
 import {
   type FlagTable,
@@ -208,16 +209,21 @@ export function parseControlFlags(
   });
 }
 
+/** A token file's token: one bearer token, ≥ 16 characters (a file that does not hold one is a flag error). */
 async function readSecret(flag: string, path: string | null): Promise<string | null> {
   if (path === null) return null;
   let text: string;
   try {
-    text = (await readFile(path, 'utf8')).trim();
+    text = await readFile(path, 'utf8');
   } catch (error) {
     return flagError(flag, `cannot read ${path}: ${errorMessage(error)}`);
   }
-  if (text.length < 16) flagError(flag, `${path} must hold a token of at least 16 characters`);
-  return text;
+  // A token no Authorization header can carry would start a control plane nobody can reach.
+  const problem = tokenFileProblem(text);
+  if (problem !== null) flagError(flag, `${path} ${problem}`);
+  const token = text.trim();
+  if (token.length < 16) flagError(flag, `${path} must hold a token of at least 16 characters`);
+  return token;
 }
 
 export async function main(argv: string[]): Promise<number> {

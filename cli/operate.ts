@@ -4,6 +4,7 @@
 import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { request } from 'undici';
+import { tokenFileProblem } from '../api/bearer.js';
 import type { Command, Verdict } from '../api/canary.js';
 import { ErrorCode, SwitchyardError, errorMessage } from '../api/errors.js';
 import type { RolloutEventView, RolloutSummary, StartRequest } from '../controller/api.js';
@@ -276,11 +277,15 @@ export async function clientFor(values: Parsed['values'], env: OperateIo['env'])
   const tokenFile = (values['token-file'] as string | undefined) ?? env.SWITCHYARD_TOKEN_FILE;
   let token: string | null = null;
   if (tokenFile !== undefined && tokenFile !== '') {
+    let text = '';
     try {
-      token = (await readFile(tokenFile, 'utf8')).trim();
+      text = await readFile(tokenFile, 'utf8');
     } catch (error) {
       bad('--token-file', `cannot read ${tokenFile}: ${errorMessage(error)}`);
     }
+    const problem = tokenFileProblem(text);
+    if (problem !== null) bad('--token-file', `${tokenFile} ${problem}`);
+    token = text.trim();
   }
   return new HttpRolloutClient(control, token);
 }

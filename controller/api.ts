@@ -3,6 +3,7 @@
 
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { bearerToken } from '../api/bearer.js';
 import type { Command, Phase, RolloutStatus, Verdict } from '../api/canary.js';
 import { ErrorCode, isSwitchyardError, SwitchyardError } from '../api/errors.js';
 
@@ -155,8 +156,8 @@ export function registerApi(app: FastifyInstance, options: ApiOptions): void {
 
   const authorize = async (request: FastifyRequest, reply: FastifyReply): Promise<void> => {
     if (checkToken === null) return;
-    const match = /^Bearer\s+(\S+)\s*$/i.exec(request.headers.authorization ?? '');
-    if (match && checkToken(match[1]!)) return;
+    const token = bearerToken(request.headers.authorization);
+    if (token !== null && checkToken(token)) return;
     await reply.code(401).header('www-authenticate', 'Bearer realm="switchyard-api"').send({
       code: ErrorCode.Unauthorized,
       message: 'API: a valid bearer token is required (switchyard --token-file)',

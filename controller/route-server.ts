@@ -2,6 +2,7 @@
 // long poll (`GET /v1/routes/{namespace}/{service}?generation=N`). Publishing wakes every held poll.
 
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { bearerToken } from '../api/bearer.js';
 import type { RouteTable } from '../api/routes.js';
 import type { RouterAuthenticator } from './router-auth.js';
 
@@ -103,13 +104,6 @@ export interface RouteServerOptions {
   readonly holdMs?: number;
 }
 
-function bearer(request: FastifyRequest): string | null {
-  const header = request.headers.authorization;
-  if (typeof header !== 'string') return null;
-  const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
-  return match ? match[1]! : null;
-}
-
 /** `"7"` or `W/"7"` → 7; anything else → null. */
 function generationFromEtag(header: string | undefined): number | null {
   if (typeof header !== 'string') return null;
@@ -134,7 +128,7 @@ export async function requireRouterToken(
   reply: FastifyReply,
 ): Promise<boolean> {
   // No header is an empty token: only an allow-all authenticator (loopback demo) accepts it.
-  if (await authenticator.authenticate(bearer(request) ?? '')) return true;
+  if (await authenticator.authenticate(bearerToken(request.headers.authorization) ?? '')) return true;
   await reply
     .code(401)
     .header('www-authenticate', 'Bearer realm="switchyard"')

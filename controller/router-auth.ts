@@ -3,6 +3,8 @@
 
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { AuthenticationV1Api } from '@kubernetes/client-node';
+import { tokenFileProblem } from '../api/bearer.js';
+import { ErrorCode, SwitchyardError } from '../api/errors.js';
 
 export interface RouterAuthenticator {
   authenticate(token: string): Promise<boolean>;
@@ -17,6 +19,14 @@ export class SharedSecretAuthenticator implements RouterAuthenticator {
   readonly #expected: Buffer;
 
   constructor(secret: string) {
+    // --router-token-file is checked where it is read; a secret from the config arrives unchecked,
+    // and one no Authorization header can carry would lock every router out.
+    const problem = tokenFileProblem(secret);
+    if (problem !== null) {
+      throw new SwitchyardError(ErrorCode.ConfigInvalid, `router secret (routerAuth): ${problem}`, {
+        field: 'routerAuth',
+      });
+    }
     this.#expected = digest(secret);
   }
 
