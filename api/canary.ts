@@ -84,7 +84,10 @@ export interface RolloutStatus {
   readonly phase: Phase;
   /** Hash of the pod template (or canary upstream in file mode) that serves as stable. */
   readonly stableRevision: string | null;
-  /** Hash being rolled out, null when no rollout is active. */
+  /**
+   * Hash being rolled out; outside a rollout (Idle, Succeeded, Failed) the failed revision the
+   * workload holds back, which `retry` reruns, else null.
+   */
   readonly canaryRevision: string | null;
   /** Revisions that failed and must not start again on their own (`retry` reruns them). */
   readonly failedRevisions: readonly string[];

@@ -308,6 +308,69 @@ describe('transition: canary strategy', () => {
     expect(d.lastActions()).toContainEqual({ type: 'ensure-canary', revision: 'rev-b', weight: 5 });
   });
 
+  it('holds a failed revision re-applied after the rollout ended (Idle, Succeeded), and retry reruns it', () => {
+    const scripts = {
+      // rev-b failed, then rev-c was promoted.
+      Succeeded: () =>
+        inPhase('Failed')
+          .send({ type: 'new-revision', revision: 'rev-c' })
+          .send({ type: 'canary-ready' })
+          .command({ type: 'promote', full: true })
+          .send({ type: 'promotion-complete' }),
+      // rev-b failed, then rev-c was started and cancelled by a revert to rev-a.
+      Idle: () =>
+        inPhase('Failed')
+          .send({ type: 'new-revision', revision: 'rev-c' })
+          .send({ type: 'new-revision', revision: 'rev-a' }),
+    } as const;
+    for (const [phase, script] of Object.entries(scripts)) {
+      const d = script();
+      expect(d.state).toMatchObject({ phase, canaryRevision: null, failedRevisions: ['rev-b'] });
+      d.command({ type: 'retry' });
+      expect(d.last?.rejected).toBe(
+        `retry rejected in phase ${phase}: nothing to retry: no failed revision is held (failed before: rev-b); re-apply the failed revision (it is held back, not started), then retry`,
+      );
+      // The workload holds rev-b again (Kubernetes: paused): nothing starts, but the status says so.
+      d.send({ type: 'new-revision', revision: 'rev-b' });
+      expect(d.lastActions()).toEqual([]);
+      expect(d.state).toMatchObject({
+        phase,
+        canaryRevision: 'rev-b',
+        message: 'revision rev-b failed before and is held back; retry reruns it',
+      });
+      const held = d.state;
+      d.send({ type: 'new-revision', revision: 'rev-b' });
+      expect(d.state).toBe(held);
+      d.command({ type: 'retry' });
+      expect(d.state).toMatchObject({ phase: 'Initializing', canaryRevision: 'rev-b', failedRevisions: [] });
+      expect(d.lastActions()).toContainEqual({ type: 'ensure-canary', revision: 'rev-b', weight: 5 });
+    }
+  });
+
+  it('a revert after a failed revision was held again lets it go: retry has nothing to rerun', () => {
+    const d = inPhase('Failed')
+      .send({ type: 'new-revision', revision: 'rev-c' })
+      .send({ type: 'canary-ready' })
+      .command({ type: 'promote', full: true })
+      .send({ type: 'promotion-complete' })
+      .send({ type: 'new-revision', revision: 'rev-b' });
+    expect(d.state).toMatchObject({ phase: 'Succeeded', stableRevision: 'rev-c', canaryRevision: 'rev-b' });
+    d.send({ type: 'new-revision', revision: 'rev-c' });
+    expect(d.lastActions()).toEqual([{ type: 'promote-stable', revision: 'rev-c' }]);
+    expect(d.state).toMatchObject({ phase: 'Succeeded', canaryRevision: null });
+    d.command({ type: 'retry' });
+    expect(d.last?.rejected).toMatch(/nothing to retry: no failed revision is held/);
+  });
+
+  it('retry with no failed revision at all says so', () => {
+    for (const phase of ['Idle', 'Succeeded'] as const) {
+      const d = inPhase(phase).command({ type: 'retry' });
+      expect(d.last?.rejected).toBe(
+        `retry rejected in phase ${phase}: nothing to retry: no revision has failed`,
+      );
+    }
+  });
+
   it('releases the stable workload when the stable revision is re-applied after a rollout ended', () => {
     // git revert after a rollback: the gate holds the stable template itself; nothing is pending.
     for (const phase of ['Succeeded', 'Idle'] as const) {
@@ -581,8 +644,12 @@ describe('transition: properties', () => {
             before.failedRevisions.includes(observation.revision) &&
             observation.revision !== before.stableRevision
           ) {
-            expect(out.state).toBe(before);
-            expect(out.actions).toEqual([]);
+            // At most held back for retry: never started, never a canary.
+            expect(out.actions.filter((action) => action.type === 'ensure-canary')).toEqual([]);
+            if (out.state !== before) {
+              expect(out.state.canaryRevision).toBe(observation.revision);
+              expect(['Idle', 'Succeeded', 'Failed']).toContain(out.state.phase);
+            }
           }
           if (out.rejected !== null) {
             expect(out.state).toBe(before);

@@ -276,8 +276,8 @@ function onNewRevision(context: Context<Extract<Observation, { type: 'new-revisi
     // Nothing is pending any more (e.g. a git revert): let the stable workload go, or it stays held
     // (Kubernetes: paused) with no rollout left to release it. Stable already runs this revision.
     const release: Action = { type: 'promote-stable', revision };
-    if (state.phase === 'Failed' && state.canaryRevision !== null) {
-      // The failed template is no longer what the workload holds: there is nothing to retry.
+    if (!isActive(state.phase) && state.canaryRevision !== null) {
+      // The held failed revision is no longer what the workload holds: there is nothing to retry.
       const message = `stable revision ${revision} re-applied; failed revision ${state.canaryRevision} is no longer held`;
       return result({ ...state, canaryRevision: null, message }, [release]);
     }
@@ -289,10 +289,10 @@ function onNewRevision(context: Context<Extract<Observation, { type: 'new-revisi
     return result(cancelled.state, [...cancelled.actions, release]);
   }
   // A failed revision never starts by itself; `retry` reruns it. Level-triggered adapters repeat
-  // this observation, so it changes nothing (no event spam). After a failure, the one the workload
-  // holds now (re-applied after a revert, or an older one) is what `retry` names.
+  // this observation, so it changes nothing (no event spam). Outside a rollout, the one the workload
+  // holds now (re-applied after a revert, a success or another failure) is what `retry` names.
   if (state.failedRevisions.includes(revision)) {
-    if (state.phase !== 'Failed' || state.canaryRevision === revision) return unchanged(state);
+    if (isActive(state.phase) || state.canaryRevision === revision) return unchanged(state);
     const message = `revision ${revision} failed before and is held back; retry reruns it`;
     return result({ ...state, canaryRevision: revision, message }, []);
   }
@@ -494,6 +494,33 @@ function onCommand(context: Context<Extract<Observation, { type: 'command' }>>):
 // ---------------------------------------------------------------------------------------------
 // Commands: phase × command → handler or rejection reason. Every cell is explicit.
 
+/**
+ * Outside a rollout (Idle, Succeeded, Failed) `canaryRevision` is the failed revision the workload
+ * holds back, if any: retry reruns exactly that one (the canary is made from what the workload holds).
+ */
+const retryHeld: CommandHandler<'retry'> = (context) => {
+  const { state } = context;
+  const revision = state.canaryRevision;
+  if (revision === null) {
+    return {
+      state,
+      actions: [],
+      rejected: `retry rejected in phase ${state.phase}: ${nothingToRetry(state)}`,
+    };
+  }
+  const cleared = { ...state, failedRevisions: state.failedRevisions.filter((r) => r !== revision) };
+  return startRollout({ ...context, state: cleared }, revision, 'retry by operator');
+};
+
+function nothingToRetry(state: RolloutStatus): string {
+  if (state.failedRevisions.length === 0) return 'nothing to retry: no revision has failed';
+  const why =
+    state.phase === 'Failed'
+      ? `stable revision ${state.stableRevision ?? 'unknown'} was re-applied after the failure`
+      : `no failed revision is held (failed before: ${state.failedRevisions.join(', ')})`;
+  return `nothing to retry: ${why}; re-apply the failed revision (it is held back, not started), then retry`;
+}
+
 const NO_ROLLOUT = 'no rollout in progress';
 const NOT_PAUSED = 'the rollout is not paused';
 const RUNNING = 'a rollout is running; retry reruns a Failed rollout';
@@ -563,7 +590,7 @@ const COMMANDS: { readonly [P in Phase]: CommandRow } = {
   Idle: {
     promote: NO_ROLLOUT,
     abort: NO_ROLLOUT,
-    retry: 'nothing has failed',
+    retry: retryHeld,
     pause: NO_ROLLOUT,
     resume: NO_ROLLOUT,
     'set-weight': NO_ROLLOUT,
@@ -611,7 +638,7 @@ const COMMANDS: { readonly [P in Phase]: CommandRow } = {
   Succeeded: {
     promote: NO_ROLLOUT,
     abort: NO_ROLLOUT,
-    retry: 'the last rollout succeeded; nothing to retry',
+    retry: retryHeld,
     pause: NO_ROLLOUT,
     resume: NO_ROLLOUT,
     'set-weight': NO_ROLLOUT,
@@ -627,20 +654,7 @@ const COMMANDS: { readonly [P in Phase]: CommandRow } = {
   Failed: {
     promote: 'the rollout failed; use retry to run it again',
     abort: 'the rollout already failed',
-    retry: (context) => {
-      const { state } = context;
-      // Only the revision the workload holds can be rerun (the canary is made from its template).
-      const revision = state.canaryRevision;
-      if (revision === null) {
-        return {
-          state,
-          actions: [],
-          rejected: `retry rejected in phase Failed: nothing to retry: stable revision ${state.stableRevision ?? 'unknown'} was re-applied after the failure; re-apply the failed template (it is held back, not started), then retry`,
-        };
-      }
-      const cleared = { ...state, failedRevisions: state.failedRevisions.filter((r) => r !== revision) };
-      return startRollout({ ...context, state: cleared }, revision, 'retry by operator');
-    },
+    retry: retryHeld,
     pause: 'the rollout failed; nothing runs',
     resume: 'the rollout failed; use retry to run it again',
     'set-weight': 'the rollout failed; use retry to run it again',

@@ -12,7 +12,7 @@ import { RouteStore } from '../route-server.js';
 import { transition } from '../transition.js';
 import { loadConfig } from './config.js';
 import { FileModeController, type Scheduler } from './controller.js';
-import type { AnalysisWindow, WindowAnalyzer } from './runtime.js';
+import { type AnalysisWindow, revisionOf, type WindowAnalyzer } from './runtime.js';
 import { StateStore } from './state-store.js';
 
 /** Log lines of the controller under test, parsed. */
@@ -165,9 +165,54 @@ describe('file-mode controller', () => {
       canaryUpstream: 'http://127.0.0.1:1002',
       canaryAdmin: [],
     });
-    expect(again).toMatchObject({ accepted: false, reason: expect.stringContaining('use retry') });
+    expect(again).toMatchObject({
+      accepted: false,
+      reason: expect.stringContaining('switchyard retry reruns it'),
+    });
     const retried = await controller.command('default', 'shop', { type: 'retry' });
     expect(retried.accepted && retried.rollout.phase).toBe('Progressing');
+  });
+
+  it('holds a failed canary announced again, after another failure or a success; retry reruns that one', async () => {
+    await writeFile(configPath, config(null));
+    const controller = await start();
+    const announce = (upstream: string) =>
+      controller.start('default', 'shop', { canaryUpstream: upstream, canaryAdmin: [] });
+    const broken = 'http://127.0.0.1:1002';
+    const held = {
+      accepted: false,
+      reason: `revision ${revisionOf({ upstream: broken, admin: [] })} (${broken}) failed before: held back, not started; switchyard retry reruns it`,
+    };
+    const retryRuns = async (upstream: string): Promise<void> => {
+      const retried = await controller.command('default', 'shop', { type: 'retry' });
+      expect(retried.accepted && retried.rollout).toMatchObject({
+        phase: 'Progressing',
+        canaryRevision: revisionOf({ upstream, admin: [] }),
+      });
+      expect(routes.get('default', 'shop')?.tracks.canary?.upstream).toBe(upstream);
+    };
+    expect((await announce(broken)).accepted).toBe(true);
+    await controller.command('default', 'shop', { type: 'abort' });
+
+    // Another canary fails after it: the one announced last is what retry reruns.
+    expect((await announce('http://127.0.0.1:1003')).accepted).toBe(true);
+    await controller.command('default', 'shop', { type: 'abort' });
+    expect(await announce(broken)).toMatchObject(held);
+    expect(await controller.get('default', 'shop')).toMatchObject({ phase: 'Failed', weight: 0 });
+    await retryRuns(broken);
+    await controller.command('default', 'shop', { type: 'abort' });
+
+    // Another canary succeeds after it: announced again, it is held, and retry reruns it.
+    expect((await announce('http://127.0.0.1:1004')).accepted).toBe(true);
+    await controller.command('default', 'shop', { type: 'promote', full: true });
+    expect(await announce(broken)).toMatchObject(held);
+    expect(await controller.get('default', 'shop')).toMatchObject({
+      phase: 'Succeeded',
+      canaryRevision: revisionOf({ upstream: broken, admin: [] }),
+      tracks: { stable: 'http://127.0.0.1:1004' },
+    });
+    expect(routes.get('default', 'shop')?.tracks).toEqual({ stable: { upstream: 'http://127.0.0.1:1004' } });
+    await retryRuns(broken);
   });
 
   it('rejects a command the phase does not allow, with the reason', async () => {

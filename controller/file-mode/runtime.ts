@@ -203,26 +203,27 @@ export class ServiceRuntime {
           reason: `${canary.upstream} is already the stable upstream`,
         } as const;
       }
-      // Promoting and RollingBack defer new revisions; keep the announced track only if taken.
       const result = this.#transition({ type: 'new-revision', revision });
-      const failed = state.status.failedRevisions.includes(revision);
-      const alreadyRunning =
-        result.state === state.status &&
-        state.status.canaryRevision === revision &&
-        isActivePhase(state.status.phase);
-      if (failed || (result.state === state.status && !alreadyRunning)) {
+      // The revision is now the one rolling out (started, or running already), the failed one held
+      // back for retry, or neither: the phase defers it (RollingBack). Keep the track if it is taken.
+      const { phase, canaryRevision } = result.state;
+      if (canaryRevision !== revision) {
         return {
           accepted: false,
-          deferred: !failed,
-          reason: failed
-            ? `revision ${revision} (${canary.upstream}) failed before; use retry to run it again`
-            : `phase ${state.status.phase} does not accept a new canary now; try again when it is over`,
+          deferred: true,
+          reason: `phase ${phase} does not accept a new canary now; try again when it is over`,
         } as const;
       }
+      const started = isActivePhase(phase);
+      if (started) this.#log.info({ revision, upstream: canary.upstream, source }, 'new canary announced');
       this.#state = { ...state, canary };
-      this.#log.info({ revision, upstream: canary.upstream, source }, 'new canary announced');
       await this.#apply(result);
-      return { accepted: true, status: this.#require().status } as const;
+      if (started) return { accepted: true, status: this.#require().status } as const;
+      return {
+        accepted: false,
+        deferred: false,
+        reason: `revision ${revision} (${canary.upstream}) failed before: held back, not started; switchyard retry reruns it`,
+      } as const;
     });
   }
 

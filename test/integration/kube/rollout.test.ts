@@ -53,6 +53,11 @@ async function waitPhase(name: string, phase: string, timeoutMs = 15_000): Promi
   );
 }
 
+/** What `switchyard promote|abort|retry…` uses on Kubernetes: a command annotation, answered in status. */
+function operator(): KubeRollouts {
+  return new KubeRollouts({ custom: harness.custom, core: harness.core, now: () => new Date(), pollMs: 25 });
+}
+
 async function canaryWorkload(name: string): Promise<V1Deployment | null> {
   return harness.apps
     .readNamespacedDeployment({ name: `${name}-canary`, namespace: NAMESPACE })
@@ -245,12 +250,7 @@ describe('Kubernetes adapter', () => {
   });
 
   it('after that revert, retry is refused with the reason; re-applying the failed template makes it retryable', async () => {
-    const rollouts = new KubeRollouts({
-      custom: harness.custom,
-      core: harness.core,
-      now: () => new Date(),
-      pollMs: 25,
-    });
+    const rollouts = operator();
     const { stableRevision, failedRevisions } = statusOf((await readCanary(harness.custom, 'shop'))!)!;
     const failed = failedRevisions.at(-1);
     await expect(rollouts.command(NAMESPACE, 'shop', { type: 'retry' })).rejects.toMatchObject({
@@ -349,6 +349,48 @@ describe('Kubernetes adapter', () => {
     expect(status).toMatchObject({ phase: 'Progressing', weight: 20 });
     analyzer.outcome = 'pass';
     await waitPhase('shop', 'Succeeded');
+  });
+
+  it('in Succeeded, a failed template re-applied is held (Deployment paused) and retry reruns it', async () => {
+    const before = statusOf((await readCanary(harness.custom, 'shop'))!)!;
+    expect(before).toMatchObject({ phase: 'Succeeded', canaryRevision: null });
+    const failed = before.failedRevisions.at(-1);
+    const again = await releaseNewImage(harness.apps, 'shop', 'app:v3-errors50');
+    expect(again).toBe(failed);
+    const held = await waitUntil(
+      'the failed revision held in Succeeded',
+      async () => {
+        const status = statusOf((await readCanary(harness.custom, 'shop')) ?? undefined);
+        return status?.canaryRevision === failed ? status : undefined;
+      },
+      KUBE_WAIT,
+    );
+    expect(held).toMatchObject({
+      phase: 'Succeeded',
+      stableRevision: before.stableRevision,
+      message: `revision ${failed} failed before and is held back; retry reruns it`,
+    });
+    const deployment = await harness.apps.readNamespacedDeployment({ name: 'shop', namespace: NAMESPACE });
+    expect(deployment.spec?.paused).toBe(true);
+    expect(await canaryWorkload('shop')).toBeNull();
+
+    // The failure was not the revision's fault after all: the operator reruns it, and it passes.
+    analyzer.outcome = 'pass';
+    analyzer.fastFail = false;
+    const retried = await operator().command(NAMESPACE, 'shop', { type: 'retry' });
+    expect(retried).toMatchObject({ phase: 'Initializing', canaryRevision: failed });
+    const canary = await waitUntil(
+      'shop-canary of the retried revision',
+      async () => (await canaryWorkload('shop')) ?? undefined,
+      KUBE_WAIT,
+    );
+    expect(canary.spec?.template.spec?.containers[0]?.image).toBe('app:v3-errors50');
+    await waitFor(
+      'the retried revision promoted',
+      async () => statusOf((await readCanary(harness.custom, 'shop')) ?? undefined),
+      (status) => status?.phase === 'Succeeded' && status.stableRevision === failed,
+      KUBE_WAIT,
+    );
   });
 
   it('creates the canary after a restart that came between the Initializing status and its create', async () => {
