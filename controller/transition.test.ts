@@ -254,6 +254,88 @@ describe('transition: canary strategy', () => {
     expect(d.lastActions()[0]).toMatchObject({ type: 'publish-routes', weights: { canary: 0 } });
   });
 
+  it('a new revision while promoting supersedes the promotion; it gets its own canary, never a release', () => {
+    // Kubernetes: the Deployment now holds rev-c, so rev-b can never finish rolling out there.
+    const d = inPhase('Promoting');
+    d.send({ type: 'new-revision', revision: 'rev-b' });
+    expect(d.lastActions(), 'the promoted revision observed again').toEqual([]);
+    d.send({ type: 'new-revision', revision: 'rev-c' });
+    expect(d.state).toMatchObject({
+      phase: 'Initializing',
+      stableRevision: 'rev-a',
+      canaryRevision: 'rev-c',
+      failedRevisions: [],
+      weight: 0,
+      step: 0,
+      message: 'new revision; promotion of rev-b superseded: waiting for canary rev-c to be ready',
+    });
+    expect(d.lastActions()).toEqual([
+      expect.objectContaining({
+        type: 'publish-routes',
+        weights: { stable: 100, canary: 0 },
+        canaryTrack: false,
+      }),
+      { type: 'ensure-canary', revision: 'rev-c', weight: 5 },
+      expect.objectContaining({ type: 'record-event', reason: 'RolloutStarted' }),
+    ]);
+    d.send({ type: 'tick' });
+    expect(d.lastActions()).toEqual([{ type: 'ensure-canary', revision: 'rev-c', weight: 5 }]);
+    d.send({ type: 'canary-ready' }).step('pass').step('pass').step('pass');
+    expect(d.lastActions()).toContainEqual({ type: 'promote-stable', revision: 'rev-c' });
+    d.send({ type: 'promotion-complete' });
+    expect(d.state).toMatchObject({ phase: 'Succeeded', stableRevision: 'rev-c' });
+  });
+
+  it('the stable revision re-applied while promoting cancels the promotion and releases the stable workload', () => {
+    const d = inPhase('Promoting').send({ type: 'new-revision', revision: 'rev-a' });
+    expect(d.state).toMatchObject({
+      phase: 'Idle',
+      weight: 0,
+      canaryRevision: null,
+      stableRevision: 'rev-a',
+    });
+    expect(d.lastActions()[0]).toMatchObject({ type: 'publish-routes', weights: { canary: 0 } });
+    expect(d.lastActions()).toContainEqual({ type: 'promote-stable', revision: 'rev-a' });
+    expect(d.lastActions()).not.toContainEqual({ type: 'promote-stable', revision: 'rev-b' });
+  });
+
+  it('a failed revision re-applied during a rollout cancels it and is held back for retry', () => {
+    // The workload now holds rev-b, which failed: rev-c can never be promoted, rev-b never starts alone.
+    const toPhase = {
+      Initializing: (d: Driver) => d,
+      Progressing: (d: Driver) => d.send({ type: 'canary-ready' }),
+      Paused: (d: Driver) => d.send({ type: 'canary-ready' }).command({ type: 'pause' }),
+      WaitingForPromotion: (d: Driver) =>
+        d.send({ type: 'canary-ready' }).step('pass').step('pass').step('pass'),
+      Promoting: (d: Driver) => d.send({ type: 'canary-ready' }).command({ type: 'promote', full: true }),
+    } as const;
+    for (const [phase, script] of Object.entries(toPhase)) {
+      const failed = new Driver(settings({ promotion: 'manual' }));
+      failed.send({ type: 'new-revision', revision: 'rev-b' }).command({ type: 'abort' });
+      failed.send({ type: 'canary-removed' }).send({ type: 'new-revision', revision: 'rev-c' });
+      const d = script(failed);
+      expect(d.state).toMatchObject({ phase, canaryRevision: 'rev-c', failedRevisions: ['rev-b'] });
+      d.send({ type: 'new-revision', revision: 'rev-b' });
+      expect(d.state, phase).toMatchObject({
+        phase: 'Idle',
+        weight: 0,
+        canaryRevision: 'rev-b',
+        failedRevisions: ['rev-b'],
+        message: 'rollout of rev-c cancelled: revision rev-b failed before and is held back; retry reruns it',
+      });
+      expect(d.lastActions()).toEqual([
+        expect.objectContaining({ type: 'publish-routes', weights: { stable: 100, canary: 0 } }),
+        { type: 'delete-canary' },
+        expect.objectContaining({ type: 'record-event', reason: 'RolloutCancelled' }),
+      ]);
+      const held = d.state;
+      d.send({ type: 'new-revision', revision: 'rev-b' });
+      expect(d.state).toBe(held);
+      d.command({ type: 'retry' });
+      expect(d.state).toMatchObject({ phase: 'Initializing', canaryRevision: 'rev-b' });
+    }
+  });
+
   it('cancels the rollout when the stable revision is re-applied, and releases the stable workload', () => {
     const d = progressing().send({ type: 'new-revision', revision: 'rev-a' });
     expect(d.state).toMatchObject({ phase: 'Idle', weight: 0, canaryRevision: null, failedRevisions: [] });

@@ -292,14 +292,24 @@ function onNewRevision(context: Context<Extract<Observation, { type: 'new-revisi
   // this observation, so it changes nothing (no event spam). Outside a rollout, the one the workload
   // holds now (re-applied after a revert, a success or another failure) is what `retry` names.
   if (state.failedRevisions.includes(revision)) {
-    if (isActive(state.phase) || state.canaryRevision === revision) return unchanged(state);
+    if (state.canaryRevision === revision) return unchanged(state);
     const message = `revision ${revision} failed before and is held back; retry reruns it`;
-    return result({ ...state, canaryRevision: revision, message }, []);
+    if (!isActive(state.phase)) return result({ ...state, canaryRevision: revision, message }, []);
+    // The workload no longer holds the revision being rolled out, so it can never be promoted:
+    // take it out of traffic (as for a revert) and hold the failed one instead.
+    const cancelled = cancel(context, `rollout of ${state.canaryRevision} cancelled: ${message}`);
+    return result({ ...cancelled.state, canaryRevision: revision }, cancelled.actions);
   }
-  return startRollout(context, revision, 'new revision');
+  // A newer revision supersedes a running rollout, also a promotion: on Kubernetes the Deployment
+  // now holds the new template, so the old one can never finish rolling out (and unpausing would
+  // release the new one without a canary). Stable stays the last revision promoted in full.
+  const why = isActive(state.phase)
+    ? `new revision; ${state.phase === 'Promoting' ? 'promotion' : 'rollout'} of ${state.canaryRevision} superseded`
+    : 'new revision';
+  return startRollout(context, revision, why);
 }
 
-/** In Promoting and RollingBack the workloads are mid-change: a new revision waits (adapters re-observe). */
+/** RollingBack is removing the canary: a new revision waits for Failed (adapters re-observe it). */
 function deferNewRevision(
   context: Context<Extract<Observation, { type: 'new-revision' }>>,
 ): TransitionResult {
@@ -697,7 +707,7 @@ const TABLE: { readonly [P in Phase]: PhaseHandlers } = {
     command: onCommand,
   },
   Promoting: {
-    'new-revision': deferNewRevision,
+    'new-revision': onNewRevision,
     'promotion-complete': onPromotionComplete,
     'canary-removed': onCanaryGone,
     tick: promotionDeadline,

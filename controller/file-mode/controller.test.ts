@@ -215,6 +215,36 @@ describe('file-mode controller', () => {
     await retryRuns(broken);
   });
 
+  it('a failed canary announced during another rollout supersedes it: cancelled, the failed one held', async () => {
+    await writeFile(configPath, config(null));
+    const controller = await start();
+    const announce = (upstream: string) =>
+      controller.start('default', 'shop', { canaryUpstream: upstream, canaryAdmin: [] });
+    const broken = 'http://127.0.0.1:1002';
+    const running = 'http://127.0.0.1:1003';
+    await announce(broken);
+    await controller.command('default', 'shop', { type: 'abort' });
+    expect((await announce(running)).accepted).toBe(true);
+    expect((await controller.get('default', 'shop')).phase).toBe('Progressing');
+
+    const revision = (upstream: string) => revisionOf({ upstream, admin: [] });
+    expect(await announce(broken)).toMatchObject({
+      accepted: false,
+      reason: `revision ${revision(broken)} (${broken}) failed before: held back, not started; rollout of ${revision(running)} cancelled; switchyard retry reruns it`,
+    });
+    expect(await controller.get('default', 'shop')).toMatchObject({
+      phase: 'Idle',
+      weight: 0,
+      canaryRevision: revision(broken),
+    });
+    expect(routes.get('default', 'shop')?.tracks).toEqual({ stable: { upstream: 'http://127.0.0.1:1001' } });
+    const retried = await controller.command('default', 'shop', { type: 'retry' });
+    expect(retried.accepted && retried.rollout.tracks).toEqual({
+      stable: 'http://127.0.0.1:1001',
+      canary: broken,
+    });
+  });
+
   it('rejects a command the phase does not allow, with the reason', async () => {
     await writeFile(configPath, config(null));
     const controller = await start();

@@ -174,7 +174,7 @@ export class ServiceRuntime {
 
   /**
    * Announces the config's `tracks.canary` once per revision. A phase that defers new revisions
-   * (Promoting, RollingBack) leaves it pending; the loop tries again on its next tick.
+   * (RollingBack) leaves it pending; the loop tries again on its next tick.
    */
   async #announceConfigCanary(): Promise<void> {
     const canary = this.#config.canary;
@@ -204,8 +204,9 @@ export class ServiceRuntime {
         } as const;
       }
       const result = this.#transition({ type: 'new-revision', revision });
-      // The revision is now the one rolling out (started, or running already), the failed one held
-      // back for retry, or neither: the phase defers it (RollingBack). Keep the track if it is taken.
+      // The revision is now the one rolling out (started, or running already; either supersedes a
+      // running rollout), the failed one held back for retry (a running rollout is cancelled), or
+      // neither: the phase defers it (RollingBack). Keep the track if it is taken.
       const { phase, canaryRevision } = result.state;
       if (canaryRevision !== revision) {
         return {
@@ -219,10 +220,12 @@ export class ServiceRuntime {
       this.#state = { ...state, canary };
       await this.#apply(result);
       if (started) return { accepted: true, status: this.#require().status } as const;
+      const { phase: before, canaryRevision: running } = state.status;
+      const cancelled = isActivePhase(before) ? `; rollout of ${running} cancelled` : '';
       return {
         accepted: false,
         deferred: false,
-        reason: `revision ${revision} (${canary.upstream}) failed before: held back, not started; switchyard retry reruns it`,
+        reason: `revision ${revision} (${canary.upstream}) failed before: held back, not started${cancelled}; switchyard retry reruns it`,
       } as const;
     });
   }

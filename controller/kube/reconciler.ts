@@ -668,16 +668,23 @@ export class Reconciler {
           return;
         }
         // The webhook lets the controller's own update through (its username is configured there).
-        await apps.patchNamespacedDeployment(
-          {
-            name,
-            namespace,
-            body: {
-              metadata: { annotations: { [OwnedAnnotation.pendingRevision]: null } },
-              spec: { paused: false },
+        // Pinned to the version read: a template held back since then would be released without
+        // a canary. On 409 the next reconcile sees it as a new revision.
+        await ignoreConflict(
+          apps.patchNamespacedDeployment(
+            {
+              name,
+              namespace,
+              body: {
+                metadata: {
+                  resourceVersion: deployment.metadata?.resourceVersion,
+                  annotations: { [OwnedAnnotation.pendingRevision]: null },
+                },
+                spec: { paused: false },
+              },
             },
-          },
-          MERGE,
+            MERGE,
+          ),
         );
         return;
       }

@@ -9,11 +9,14 @@ import {
   Label,
   OwnedAnnotation,
   PATCH_SERVICE_ANNOTATION,
+  podTemplateHash,
 } from '../../../api/annotations.js';
 import { ErrorCode } from '../../../api/errors.js';
 import { statusOf } from '../../../controller/kube/canary-object.js';
 import { KubeRollouts } from '../../../controller/kube/commands.js';
 import type { KubeController } from '../../../controller/kube/controller.js';
+import { REVISION_ANNOTATION } from '../../../controller/kube/names.js';
+import { transition } from '../../../controller/transition.js';
 import type { RouteStore } from '../../../controller/route-server.js';
 import { waitFor, waitUntil } from '../../support/wait-for.js';
 import {
@@ -62,6 +65,58 @@ async function canaryWorkload(name: string): Promise<V1Deployment | null> {
   return harness.apps
     .readNamespacedDeployment({ name: `${name}-canary`, namespace: NAMESPACE })
     .catch(() => null);
+}
+
+/** The canary Deployment once it runs `revision`. */
+async function canaryOf(name: string, revision: string | null): Promise<V1Deployment> {
+  return waitUntil(
+    `${name}-canary of revision ${revision}`,
+    async () => {
+      const workload = await canaryWorkload(name);
+      const running = workload?.metadata?.annotations?.[REVISION_ANNOTATION];
+      return revision !== null && running === revision ? workload! : undefined;
+    },
+    KUBE_WAIT,
+  );
+}
+
+/**
+ * What the release gate does on a template change (new image, paused, pending hash), written into
+ * the fake API server's store at once, without a request: for a user's apply that must land at an
+ * exact point of a reconcile.
+ */
+function holdNewImageNow(name: string, image: string): string {
+  const store = harness.cluster.api.store;
+  const deployment = store.get('apps/deployments', NAMESPACE, name) as unknown as V1Deployment;
+  deployment.spec!.template.spec!.containers[0]!.image = image;
+  const revision = podTemplateHash(deployment.spec!.template);
+  deployment.spec!.paused = true;
+  deployment.metadata!.annotations = {
+    ...deployment.metadata!.annotations,
+    [OwnedAnnotation.pendingRevision]: revision,
+  };
+  deployment.metadata!.generation = (deployment.metadata!.generation ?? 1) + 1;
+  store.put('apps/deployments', deployment as never);
+  return revision;
+}
+
+/** An opted-in Deployment `name` at app:v1, once its Canary has a status (Idle). */
+async function createIdle(
+  name: string,
+  annotations: Record<string, string> = {},
+): Promise<NonNullable<Awaited<ReturnType<typeof readCanary>>>> {
+  await harness.apps.createNamespacedDeployment({
+    namespace: NAMESPACE,
+    body: appDeployment(name, 'app:v1', annotations),
+  });
+  return waitUntil(
+    `Canary ${name} with status`,
+    async () => {
+      const object = await readCanary(harness.custom, name);
+      return statusOf(object ?? undefined) ? object! : undefined;
+    },
+    KUBE_WAIT,
+  );
 }
 
 describe('Kubernetes adapter', () => {
@@ -396,18 +451,7 @@ describe('Kubernetes adapter', () => {
   it('creates the canary after a restart that came between the Initializing status and its create', async () => {
     // The status is written before actions run: a crash (or a failed create, retried by the work
     // queue with no new transition) must not leave Initializing with no canary until the deadline.
-    await harness.apps.createNamespacedDeployment({
-      namespace: NAMESPACE,
-      body: appDeployment('cart', 'app:v1'),
-    });
-    const idle = await waitUntil(
-      'Canary cart with status',
-      async () => {
-        const object = await readCanary(harness.custom, 'cart');
-        return statusOf(object ?? undefined) ? object! : undefined;
-      },
-      KUBE_WAIT,
-    );
+    const idle = await createIdle('cart');
     await controller.stop();
     const revision = await releaseNewImage(harness.apps, 'cart', 'app:cart-v2');
     const status = statusOf(idle)!;
@@ -444,18 +488,7 @@ describe('Kubernetes adapter', () => {
   it('unpauses the Deployment at once after a restart that came between the Promoting status and the unpause', async () => {
     // Interval 1m: the progress deadline (10 intervals) is 30 s away in test time, so only an
     // unpause asked for on the next tick passes.
-    await harness.apps.createNamespacedDeployment({
-      namespace: NAMESPACE,
-      body: appDeployment('till', 'app:v1', { 'switchyard.io/interval': '1m' }),
-    });
-    const idle = await waitUntil(
-      'Canary till with status',
-      async () => {
-        const object = await readCanary(harness.custom, 'till');
-        return statusOf(object ?? undefined) ? object! : undefined;
-      },
-      KUBE_WAIT,
-    );
+    const idle = await createIdle('till', { 'switchyard.io/interval': '1m' });
     await controller.stop();
     const revision = await releaseNewImage(harness.apps, 'till', 'app:till-v2');
     const status = statusOf(idle)!;
@@ -496,6 +529,106 @@ describe('Kubernetes adapter', () => {
     expect(released.spec?.template.spec?.containers[0]?.image).toBe('app:till-v2');
     await waitPhase('till', 'Succeeded');
     expect(statusOf((await readCanary(harness.custom, 'till'))!)?.stableRevision).toBe(revision);
+  });
+
+  it('a template applied while promoting supersedes the promotion: the new revision gets its own canary', async () => {
+    // Where a real cluster gets to: the promotion unpaused the Deployment (it is rolling out the
+    // promoted revision), then the release gate held a newer template and paused it again. The
+    // controller is stopped meanwhile only to reach that state deterministically.
+    const idle = await createIdle('swap');
+    await controller.stop();
+    const promoted = await releaseNewImage(harness.apps, 'swap', 'app:swap-v2');
+    await harness.apps.patchNamespacedDeployment(
+      {
+        name: 'swap',
+        namespace: NAMESPACE,
+        body: {
+          metadata: { annotations: { [OwnedAnnotation.pendingRevision]: null } },
+          spec: { paused: false },
+        },
+      },
+      setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+    );
+    await harness.custom.replaceNamespacedCustomObjectStatus({
+      group: 'switchyard.io',
+      version: 'v1alpha1',
+      plural: 'canaries',
+      namespace: NAMESPACE,
+      name: 'swap',
+      body: {
+        ...idle,
+        status: {
+          ...statusOf(idle)!,
+          phase: 'Promoting',
+          canaryRevision: promoted,
+          step: 2,
+          weight: 100,
+          phaseSince: harness.now().toISOString(),
+          message: `promoted by operator: 100% to canary, promoting ${promoted} to stable`,
+        },
+      },
+    });
+    const newer = await releaseNewImage(harness.apps, 'swap', 'app:swap-v3');
+    analyzer.outcome = 'pass';
+    analyzer.fastFail = false;
+    ({ controller, routes } = await harness.startController('control-e', analyzer, {
+      caBundle: () => 'PEM',
+    }));
+
+    const canary = await canaryOf('swap', newer);
+    expect(canary.spec?.template.spec?.containers[0]?.image).toBe('app:swap-v3');
+    const done = await waitFor(
+      'swap promoted to the newer revision',
+      async () => statusOf((await readCanary(harness.custom, 'swap')) ?? undefined),
+      (status) => status?.phase === 'Succeeded',
+      KUBE_WAIT,
+    );
+    expect(done).toMatchObject({ stableRevision: newer, canaryRevision: null, weight: 0 });
+    const deployment = await harness.apps.readNamespacedDeployment({ name: 'swap', namespace: NAMESPACE });
+    expect(deployment.spec?.paused).toBe(false);
+    expect(deployment.spec?.template.spec?.containers[0]?.image).toBe('app:swap-v3');
+    const events = await harness.core.listNamespacedEvent({
+      namespace: NAMESPACE,
+      fieldSelector: 'involvedObject.name=swap',
+    });
+    expect(events.items.map((event) => event.message)).toContainEqual(
+      `new revision; promotion of ${promoted} superseded: rolling out revision ${newer} (canary)`,
+    );
+  });
+
+  it('does not release a template applied between its read of the Deployment and the unpause', async () => {
+    // The unpause is decided from the Deployment as read at the start of the reconcile. A newer
+    // template the gate holds back before the unpause is written must not be released by it. The
+    // write lands inside the reconcile that enters Promoting: after the read, before the unpause.
+    await createIdle('race');
+    let promoted: string | null = null;
+    let newer: string | null = null;
+    await controller.stop();
+    ({ controller, routes } = await harness.startController('control-f', analyzer, {
+      caBundle: () => 'PEM',
+      transition: (state, observation, now, settings) => {
+        const next = transition(state, observation, now, settings);
+        const promoting = state.phase !== 'Promoting' && next.state.phase === 'Promoting';
+        if (newer === null && promoting && next.state.canaryRevision === promoted) {
+          newer = holdNewImageNow('race', 'app:race-v3');
+        }
+        return next;
+      },
+    }));
+    analyzer.outcome = 'pass';
+    analyzer.fastFail = false;
+    promoted = await releaseNewImage(harness.apps, 'race', 'app:race-v2');
+
+    await waitUntil('the newer template applied mid-reconcile', () => newer !== null, KUBE_WAIT);
+    const canary = await canaryOf('race', newer);
+    expect(canary.spec?.template.spec?.containers[0]?.image).toBe('app:race-v3');
+    const done = await waitFor(
+      'race promoted to the newer revision',
+      async () => statusOf((await readCanary(harness.custom, 'race')) ?? undefined),
+      (status) => status?.phase === 'Succeeded',
+      KUBE_WAIT,
+    );
+    expect(done).toMatchObject({ stableRevision: newer, canaryRevision: null });
   });
 
   it('patch-service repoints a numeric-targetPort Service at the router and restores it when removed', async () => {
