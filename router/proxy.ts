@@ -8,7 +8,8 @@ import { type CompiledRoutes, compileRoutes, type Decision, type Random } from '
 import { downstreamHeaders, upstreamHeaders } from './headers.js';
 import { HOP_HEADER, type HopSecret, HopVerdict } from './hop.js';
 import type { RouterMetrics, UpstreamErrorKind } from './metrics.js';
-import { type Dispatcher, Pool } from './undici.js';
+import { Expiring, Timeouts } from './timeouts.js';
+import { BodyTimeoutError, type Dispatcher, HeadersTimeoutError, Pool } from './undici.js';
 import type { Log } from './log.js';
 
 /** A route table made ready for traffic: decision core, one pool per track, pre-bound counters. */
@@ -74,7 +75,7 @@ const ERROR_BODY: Readonly<Record<UpstreamErrorKind, { status: number; error: st
   timeout: { status: 504, error: 'upstream_timeout' },
 };
 
-class ProxyRequest implements Dispatcher.DispatchHandler {
+class ProxyRequest extends Expiring implements Dispatcher.DispatchHandler {
   readonly #proxy: DataPlane;
   readonly #state: RouteState;
   readonly #req: IncomingMessage;
@@ -100,6 +101,7 @@ class ProxyRequest implements Dispatcher.DispatchHandler {
     hop: boolean,
     mirror: boolean,
   ) {
+    super();
     this.#proxy = proxy;
     this.#hop = hop;
     this.#state = state;
@@ -129,8 +131,17 @@ class ProxyRequest implements Dispatcher.DispatchHandler {
   }
 
   onConnect(abort: (error?: Error) => void): void {
-    if (this.#done) abort(new Error('client closed the connection'));
-    else this.#abort = abort;
+    if (this.#done) {
+      abort(new Error('client closed the connection'));
+      return;
+    }
+    this.#abort = abort;
+    // Like undici's own headers timeout: from the moment the request is written.
+    this.#proxy.timeouts.watch(this, this.#proxy.config.headersTimeoutMs);
+  }
+
+  expire(): void {
+    this.#abort?.(this.#responded ? new BodyTimeoutError() : new HeadersTimeoutError());
   }
 
   onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void, statusText: string): boolean {
@@ -143,6 +154,7 @@ class ProxyRequest implements Dispatcher.DispatchHandler {
     this.#resume = resume;
     this.#responded = true;
     this.#status = statusCode;
+    this.#proxy.timeouts.watch(this, this.#proxy.config.bodyTimeoutMs);
     const headers = downstreamHeaders(rawHeaders, this.#decision.setCookie, this.#proxy.draining);
     if (statusText) this.#res.writeHead(statusCode, statusText, headers);
     else this.#res.writeHead(statusCode, headers);
@@ -177,7 +189,12 @@ class ProxyRequest implements Dispatcher.DispatchHandler {
   }
 
   onData(chunk: Buffer): boolean {
-    if (this.#res.write(chunk)) return true;
+    if (this.#res.write(chunk)) {
+      this.expiresAt = this.#proxy.hrtime() + this.#proxy.config.bodyTimeoutMs;
+      return true;
+    }
+    // A slow client is not a slow app: no body timeout while waiting for the client to drain.
+    this.#proxy.timeouts.unwatch(this);
     if (!this.#waitingDrain) {
       this.#waitingDrain = true;
       this.#res.once('drain', onResponseDrain);
@@ -187,6 +204,7 @@ class ProxyRequest implements Dispatcher.DispatchHandler {
 
   drained(): void {
     this.#waitingDrain = false;
+    if (!this.#done) this.#proxy.timeouts.watch(this, this.#proxy.config.bodyTimeoutMs);
     this.#resume?.();
   }
 
@@ -215,6 +233,7 @@ class ProxyRequest implements Dispatcher.DispatchHandler {
       this.#decision = state.routes.decision(state.routes.baseline, 'fallback');
       state.decisionCounters[this.#decision.slot]!.inc();
       this.#abort = null;
+      this.#proxy.timeouts.unwatch(this);
       this.#hop = false;
       this.dispatch();
       return;
@@ -250,6 +269,7 @@ class ProxyRequest implements Dispatcher.DispatchHandler {
     if (this.#responded) this.#finish(this.#status);
     else {
       this.#done = true;
+      this.#proxy.timeouts.unwatch(this);
       this.#proxy.settled();
     }
     this.#abort?.(new Error('client closed the connection'));
@@ -258,6 +278,7 @@ class ProxyRequest implements Dispatcher.DispatchHandler {
   #finish(status: number): void {
     if (this.#done) return;
     this.#done = true;
+    this.#proxy.timeouts.unwatch(this);
     this.#measure(status);
     this.#proxy.settled();
   }
@@ -274,32 +295,44 @@ class ProxyRequest implements Dispatcher.DispatchHandler {
 }
 
 /** Fire-and-forget copy for mirroring: the response is read and discarded. */
-class MirrorCopy implements Dispatcher.DispatchHandler {
+class MirrorCopy extends Expiring implements Dispatcher.DispatchHandler {
   readonly #proxy: DataPlane;
   readonly #track: string;
   /** Set when the mirror track is this router's own: then this router measures the copy. */
   readonly #local: boolean;
   readonly #started: number;
+  #abort: ((error?: Error) => void) | null = null;
   #status = 0;
 
   constructor(proxy: DataPlane, track: string, local: boolean) {
+    super();
     this.#proxy = proxy;
     this.#track = track;
     this.#local = local;
     this.#started = local ? proxy.hrtime() : 0;
   }
-  onConnect(): void {}
+  onConnect(abort: (error?: Error) => void): void {
+    this.#abort = abort;
+    this.#proxy.timeouts.watch(this, this.#proxy.config.headersTimeoutMs);
+  }
+  expire(): void {
+    this.#abort?.(this.#status >= 200 ? new BodyTimeoutError() : new HeadersTimeoutError());
+  }
   onHeaders(statusCode: number): boolean {
     this.#status = statusCode;
+    if (statusCode >= 200) this.#proxy.timeouts.watch(this, this.#proxy.config.bodyTimeoutMs);
     return true;
   }
   onData(): boolean {
+    this.expiresAt = this.#proxy.hrtime() + this.#proxy.config.bodyTimeoutMs;
     return true;
   }
   onComplete(): void {
+    this.#proxy.timeouts.unwatch(this);
     if (this.#local) this.#measure((this.#status / 100) | 0);
   }
   onError(error: Error): void {
+    this.#proxy.timeouts.unwatch(this);
     this.#proxy.metrics.mirrorDropped(this.#track, 'error');
     if (!this.#local) return;
     this.#proxy.metrics.upstreamError(this.#track, errorKind(error));
@@ -325,10 +358,11 @@ export interface ProxyDeps {
 }
 
 export class DataPlane {
+  readonly config: RouterConfig;
   readonly metrics: RouterMetrics;
   readonly hop: HopSecret;
   readonly hrtime: () => number;
-  readonly #config: RouterConfig;
+  readonly timeouts: Timeouts;
   readonly #random: Random;
   readonly #logger: Log;
   readonly #localPool: Pool;
@@ -339,20 +373,26 @@ export class DataPlane {
   #onIdle: (() => void) | null = null;
 
   constructor(deps: ProxyDeps) {
-    this.#config = deps.config;
+    this.config = deps.config;
     this.metrics = deps.metrics;
     this.hop = deps.hop;
     this.#random = deps.random;
     this.hrtime = deps.hrtime;
+    this.timeouts = new Timeouts(
+      deps.hrtime,
+      Math.min(deps.config.headersTimeoutMs, deps.config.bodyTimeoutMs),
+    );
     this.#logger = deps.logger;
     this.#localPool = this.#newPool(deps.config.local);
   }
 
   #newPool(origin: string): Pool {
-    const config = this.#config;
+    const config = this.config;
     return new Pool(origin, {
-      headersTimeout: config.headersTimeoutMs,
-      bodyTimeout: config.bodyTimeoutMs,
+      // The router keeps these timeouts itself (router/timeouts.ts); undici's would cost every
+      // request old-generation garbage.
+      headersTimeout: 0,
+      bodyTimeout: 0,
       keepAliveTimeout: config.idleTimeoutMs,
       keepAliveMaxTimeout: Math.max(config.idleTimeoutMs, 1000),
     });
@@ -370,8 +410,8 @@ export class DataPlane {
     const origins: string[] = [];
     const local: boolean[] = [];
     for (const name of routes.tracks) {
-      const isLocal = name === this.#config.track;
-      const origin = isLocal ? this.#config.local : table.tracks[name]!.upstream;
+      const isLocal = name === this.config.track;
+      const origin = isLocal ? this.config.local : table.tracks[name]!.upstream;
       let pool = isLocal ? this.#localPool : (next.get(origin) ?? this.#pools.get(origin));
       if (pool === undefined) pool = this.#newPool(origin);
       if (!isLocal) next.set(origin, pool);

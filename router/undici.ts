@@ -25,6 +25,11 @@ export type Pool = Undici.Pool;
 export const Agent: typeof Undici.Agent = require('undici/lib/dispatcher/agent.js');
 export type Agent = Undici.Agent;
 export type { Dispatcher } from 'undici';
+/** undici's timeout errors, raised by the router's own timeouts (router/timeouts.ts). */
+export const {
+  HeadersTimeoutError,
+  BodyTimeoutError,
+}: typeof Undici.errors = require('undici/lib/core/errors.js');
 
 const requestApi: (
   this: Undici.Dispatcher,

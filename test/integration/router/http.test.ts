@@ -28,6 +28,30 @@ beforeAll(async () => {
       releaseStream = () => res.end('second chunk\n');
       return true;
     }
+    if (req.url === '/stall') {
+      // Headers and a first chunk, then nothing: the body stalls for good.
+      res.writeHead(200, { 'content-type': 'text/plain' });
+      res.write('first chunk\n');
+      req.resume();
+      return true;
+    }
+    if (req.url === '/sixteen-mib') {
+      const chunk = Buffer.alloc(1024 * 1024, 1);
+      res.writeHead(200, { 'content-type': 'application/octet-stream' });
+      let left = 16;
+      const pump = (): void => {
+        while (left > 0) {
+          left--;
+          if (!res.write(chunk)) {
+            res.once('drain', pump);
+            return;
+          }
+        }
+        res.end();
+      };
+      pump();
+      return true;
+    }
     if (req.url === '/hold') {
       res.on('close', () => {
         if (!res.writableFinished) closedByClient++;
@@ -106,7 +130,11 @@ beforeAll(async () => {
   });
   const table = { tracks: { stable: app.url, canary: canaryApp.url }, weights: { stable: 100, canary: 0 } };
   router = await startTestRouter({ local: app.url, table });
-  slowRouter = await startTestRouter({ local: app.url, table, config: { headersTimeoutMs: 300 } });
+  slowRouter = await startTestRouter({
+    local: app.url,
+    table,
+    config: { headersTimeoutMs: 300, bodyTimeoutMs: 300 },
+  });
 });
 
 afterAll(async () => {
@@ -451,5 +479,41 @@ describe('HTTP correctness', () => {
     expect(
       await slowRouter.metric('switchyard_upstream_errors_total', { track: 'stable', kind: 'timeout' }),
     ).toBe(1);
+  });
+
+  it('cuts a response whose body stalls longer than the body timeout, counted as an error', async () => {
+    const errorsBefore = await slowRouter.metric('switchyard_requests_total', { code_class: 'error' });
+    const res = await request(`${slowRouter.url}/stall`);
+    expect(res.statusCode).toBe(200);
+    const started = performance.now();
+    await expect(res.body.text()).rejects.toThrow();
+    expect(performance.now() - started).toBeLessThan(3000);
+    expect(
+      await slowRouter.metric('switchyard_upstream_errors_total', { track: 'stable', kind: 'timeout' }),
+    ).toBe(2);
+    expect(await slowRouter.metric('switchyard_requests_total', { code_class: 'error' })).toBe(
+      errorsBefore + 1,
+    );
+  });
+
+  it('does not time out a body while a slow client holds it back', async () => {
+    const { port } = slowRouter.router.listenAddress;
+    const received = await new Promise<number>((resolve, reject) => {
+      httpRequest({ port, host: '127.0.0.1', path: '/sixteen-mib' }, (res) => {
+        res.pause(); // the router fills the socket and waits for drain, well past the 300 ms timeout
+        let bytes = 0;
+        setTimeout(() => {
+          res.on('data', (chunk: Buffer) => {
+            bytes += chunk.length;
+          });
+          res.on('end', () => resolve(bytes));
+          res.on('error', reject);
+          res.resume();
+        }, 1000);
+      })
+        .on('error', reject)
+        .end();
+    });
+    expect(received).toBe(16 * 1024 * 1024);
   });
 });

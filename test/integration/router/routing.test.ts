@@ -310,6 +310,38 @@ describe('6. mirroring', () => {
     );
   });
 
+  it('a copy its target never answers is given up after the headers timeout, counted as an error', async () => {
+    const silent = await startApp('silent-canary', (req) => {
+      req.resume(); // reads the copy, never answers
+      return true;
+    });
+    try {
+      const r = await router({
+        local: silent.url,
+        track: 'canary',
+        random: () => 0.5,
+        config: { headersTimeoutMs: 200 },
+        table: {
+          tracks: { stable: stable.url, canary: canary.url },
+          weights: { stable: 100, canary: 0 },
+          mirror: { track: 'canary', percent: 100 },
+        },
+      });
+      expect((await get(r.url)).app).toBe('stable');
+      await waitFor(
+        'the copy abandoned and counted once',
+        async () => [
+          await r.metric('switchyard_upstream_errors_total', { track: 'canary', kind: 'timeout' }),
+          await r.metric('switchyard_mirror_dropped_total', { track: 'canary', reason: 'error' }),
+          await r.metric('switchyard_mirrored_requests_total', { track: 'canary', code_class: 'error' }),
+        ],
+        equalTo([1, 1, 1]),
+      );
+    } finally {
+      await silent.close();
+    }
+  });
+
   it('a failing mirror never fails the client response', async () => {
     const r = await stableRouter({ mirror: { track: 'canary', percent: 100 } }, { stable: 100, canary: 0 });
     // No hop token: the copy cannot be marked as a hop, so it is dropped and counted.
