@@ -71,6 +71,19 @@ class ScriptedAnalyzer implements WindowAnalyzer {
 
 const manualScheduler: Scheduler = { every: () => ({ stop: () => undefined }) };
 
+/** A state store that dies after `crashAfter(n)` more writes: every later one fails, as in a crash. */
+class CrashingStore extends StateStore {
+  #left = Number.POSITIVE_INFINITY;
+  crashAfter(saves: number): void {
+    this.#left = saves;
+  }
+  override async save(...args: Parameters<StateStore['save']>): Promise<void> {
+    if (this.#left <= 0) throw new Error('crashed');
+    this.#left--;
+    await super.save(...args);
+  }
+}
+
 describe('file-mode controller', () => {
   let dir: string;
   let configPath: string;
@@ -82,12 +95,13 @@ describe('file-mode controller', () => {
   async function start(
     scheduler = manualScheduler,
     readConfig = () => loadConfig(configPath),
+    store = new StateStore(join(dir, 'state')),
   ): Promise<FileModeController> {
     const controller = new FileModeController({
       config: await loadConfig(configPath),
       configPath,
       readConfig,
-      store: new StateStore(join(dir, 'state')),
+      store,
       routes,
       transition,
       analyzer,
@@ -243,6 +257,34 @@ describe('file-mode controller', () => {
       stable: 'http://127.0.0.1:1001',
       canary: broken,
     });
+  });
+
+  // The last step passes; then the state is written as Promoting (1), with the tracks swapped by
+  // promote-stable (2), as Succeeded (3). A crash after any of them is finished by a restart.
+  it.each([0, 1, 2, 3])('completes a promotion after a crash %i state writes into it', async (saves) => {
+    await writeFile(configPath, config('http://127.0.0.1:1002'));
+    const store = new CrashingStore(join(dir, 'state'));
+    const first = await start(manualScheduler, undefined, store);
+    await advance(first, 2000);
+    expect(await first.get('default', 'shop')).toMatchObject({ phase: 'Progressing', weight: 50 });
+    store.crashAfter(saves);
+    await advance(first, 2000);
+    await first.close();
+
+    routes = new RouteStore();
+    const second = await start();
+    await advance(second, 2000);
+    const promoted = 'http://127.0.0.1:1002';
+    expect(await second.get('default', 'shop')).toMatchObject({
+      phase: 'Succeeded',
+      weight: 0,
+      stableRevision: revisionOf({ upstream: promoted, admin: [] }),
+      canaryRevision: null,
+      tracks: { stable: promoted },
+    });
+    expect(routes.get('default', 'shop')?.tracks).toEqual({ stable: { upstream: promoted } });
+    const reasons = (await second.events('default', 'shop')).map((event) => event.reason);
+    expect(reasons.filter((reason) => reason === 'Succeeded')).toHaveLength(1);
   });
 
   it('rejects a command the phase does not allow, with the reason', async () => {

@@ -346,7 +346,10 @@ export class ServiceRuntime {
       case 'delete-canary':
         return { type: 'canary-removed' };
       case 'promote-stable': {
-        if (state.canary === null) return null;
+        // Asked again on every tick while Promoting. The swap below is saved before the Succeeded
+        // status is: after a crash in between, the stable track already is the revision.
+        if (revisionOf(state.stable) === action.revision) return { type: 'promotion-complete' };
+        if (state.canary === null || revisionOf(state.canary) !== action.revision) return null;
         // The canary's upstream and routers become the stable track (documented in docs/file-mode.md).
         this.#state = { ...state, stable: state.canary, canary: null };
         await this.#persist();

@@ -18,7 +18,9 @@ import { operate } from '../../../cli/operate.js';
 import type { RolloutSummary } from '../../../controller/api.js';
 import { createProvider } from '../../../controller/analysis/provider.js';
 import { ProviderAnalyzer } from '../../../controller/file-mode/analyzer.js';
+import type { TransitionFn } from '../../../controller/file-mode/runtime.js';
 import { type FileModeControl, startFileModeControl } from '../../../controller/file-mode/start.js';
+import { transition } from '../../../controller/transition.js';
 import { parseRouterConfig, type RouterConfig } from '../../../router/config.js';
 import { type RunningRouter, startRouter } from '../../../router/start.js';
 import { waitFor } from '../../support/wait-for.js';
@@ -73,8 +75,9 @@ describe('file mode with real routers', () => {
   let traffic: AbortController;
   const trafficDone: Promise<void>[] = [];
 
-  async function startControl(): Promise<FileModeControl> {
+  async function startControl(transition?: TransitionFn): Promise<FileModeControl> {
     return startFileModeControl({
+      ...(transition === undefined ? {} : { transition }),
       configPath,
       stateDir,
       host: '127.0.0.1',
@@ -459,5 +462,38 @@ services:
     });
     expect(rejected.statusCode).toBe(409);
     expect(await rejected.body.json()).toMatchObject({ code: 'SWY_COMMAND_REJECTED' });
+  });
+
+  it('finishes a promotion cut off after the track swap was saved, once control is restarted', async () => {
+    // blog failed (aborted above): rerun it and promote it with a control that dies right after
+    // promote-stable saved the swapped tracks, before the Succeeded status is saved.
+    await control!.close();
+    control = await startControl((state, observation, now, settings) => {
+      if (observation.type === 'promotion-complete') throw new Error('control killed');
+      return transition(state, observation, now, settings);
+    });
+    await cli('retry', 'blog');
+    await expect(
+      control.controller.command('default', 'blog', { type: 'promote', full: true }),
+    ).rejects.toThrow('control killed');
+    expect(await rollout('blog')).toMatchObject({ phase: 'Promoting' });
+    await control.close();
+
+    control = await startControl();
+    const done = await waitFor(
+      'blog promotion finished after the restart',
+      () => rollout('blog'),
+      (r) => r.phase !== 'Promoting',
+      { timeoutMs: 5000, intervalMs: 50 },
+    );
+    expect(done).toMatchObject({ phase: 'Succeeded', weight: 0, tracks: { stable: appUrls['blog-v2'] } });
+    await waitFor(
+      'blog router on the promoted table',
+      async () =>
+        ((await (await request(`${url(ports['blog-stable']!.admin)}/routes`)).body.json()) as RouteTable)
+          .tracks,
+      (tracks) => tracks.stable?.upstream === appUrls['blog-v2'] && tracks.canary === undefined,
+      { timeoutMs: 5000, intervalMs: 50 },
+    );
   });
 });
