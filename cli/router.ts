@@ -13,9 +13,9 @@ export async function main(argv: string[]): Promise<number> {
     process.stdout.write(routerUsage());
     return 0;
   }
-  // With the sidecar's 1 MB young generation (router/node-options.ts) a scavenge runs every ~64
-  // requests; a V8 helper thread for it costs more in hand-off than it saves on a small node: CPU per
-  // 1k requests at 1000 req/s 0.095 vs 0.107-0.113 s (`make bench`, router/README.md).
+  // With the sidecar's small young generation (router/node-options.ts) scavenges are short; a V8
+  // helper thread for them costs more in hand-off than it saves on a small node: CPU per 1k requests
+  // at 1000 req/s 0.095 vs 0.107-0.113 s (`make bench` with 1 MB semi-spaces, router/README.md).
   setFlagsFromString('--no-parallel-scavenge');
   const logger = jsonLogger(config.logLevel, { pid: process.pid });
   const router = await startRouter(config, { logger, registry: new Registry() });
