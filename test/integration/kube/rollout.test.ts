@@ -67,6 +67,19 @@ async function canaryWorkload(name: string): Promise<V1Deployment | null> {
     .catch(() => null);
 }
 
+/** The Deployment once it is released: not paused, no revision pending. */
+async function released(name: string): Promise<V1Deployment> {
+  return waitUntil(
+    `${name} unpaused without a pending revision`,
+    async () => {
+      const deployment = await harness.apps.readNamespacedDeployment({ name, namespace: NAMESPACE });
+      const pending = deployment.metadata?.annotations?.[OwnedAnnotation.pendingRevision];
+      return deployment.spec?.paused !== true && pending === undefined ? deployment : undefined;
+    },
+    KUBE_WAIT,
+  );
+}
+
 /** The canary Deployment once it runs `revision`. */
 async function canaryOf(name: string, revision: string | null): Promise<V1Deployment> {
   return waitUntil(
@@ -284,19 +297,8 @@ describe('Kubernetes adapter', () => {
     expect(revision).toBe(stableRevision);
     // Nothing is pending any more: a Deployment left paused would stay held for good (the webhook
     // re-pauses `kubectl rollout resume`; promote/abort have no rollout to act on).
-    const released = await waitUntil(
-      'shop unpaused without a pending revision',
-      async () => {
-        const deployment = await harness.apps.readNamespacedDeployment({
-          name: 'shop',
-          namespace: NAMESPACE,
-        });
-        const pending = deployment.metadata?.annotations?.[OwnedAnnotation.pendingRevision];
-        return deployment.spec?.paused !== true && pending === undefined ? deployment : undefined;
-      },
-      KUBE_WAIT,
-    );
-    expect(released.spec?.template.spec?.containers[0]?.image).toBe('app:v2');
+    const deployment = await released('shop');
+    expect(deployment.spec?.template.spec?.containers[0]?.image).toBe('app:v2');
     expect(await canaryWorkload('shop')).toBeNull();
     expect(statusOf((await readCanary(harness.custom, 'shop'))!)).toMatchObject({
       stableRevision,
@@ -514,19 +516,8 @@ describe('Kubernetes adapter', () => {
     ({ controller, routes } = await harness.startController('control-d', analyzer, {
       caBundle: () => 'PEM',
     }));
-    const released = await waitUntil(
-      'till unpaused without a pending revision',
-      async () => {
-        const deployment = await harness.apps.readNamespacedDeployment({
-          name: 'till',
-          namespace: NAMESPACE,
-        });
-        const pending = deployment.metadata?.annotations?.[OwnedAnnotation.pendingRevision];
-        return deployment.spec?.paused !== true && pending === undefined ? deployment : undefined;
-      },
-      KUBE_WAIT,
-    );
-    expect(released.spec?.template.spec?.containers[0]?.image).toBe('app:till-v2');
+    const deployment = await released('till');
+    expect(deployment.spec?.template.spec?.containers[0]?.image).toBe('app:till-v2');
     await waitPhase('till', 'Succeeded');
     expect(statusOf((await readCanary(harness.custom, 'till'))!)?.stableRevision).toBe(revision);
   });

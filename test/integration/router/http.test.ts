@@ -1,7 +1,7 @@
 // HTTP correctness through the router, on real sockets: streaming both ways, large and chunked
 // uploads, Expect: 100-continue, WebSocket pass-through, forwarding headers, hop-by-hop hygiene,
 // upstream keep-alive, client disconnects and timeouts.
-import { createServer, request as httpRequest } from 'node:http';
+import { createServer, request as httpRequest, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { connect } from 'node:net';
 import { Readable } from 'node:stream';
@@ -20,6 +20,25 @@ let closedByClient = 0;
 let firehoseWritten = 0;
 let wss: WebSocketServer;
 
+/** Answers `mebibytes` MiB as fast as the router accepts them, honouring back-pressure. */
+function writeMebibytes(res: ServerResponse, mebibytes: number, written: (bytes: number) => void): void {
+  const chunk = Buffer.alloc(1024 * 1024, 1);
+  res.writeHead(200, { 'content-type': 'application/octet-stream' });
+  let left = mebibytes;
+  const pump = (): void => {
+    while (left > 0) {
+      left--;
+      written(chunk.length);
+      if (!res.write(chunk)) {
+        res.once('drain', pump);
+        return;
+      }
+    }
+    res.end();
+  };
+  pump();
+}
+
 beforeAll(async () => {
   app = await startApp('stable', (req, res) => {
     if (req.url === '/stream') {
@@ -36,20 +55,7 @@ beforeAll(async () => {
       return true;
     }
     if (req.url === '/sixteen-mib') {
-      const chunk = Buffer.alloc(1024 * 1024, 1);
-      res.writeHead(200, { 'content-type': 'application/octet-stream' });
-      let left = 16;
-      const pump = (): void => {
-        while (left > 0) {
-          left--;
-          if (!res.write(chunk)) {
-            res.once('drain', pump);
-            return;
-          }
-        }
-        res.end();
-      };
-      pump();
+      writeMebibytes(res, 16, () => {});
       return true;
     }
     if (req.url === '/hold') {
@@ -74,20 +80,9 @@ beforeAll(async () => {
       return true;
     }
     if (req.url === '/firehose') {
-      // Writes up to 128 MiB as fast as the router accepts it, honouring back-pressure.
-      const chunk = Buffer.alloc(1024 * 1024, 1);
-      res.writeHead(200, { 'content-type': 'application/octet-stream' });
-      const pump = (): void => {
-        while (firehoseWritten < 128 * chunk.length) {
-          firehoseWritten += chunk.length;
-          if (!res.write(chunk)) {
-            res.once('drain', pump);
-            return;
-          }
-        }
-        res.end();
-      };
-      pump();
+      writeMebibytes(res, 128, (bytes) => {
+        firehoseWritten += bytes;
+      });
       return true;
     }
     if (req.url === '/events') {

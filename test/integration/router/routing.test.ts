@@ -3,6 +3,7 @@ import { createHash } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { equalTo, waitFor, waitUntil } from '../../support/wait-for.js';
 import { type App, deadUrl, sequence, startApp, startTestRouter, type TestRouter } from './helpers.js';
+import type { RouterConfig } from '../../../router/config.js';
 
 interface Answer {
   status: number;
@@ -242,6 +243,21 @@ async function pair(
   return { s, c };
 }
 
+/** A canary pod's router: live traffic goes to stable, a copy of each request to its own app. */
+function canaryPodMirroringToItself(local: string, config: Partial<RouterConfig> = {}): Promise<TestRouter> {
+  return router({
+    local,
+    track: 'canary',
+    random: () => 0.5,
+    config,
+    table: {
+      tracks: { stable: stable.url, canary: canary.url },
+      weights: { stable: 100, canary: 0 },
+      mirror: { track: 'canary', percent: 100 },
+    },
+  });
+}
+
 describe('6. mirroring', () => {
   it('copies requests fire-and-forget: the client gets stable’s answer while the mirror still holds its copy', async () => {
     let release: (() => void) | null = null;
@@ -286,17 +302,7 @@ describe('6. mirroring', () => {
   });
 
   it('a mirrored copy the router sends to its own app is counted as an error when that app fails', async () => {
-    // A canary pod's router: live traffic goes to stable, the copy to its own (down) canary app.
-    const r = await router({
-      local: await deadUrl(),
-      track: 'canary',
-      random: () => 0.5,
-      table: {
-        tracks: { stable: stable.url, canary: canary.url },
-        weights: { stable: 100, canary: 0 },
-        mirror: { track: 'canary', percent: 100 },
-      },
-    });
+    const r = await canaryPodMirroringToItself(await deadUrl());
     expect((await get(r.url)).app).toBe('stable');
     await waitFor(
       'the failed copy counted like any failed request to the canary app',
@@ -316,17 +322,7 @@ describe('6. mirroring', () => {
       return true;
     });
     try {
-      const r = await router({
-        local: silent.url,
-        track: 'canary',
-        random: () => 0.5,
-        config: { headersTimeoutMs: 200 },
-        table: {
-          tracks: { stable: stable.url, canary: canary.url },
-          weights: { stable: 100, canary: 0 },
-          mirror: { track: 'canary', percent: 100 },
-        },
-      });
+      const r = await canaryPodMirroringToItself(silent.url, { headersTimeoutMs: 200 });
       expect((await get(r.url)).app).toBe('stable');
       await waitFor(
         'the copy abandoned and counted once',
