@@ -220,6 +220,32 @@ describe('control long-poll client', () => {
       await control.close().catch(() => undefined);
     }
   });
+
+  it('names a control token file no Authorization header can carry, sends nothing, and recovers once it is fixed', async () => {
+    const control = await fakeControl(() => 'token-one');
+    const tokenFile = join(mkdtempSync(join(tmpdir(), 'switchyard-token-')), 'token');
+    writeFileSync(tokenFile, 'token one\n');
+    const r = await startTestRouter({
+      local: stable.url,
+      config: { routesFile: null, control: control.url, namespace: 'shop-ns', controlTokenFile: tokenFile },
+    });
+    try {
+      const failure = await waitUntil('the poll refused with the reason', () =>
+        r.logs.find((line) => line.msg === 'route poll failed; keeping last table'),
+      );
+      expect(failure.err).toBe(
+        `control token file ${tokenFile}: line 1, column 6: a space, which no Authorization header can carry; a bearer token may hold only letters, digits and - . _ ~ + / (then = padding), e.g. from \`openssl rand -hex 32\``,
+      );
+      expect(control.requests).toEqual([]);
+      writeFileSync(tokenFile, 'token-one\n');
+      await waitFor('the first table', () => r.metric('switchyard_route_generation'), equalTo(1), {
+        timeoutMs: 15_000,
+      });
+    } finally {
+      await r.close();
+      await control.close();
+    }
+  });
 });
 
 describe('control over TLS', () => {
