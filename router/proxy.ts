@@ -9,7 +9,7 @@ import { downstreamHeaders, upstreamHeaders } from './headers.js';
 import { HOP_HEADER, type HopSecret, HopVerdict } from './hop.js';
 import type { RouterMetrics, UpstreamErrorKind } from './metrics.js';
 import { Expiring, Timeouts } from './timeouts.js';
-import { BodyTimeoutError, type Dispatcher, HeadersTimeoutError, Pool } from './undici.js';
+import { type Dispatcher, Pool } from './undici.js';
 import type { Log } from './log.js';
 
 /** A route table made ready for traffic: decision core, one pool per track, pre-bound counters. */
@@ -137,11 +137,11 @@ class ProxyRequest extends Expiring implements Dispatcher.DispatchHandler {
     }
     this.#abort = abort;
     // Like undici's own headers timeout: from the moment the request is written.
-    this.#proxy.timeouts.watch(this, this.#proxy.config.headersTimeoutMs);
+    this.#proxy.timeouts.awaitHeaders(this);
   }
 
-  expire(): void {
-    this.#abort?.(this.#responded ? new BodyTimeoutError() : new HeadersTimeoutError());
+  expire(error: Error): void {
+    this.#abort?.(error);
   }
 
   onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void, statusText: string): boolean {
@@ -154,7 +154,7 @@ class ProxyRequest extends Expiring implements Dispatcher.DispatchHandler {
     this.#resume = resume;
     this.#responded = true;
     this.#status = statusCode;
-    this.#proxy.timeouts.watch(this, this.#proxy.config.bodyTimeoutMs);
+    this.#proxy.timeouts.awaitBody(this);
     const headers = downstreamHeaders(rawHeaders, this.#decision.setCookie, this.#proxy.draining);
     if (statusText) this.#res.writeHead(statusCode, statusText, headers);
     else this.#res.writeHead(statusCode, headers);
@@ -190,7 +190,7 @@ class ProxyRequest extends Expiring implements Dispatcher.DispatchHandler {
 
   onData(chunk: Buffer): boolean {
     if (this.#res.write(chunk)) {
-      this.expiresAt = this.#proxy.hrtime() + this.#proxy.config.bodyTimeoutMs;
+      this.#proxy.timeouts.awaitBody(this);
       return true;
     }
     // A slow client is not a slow app: no body timeout while waiting for the client to drain.
@@ -204,7 +204,7 @@ class ProxyRequest extends Expiring implements Dispatcher.DispatchHandler {
 
   drained(): void {
     this.#waitingDrain = false;
-    if (!this.#done) this.#proxy.timeouts.watch(this, this.#proxy.config.bodyTimeoutMs);
+    if (!this.#done) this.#proxy.timeouts.awaitBody(this);
     this.#resume?.();
   }
 
@@ -313,18 +313,18 @@ class MirrorCopy extends Expiring implements Dispatcher.DispatchHandler {
   }
   onConnect(abort: (error?: Error) => void): void {
     this.#abort = abort;
-    this.#proxy.timeouts.watch(this, this.#proxy.config.headersTimeoutMs);
+    this.#proxy.timeouts.awaitHeaders(this);
   }
-  expire(): void {
-    this.#abort?.(this.#status >= 200 ? new BodyTimeoutError() : new HeadersTimeoutError());
+  expire(error: Error): void {
+    this.#abort?.(error);
   }
   onHeaders(statusCode: number): boolean {
     this.#status = statusCode;
-    if (statusCode >= 200) this.#proxy.timeouts.watch(this, this.#proxy.config.bodyTimeoutMs);
+    if (statusCode >= 200) this.#proxy.timeouts.awaitBody(this);
     return true;
   }
   onData(): boolean {
-    this.expiresAt = this.#proxy.hrtime() + this.#proxy.config.bodyTimeoutMs;
+    this.#proxy.timeouts.awaitBody(this);
     return true;
   }
   onComplete(): void {
@@ -358,11 +358,11 @@ export interface ProxyDeps {
 }
 
 export class DataPlane {
-  readonly config: RouterConfig;
   readonly metrics: RouterMetrics;
   readonly hop: HopSecret;
   readonly hrtime: () => number;
   readonly timeouts: Timeouts;
+  readonly #config: RouterConfig;
   readonly #random: Random;
   readonly #logger: Log;
   readonly #localPool: Pool;
@@ -373,21 +373,18 @@ export class DataPlane {
   #onIdle: (() => void) | null = null;
 
   constructor(deps: ProxyDeps) {
-    this.config = deps.config;
+    this.#config = deps.config;
     this.metrics = deps.metrics;
     this.hop = deps.hop;
     this.#random = deps.random;
     this.hrtime = deps.hrtime;
-    this.timeouts = new Timeouts(
-      deps.hrtime,
-      Math.min(deps.config.headersTimeoutMs, deps.config.bodyTimeoutMs),
-    );
+    this.timeouts = new Timeouts(deps.hrtime, deps.config.headersTimeoutMs, deps.config.bodyTimeoutMs);
     this.#logger = deps.logger;
     this.#localPool = this.#newPool(deps.config.local);
   }
 
   #newPool(origin: string): Pool {
-    const config = this.config;
+    const config = this.#config;
     return new Pool(origin, {
       // The router keeps these timeouts itself (router/timeouts.ts); undici's would cost every
       // request old-generation garbage.
@@ -410,8 +407,8 @@ export class DataPlane {
     const origins: string[] = [];
     const local: boolean[] = [];
     for (const name of routes.tracks) {
-      const isLocal = name === this.config.track;
-      const origin = isLocal ? this.config.local : table.tracks[name]!.upstream;
+      const isLocal = name === this.#config.track;
+      const origin = isLocal ? this.#config.local : table.tracks[name]!.upstream;
       let pool = isLocal ? this.#localPool : (next.get(origin) ?? this.#pools.get(origin));
       if (pool === undefined) pool = this.#newPool(origin);
       if (!isLocal) next.set(origin, pool);

@@ -7,15 +7,19 @@
 // at c=50 instead of ~0.1 KB (`--trace-gc-nvp`), and the mark-compacts that follow. Here a request
 // only stores a number on its own object and links itself into a list.
 
+import { BodyTimeoutError, HeadersTimeoutError } from './undici.js';
+
 /** An upstream exchange with a deadline, linked into a `Timeouts` list while it is watched. */
 export abstract class Expiring {
   /** Monotonic milliseconds after which the exchange expires. */
   expiresAt = 0;
+  /** Whether the response head has arrived: then the deadline is the body timeout's. */
+  inBody = false;
   watched = false;
   newer: Expiring | null = null;
   older: Expiring | null = null;
-  /** Called once when `expiresAt` has passed; the exchange is no longer watched by then. */
-  abstract expire(): void;
+  /** Called once when the deadline has passed, with undici's error for it; no longer watched then. */
+  abstract expire(error: Error): void;
 }
 
 /** How often the list is checked: a tenth of the shortest timeout, between 5 ms and 1 s. */
@@ -24,34 +28,37 @@ export function sweepIntervalMs(shortestTimeoutMs: number): number {
 }
 
 /**
- * The exchanges being watched. An exchange expires between its deadline and one sweep interval
- * later, like undici's own timers (whose resolution is 1 s above one second). The timer runs only
- * while something is watched and never keeps the process alive.
+ * The exchanges being watched, with the router's headers and body timeouts. An exchange expires
+ * between its deadline and one sweep interval later, like undici's own timers (whose resolution is
+ * 1 s above one second). The timer runs only while something is watched and never keeps the
+ * process alive.
  */
 export class Timeouts {
   readonly #clock: () => number;
+  readonly #headersMs: number;
+  readonly #bodyMs: number;
   readonly #intervalMs: number;
   #newest: Expiring | null = null;
   #timer: NodeJS.Timeout | null = null;
 
   /** `clock` gives monotonic milliseconds (performance.now). */
-  constructor(clock: () => number, shortestTimeoutMs: number) {
+  constructor(clock: () => number, headersTimeoutMs: number, bodyTimeoutMs: number) {
     this.#clock = clock;
-    this.#intervalMs = sweepIntervalMs(shortestTimeoutMs);
+    this.#headersMs = headersTimeoutMs;
+    this.#bodyMs = bodyTimeoutMs;
+    this.#intervalMs = sweepIntervalMs(Math.min(headersTimeoutMs, bodyTimeoutMs));
   }
 
-  /** Watches `item` (again) with a new deadline, `ms` from now. */
-  watch(item: Expiring, ms: number): void {
-    item.expiresAt = this.#clock() + ms;
-    if (item.watched) return;
-    item.watched = true;
-    item.older = this.#newest;
-    if (this.#newest !== null) this.#newest.newer = item;
-    this.#newest = item;
-    if (this.#timer === null) {
-      this.#timer = setInterval(this.#sweep, this.#intervalMs);
-      this.#timer.unref();
-    }
+  /** The request is written: the response head is due within the headers timeout. */
+  awaitHeaders(item: Expiring): void {
+    item.inBody = false;
+    this.#watch(item, this.#headersMs);
+  }
+
+  /** The head or a body chunk arrived: the next chunk (or the end) is due within the body timeout. */
+  awaitBody(item: Expiring): void {
+    item.inBody = true;
+    this.#watch(item, this.#bodyMs);
   }
 
   unwatch(item: Expiring): void {
@@ -64,6 +71,19 @@ export class Timeouts {
     item.older = null;
   }
 
+  #watch(item: Expiring, ms: number): void {
+    item.expiresAt = this.#clock() + ms;
+    if (item.watched) return;
+    item.watched = true;
+    item.older = this.#newest;
+    if (this.#newest !== null) this.#newest.newer = item;
+    this.#newest = item;
+    if (this.#timer === null) {
+      this.#timer = setInterval(this.#sweep, this.#intervalMs);
+      this.#timer.unref();
+    }
+  }
+
   readonly #sweep = (): void => {
     const now = this.#clock();
     let item = this.#newest;
@@ -72,7 +92,7 @@ export class Timeouts {
       const older: Expiring | null = item.older;
       if (item.watched && item.expiresAt <= now) {
         this.unwatch(item);
-        item.expire();
+        item.expire(item.inBody ? new BodyTimeoutError() : new HeadersTimeoutError());
       }
       item = older;
     }
