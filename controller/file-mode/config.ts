@@ -139,9 +139,11 @@ export function parseConfig(input: unknown, options: ParseConfigOptions = {}): F
     if ((auth.secret === undefined) === (auth.secretFile === undefined))
       fail('routerAuth', 'expected exactly one of secret, secretFile');
     if (auth.secret !== undefined) {
-      if (typeof auth.secret !== 'string' || auth.secret.length < 16)
+      // Trimmed like secretFile: routers send their token file trimmed, so spaces or a block
+      // scalar's newline around the secret would lock every router out.
+      if (typeof auth.secret !== 'string' || auth.secret.trim().length < 16)
         fail('routerAuth.secret', 'expected a string of at least 16 characters');
-      routerSecret = auth.secret;
+      routerSecret = auth.secret.trim();
     } else {
       if (typeof auth.secretFile !== 'string' || !options.secretFromFile)
         fail('routerAuth.secretFile', 'expected a file path');
