@@ -23,7 +23,12 @@ export type Observation =
   /** The stable workload now runs the canary revision and is available (Deployment rolled out). */
   | { readonly type: 'promotion-complete' }
   /** The canary workload is gone. */
-  | { readonly type: 'canary-removed' };
+  | { readonly type: 'canary-removed' }
+  /**
+   * The canary workload exists. Reported after every other observation, for the phase they led to:
+   * outside a rollout it is left over (a failed delete, or a stop between status write and delete).
+   */
+  | { readonly type: 'canary-present' };
 
 export type ObservationType = Observation['type'];
 

@@ -647,6 +647,28 @@ describe('transition: every operator command in every phase', () => {
     }
   });
 
+  it('asks again to delete a canary workload left over outside a rollout; ignores it during one', () => {
+    // Idle after a cancel, Succeeded after a promotion (the canary sized for 100 %), Failed: a
+    // delete that failed, or a stop between the status write and the delete, is asked for again.
+    for (const phase of ['Idle', 'Succeeded', 'Failed'] as const) {
+      const d = inPhase(phase);
+      const before = d.state;
+      d.send({ type: 'canary-present' });
+      expect(d.state).toBe(before);
+      expect(d.lastActions()).toEqual([{ type: 'delete-canary' }]);
+    }
+    const cancelled = progressing().send({ type: 'new-revision', revision: 'rev-a' });
+    expect(cancelled.state.phase).toBe('Idle');
+    expect(cancelled.send({ type: 'canary-present' }).lastActions()).toEqual([{ type: 'delete-canary' }]);
+    for (const phase of PHASES.filter((p) => !['Idle', 'Succeeded', 'Failed'].includes(p))) {
+      const d = inPhase(phase);
+      const before = d.state;
+      d.send({ type: 'canary-present' });
+      expect(d.state).toBe(before);
+      expect(d.lastActions()).toEqual([]);
+    }
+  });
+
   it('promote in the last step skips to promotion, and pause during WaitingForPromotion resumes there', () => {
     const d = progressing().step('pass').step('pass').command({ type: 'promote', full: false });
     expect(d.state.phase).toBe('Promoting');
@@ -670,6 +692,7 @@ const observationArb: fc.Arbitrary<[number, Observation]> = fc.tuple(
       { type: 'tick' },
       { type: 'promotion-complete' },
       { type: 'canary-removed' },
+      { type: 'canary-present' },
     ),
     fc
       .constantFrom(...Object.values(COMMAND_CASES))
@@ -804,6 +827,7 @@ describe('transition: restart in every phase', () => {
     { type: 'canary-ready' },
     { type: 'promotion-complete' },
     { type: 'canary-removed' },
+    { type: 'canary-present' },
     { type: 'new-revision', revision: 'rev-c' },
     ...Object.values(COMMAND_CASES).map((command): Observation => ({ type: 'command', command })),
   ];

@@ -484,6 +484,15 @@ function onCanaryGone(context: Context): TransitionResult {
   return result({ ...state, message }, [ensure, event('Warning', 'CanaryRecreated', message)]);
 }
 
+/**
+ * A canary workload outside a rollout is left over: its delete failed, or control stopped between
+ * the status write and the delete (after a promotion it is sized for all traffic, doubling the
+ * app's pods). Ask again; the delete is idempotent, so no state change and no event each time.
+ */
+function deleteLeftoverCanary(context: Context): TransitionResult {
+  return result(context.state, [{ type: 'delete-canary' }]);
+}
+
 function onCanaryRemoved(context: Context): TransitionResult {
   const { state, now } = context;
   const message = `${state.message}; canary removed`;
@@ -677,7 +686,7 @@ const COMMANDS: { readonly [P in Phase]: CommandRow } = {
 const ignore = (context: Context): TransitionResult => unchanged(context.state);
 
 const TABLE: { readonly [P in Phase]: PhaseHandlers } = {
-  Idle: { 'new-revision': onNewRevision, command: onCommand },
+  Idle: { 'new-revision': onNewRevision, 'canary-present': deleteLeftoverCanary, command: onCommand },
   Initializing: {
     'new-revision': onNewRevision,
     'canary-ready': onCanaryReady,
@@ -713,14 +722,19 @@ const TABLE: { readonly [P in Phase]: PhaseHandlers } = {
     tick: promotionDeadline,
     command: onCommand,
   },
-  Succeeded: { 'new-revision': onNewRevision, 'canary-removed': ignore, command: onCommand },
+  Succeeded: {
+    'new-revision': onNewRevision,
+    'canary-removed': ignore,
+    'canary-present': deleteLeftoverCanary,
+    command: onCommand,
+  },
   RollingBack: {
     'new-revision': deferNewRevision,
     'canary-removed': onCanaryRemoved,
     tick: removalDeadline,
     command: onCommand,
   },
-  Failed: { 'new-revision': onNewRevision, command: onCommand },
+  Failed: { 'new-revision': onNewRevision, 'canary-present': deleteLeftoverCanary, command: onCommand },
 };
 
 /**

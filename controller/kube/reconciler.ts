@@ -264,6 +264,11 @@ export class Reconciler {
       feed(observation);
       for (const world of this.#worldObservations(state, deployment, canaryWorkload)) feed(world);
     }
+    // Reported once, last, for the phase all of the above led to: a rollout started in this
+    // reconcile is never told to delete the canary it is about to create from a read taken before.
+    // Nor one started since: the canary is read before the Canary, whose status names a rollout
+    // before its canary is created.
+    if (canaryWorkload !== null) feed({ type: 'canary-present' });
 
     const next = this.#withExtras(state, routes, settings, status.conditions, lastCommand);
     const changed = canonical(next) !== canonical(canary.status ?? null);

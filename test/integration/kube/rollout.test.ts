@@ -16,6 +16,7 @@ import { statusOf } from '../../../controller/kube/canary-object.js';
 import { KubeRollouts } from '../../../controller/kube/commands.js';
 import type { KubeController } from '../../../controller/kube/controller.js';
 import { REVISION_ANNOTATION } from '../../../controller/kube/names.js';
+import { ApiError } from '../../e2e/cluster/objects.js';
 import { transition } from '../../../controller/transition.js';
 import type { RouteStore } from '../../../controller/route-server.js';
 import { waitFor, waitUntil } from '../../support/wait-for.js';
@@ -620,6 +621,51 @@ describe('Kubernetes adapter', () => {
       KUBE_WAIT,
     );
     expect(done).toMatchObject({ stableRevision: newer, canaryRevision: null });
+  });
+
+  it('deletes a canary Deployment left over by failed deletes; a rollout started meanwhile runs', async () => {
+    // Promoting sizes the canary for 100 %: a delete that fails after Succeeded (or a stop between
+    // the status write and the delete) left it running next to the Deployment, doubling the pods.
+    await createIdle('leak');
+    analyzer.outcome = 'pass';
+    analyzer.fastFail = false;
+    const api = harness.cluster.api;
+    const realDelete = api.delete.bind(api);
+    let failing = true;
+    let refused = 0;
+    api.delete = async (...args: Parameters<typeof realDelete>) => {
+      const [type, , name] = args;
+      if (failing && type.resource === 'deployments' && name === 'leak-canary') {
+        refused++;
+        throw new ApiError(500, 'InternalError', 'etcdserver: request timed out');
+      }
+      return realDelete(...args);
+    };
+    try {
+      const first = await releaseNewImage(harness.apps, 'leak', 'app:leak-v2');
+      await waitPhase('leak', 'Succeeded');
+      expect(statusOf((await readCanary(harness.custom, 'leak'))!)?.stableRevision).toBe(first);
+      // Asked for again after the failure (before: once, then never).
+      await waitUntil('the delete asked for again', () => refused >= 3, KUBE_WAIT);
+      expect((await canaryWorkload('leak'))?.spec?.replicas).toBe(4);
+
+      // A new rollout while the left-over canary is still there takes it over, never deletes it.
+      const second = await releaseNewImage(harness.apps, 'leak', 'app:leak-v3');
+      const canary = await canaryOf('leak', second);
+      expect(canary.spec?.template.spec?.containers[0]?.image).toBe('app:leak-v3');
+      failing = false;
+      await waitFor(
+        'leak promoted to the second revision',
+        async () => statusOf((await readCanary(harness.custom, 'leak')) ?? undefined),
+        (status) => status?.phase === 'Succeeded' && status.stableRevision === second,
+        KUBE_WAIT,
+      );
+      await waitUntil('leak-canary deleted', async () => (await canaryWorkload('leak')) === null, KUBE_WAIT);
+    } finally {
+      api.delete = realDelete;
+    }
+    const deployment = await released('leak');
+    expect(deployment.spec?.template.spec?.containers[0]?.image).toBe('app:leak-v3');
   });
 
   it('patch-service repoints a numeric-targetPort Service at the router and restores it when removed', async () => {
