@@ -229,7 +229,9 @@ describe('file-mode controller', () => {
     await retryRuns(broken);
   });
 
-  it('a failed canary announced during another rollout supersedes it: cancelled, the failed one held', async () => {
+  it('refuses a failed canary announced during another rollout, which goes on; held once it is over', async () => {
+    // On Kubernetes the Deployment no longer holds the running template, so the rollout is
+    // cancelled; in file mode announcing changes nothing running, and a typo must not end it.
     await writeFile(configPath, config(null));
     const controller = await start();
     const announce = (upstream: string) =>
@@ -239,24 +241,56 @@ describe('file-mode controller', () => {
     await announce(broken);
     await controller.command('default', 'shop', { type: 'abort' });
     expect((await announce(running)).accepted).toBe(true);
-    expect((await controller.get('default', 'shop')).phase).toBe('Progressing');
+    const before = await controller.get('default', 'shop');
+    expect(before.phase).toBe('Progressing');
+    const table = routes.get('default', 'shop');
 
     const revision = (upstream: string) => revisionOf({ upstream, admin: [] });
     expect(await announce(broken)).toMatchObject({
       accepted: false,
-      reason: `revision ${revision(broken)} (${broken}) failed before: held back, not started; rollout of ${revision(running)} cancelled; switchyard retry reruns it`,
+      reason: `revision ${revision(broken)} (${broken}) failed before: not taken while revision ${revision(running)} rolls out (phase Progressing), which goes on; abort that rollout first, or announce this one again once it is over (it is then held for switchyard retry)`,
     });
-    expect(await controller.get('default', 'shop')).toMatchObject({
-      phase: 'Idle',
-      weight: 0,
-      canaryRevision: revision(broken),
+    expect(await controller.get('default', 'shop')).toEqual(before);
+    expect(routes.get('default', 'shop')).toBe(table);
+
+    // Outside a rollout it is held for retry, as before.
+    await controller.command('default', 'shop', { type: 'abort' });
+    expect(await announce(broken)).toMatchObject({
+      accepted: false,
+      reason: `revision ${revision(broken)} (${broken}) failed before: held back, not started; switchyard retry reruns it`,
     });
-    expect(routes.get('default', 'shop')?.tracks).toEqual({ stable: { upstream: 'http://127.0.0.1:1001' } });
     const retried = await controller.command('default', 'shop', { type: 'retry' });
     expect(retried.accepted && retried.rollout.tracks).toEqual({
       stable: 'http://127.0.0.1:1001',
       canary: broken,
     });
+  });
+
+  it('a config edit naming a failed canary during another rollout waits until it is over, then is held', async () => {
+    await writeFile(configPath, config(null));
+    const controller = await start();
+    const broken = 'http://127.0.0.1:1002';
+    const running = 'http://127.0.0.1:1003';
+    await controller.start('default', 'shop', { canaryUpstream: broken, canaryAdmin: [] });
+    await controller.command('default', 'shop', { type: 'abort' });
+    await controller.start('default', 'shop', { canaryUpstream: running, canaryAdmin: [] });
+
+    await writeFile(configPath, config(broken));
+    await controller.reload();
+    await advance(controller, 0);
+    expect(await controller.get('default', 'shop')).toMatchObject({
+      phase: 'Progressing',
+      canaryRevision: revisionOf({ upstream: running, admin: [] }),
+      weight: 10,
+    });
+    await controller.command('default', 'shop', { type: 'abort' });
+    await advance(controller, 0);
+    expect(await controller.get('default', 'shop')).toMatchObject({
+      phase: 'Failed',
+      canaryRevision: revisionOf({ upstream: broken, admin: [] }),
+    });
+    const retried = await controller.command('default', 'shop', { type: 'retry' });
+    expect(retried.accepted && retried.rollout.tracks).toMatchObject({ canary: broken });
   });
 
   // The last step passes; then the state is written as Promoting (1), with the tracks swapped by

@@ -203,10 +203,21 @@ export class ServiceRuntime {
           reason: `${canary.upstream} is already the stable upstream`,
         } as const;
       }
+      const { phase: now, canaryRevision: rolling } = state.status;
+      if (state.status.failedRevisions.includes(revision) && isActivePhase(now) && now !== 'RollingBack') {
+        // The core cancels the rollout here because on Kubernetes the Deployment no longer holds
+        // its template. Here nothing running changed: a mistyped upstream must not end a good
+        // rollout. Deferred: a config edit naming it is announced again once the rollout is over.
+        return {
+          accepted: false,
+          deferred: true,
+          reason: `revision ${revision} (${canary.upstream}) failed before: not taken while revision ${rolling} rolls out (phase ${now}), which goes on; abort that rollout first, or announce this one again once it is over (it is then held for switchyard retry)`,
+        } as const;
+      }
       const result = this.#transition({ type: 'new-revision', revision });
       // The revision is now the one rolling out (started, or running already; either supersedes a
-      // running rollout), the failed one held back for retry (a running rollout is cancelled), or
-      // neither: the phase defers it (RollingBack). Keep the track if it is taken.
+      // running rollout), the failed one held back for retry (outside a rollout), or neither: the
+      // phase defers it (RollingBack). Keep the track if it is taken.
       const { phase, canaryRevision } = result.state;
       if (canaryRevision !== revision) {
         return {
@@ -220,12 +231,10 @@ export class ServiceRuntime {
       this.#state = { ...state, canary };
       await this.#apply(result);
       if (started) return { accepted: true, status: this.#require().status } as const;
-      const { phase: before, canaryRevision: running } = state.status;
-      const cancelled = isActivePhase(before) ? `; rollout of ${running} cancelled` : '';
       return {
         accepted: false,
         deferred: false,
-        reason: `revision ${revision} (${canary.upstream}) failed before: held back, not started${cancelled}; switchyard retry reruns it`,
+        reason: `revision ${revision} (${canary.upstream}) failed before: held back, not started; switchyard retry reruns it`,
       } as const;
     });
   }
