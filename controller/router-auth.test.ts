@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { bearerToken } from '../api/bearer.js';
-import { parseConfig } from './file-mode/config.js';
+import { loadRouterSecret, parseConfig } from './file-mode/config.js';
 import { SharedSecretAuthenticator } from './router-auth.js';
 
 /** What a router holding `tokenFile` presents: it trims the file, the route server parses the header. */
@@ -19,7 +19,7 @@ describe('SharedSecretAuthenticator', () => {
     const config = parseConfig(
       parse(`${yaml}services: [{ name: shop, tracks: { stable: { upstream: "http://a:1" } } }]\n`),
     );
-    const authenticator = new SharedSecretAuthenticator(config.routerSecret!);
+    const authenticator = new SharedSecretAuthenticator((await loadRouterSecret(config.routerAuth))!);
     expect(await authenticator.authenticate(presented('0123456789abcdef-router\n'))).toBe(true);
     expect(await authenticator.authenticate(presented('0123456789abcdef-other'))).toBe(false);
   });

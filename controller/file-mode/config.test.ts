@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { initialStatus } from '../rollout-types.js';
-import { parseConfig } from './config.js';
+import { loadConfig, loadRouterSecret, parseConfig } from './config.js';
 import { StateStore } from './state-store.js';
 
 const EXAMPLE = `
@@ -38,7 +38,7 @@ function errorOf(yaml: string): { field?: string; message: string } {
 describe('file-mode config', () => {
   it('parses services, tracks and rollout settings in the annotation vocabulary', () => {
     const config = parseConfig(parse(EXAMPLE));
-    expect(config.routerSecret).toBe('0123456789abcdef-router');
+    expect(config.routerAuth).toEqual({ secret: '0123456789abcdef-router' });
     expect(config.tickMs).toBe(500);
     expect(config.analysis).toEqual({ provider: 'builtin', prometheusUrl: null });
     const [shop] = config.services;
@@ -99,6 +99,33 @@ describe('file-mode config', () => {
       ),
     );
     expect(config.services[0]?.settings.intervalMs).toBe(2000);
+  });
+
+  it('resolves routerAuth.secretFile against the config directory and reads it only when asked', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'swy-config-'));
+    try {
+      const path = join(dir, 'switchyard.yaml');
+      await writeFile(
+        path,
+        'routerAuth: { secretFile: router-token }\nservices: [{ name: shop, tracks: { stable: { upstream: "http://a:1" } } }]\n',
+      );
+      // No secret file yet: loading the config does not read it (reloads never do).
+      const config = await loadConfig(path);
+      const secretFile = join(dir, 'router-token');
+      expect(config.routerAuth).toEqual({ secretFile });
+      await expect(loadRouterSecret(config.routerAuth)).rejects.toMatchObject({
+        field: 'routerAuth.secretFile',
+        message: expect.stringContaining(`cannot read ${secretFile}`),
+      });
+      await writeFile(secretFile, 'short\n');
+      await expect(loadRouterSecret(config.routerAuth)).rejects.toMatchObject({
+        message: 'config: routerAuth.secretFile: the secret must be at least 16 characters',
+      });
+      await writeFile(secretFile, '0123456789abcdef-router\n');
+      expect(await loadRouterSecret(config.routerAuth)).toBe('0123456789abcdef-router');
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });
 

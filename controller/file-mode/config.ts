@@ -1,7 +1,6 @@
 // The file-mode config (`switchyard.yaml`): services, their tracks (upstream + router admin URLs),
 // rollout settings in the annotation vocabulary, the analysis provider and the router secret.
 
-import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
@@ -27,12 +26,17 @@ export interface ServiceConfig {
   readonly settings: RolloutSettings;
 }
 
+export type RouterAuthConfig = { readonly secret: string } | { readonly secretFile: string };
+
 export type AnalysisProviderName = 'builtin' | 'prometheus';
 
 export interface FileConfig {
   readonly services: readonly ServiceConfig[];
-  /** Shared secret routers present (`routerAuth.secret` / `routerAuth.secretFile`), or null. */
-  readonly routerSecret: string | null;
+  /**
+   * `routerAuth` as written: the secret routers present (trimmed), or the file holding it (resolved
+   * against the config's directory). Read at start only (`loadRouterSecret`); an edit needs a restart.
+   */
+  readonly routerAuth: RouterAuthConfig | null;
   readonly analysis: { readonly provider: AnalysisProviderName; readonly prometheusUrl: string | null };
   /** How often each service's loop runs analysis and deadlines. Default 1 s. */
   readonly tickMs: number;
@@ -112,8 +116,8 @@ function service(value: unknown, field: string, allowShortIntervals: boolean): S
 }
 
 export interface ParseConfigOptions {
-  /** Reads `routerAuth.secretFile` (resolved against the config's directory by the caller). */
-  readonly secretFromFile?: (path: string) => string;
+  /** Directory `routerAuth.secretFile` is relative to (the config's); default the working directory. */
+  readonly baseDir?: string;
   /** `--prometheus-url`, which wins over `analysis.prometheusUrl`. */
   readonly prometheusUrl?: string | null;
 }
@@ -133,7 +137,7 @@ export function parseConfig(input: unknown, options: ParseConfigOptions = {}): F
     seen.add(key);
   });
 
-  let routerSecret: string | null = null;
+  let routerAuth: RouterAuthConfig | null = null;
   if (root.routerAuth !== undefined) {
     const auth = mapping(root.routerAuth, 'routerAuth', ['secret', 'secretFile']);
     if ((auth.secret === undefined) === (auth.secretFile === undefined))
@@ -143,13 +147,11 @@ export function parseConfig(input: unknown, options: ParseConfigOptions = {}): F
       // scalar's newline around the secret would lock every router out.
       if (typeof auth.secret !== 'string' || auth.secret.trim().length < 16)
         fail('routerAuth.secret', 'expected a string of at least 16 characters');
-      routerSecret = auth.secret.trim();
+      routerAuth = Object.freeze({ secret: auth.secret.trim() });
     } else {
-      if (typeof auth.secretFile !== 'string' || !options.secretFromFile)
+      if (typeof auth.secretFile !== 'string' || auth.secretFile === '')
         fail('routerAuth.secretFile', 'expected a file path');
-      routerSecret = options.secretFromFile(auth.secretFile).trim();
-      if (routerSecret.length < 16)
-        fail('routerAuth.secretFile', 'the secret must be at least 16 characters');
+      routerAuth = Object.freeze({ secretFile: resolve(options.baseDir ?? '.', auth.secretFile) });
     }
   }
 
@@ -175,7 +177,7 @@ export function parseConfig(input: unknown, options: ParseConfigOptions = {}): F
 
   return Object.freeze({
     services: Object.freeze(services),
-    routerSecret,
+    routerAuth,
     analysis: Object.freeze({ provider, prometheusUrl }),
     tickMs,
     unsafeShortIntervals: unsafe,
@@ -185,7 +187,7 @@ export function parseConfig(input: unknown, options: ParseConfigOptions = {}): F
 /** Reads and validates a config file; YAML syntax errors become ConfigInvalid too. */
 export async function loadConfig(
   path: string,
-  options: Omit<ParseConfigOptions, 'secretFromFile'> = {},
+  options: Omit<ParseConfigOptions, 'baseDir'> = {},
 ): Promise<FileConfig> {
   let text: string;
   try {
@@ -207,15 +209,22 @@ export async function loadConfig(
       { field: path, cause: error },
     );
   }
-  return parseConfig(document, {
-    ...options,
-    secretFromFile: (file) => {
-      const full = resolve(dirname(path), file);
-      try {
-        return readFileSync(full, 'utf8');
-      } catch (error) {
-        return fail('routerAuth.secretFile', `cannot read ${full}: ${errorMessage(error)}`);
-      }
-    },
-  });
+  return parseConfig(document, { ...options, baseDir: dirname(path) });
+}
+
+/**
+ * The secret routers present, from `routerAuth` (null without one). Called at start only: reloads
+ * never read the secret file, so one that became unreadable does not block later edits.
+ */
+export async function loadRouterSecret(auth: RouterAuthConfig | null): Promise<string | null> {
+  if (auth === null) return null;
+  if ('secret' in auth) return auth.secret;
+  let secret: string;
+  try {
+    secret = (await readFile(auth.secretFile, 'utf8')).trim();
+  } catch (error) {
+    return fail('routerAuth.secretFile', `cannot read ${auth.secretFile}: ${errorMessage(error)}`);
+  }
+  if (secret.length < 16) fail('routerAuth.secretFile', 'the secret must be at least 16 characters');
+  return secret;
 }

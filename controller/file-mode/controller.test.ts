@@ -500,6 +500,33 @@ describe('file-mode controller', () => {
     );
   });
 
+  it('reads routerAuth at start only: an edit applies without its secret file, and says to restart', async () => {
+    const withAuth = (secretFile: string, extra = '') =>
+      `routerAuth: { secretFile: ${secretFile} }\n${config(null)}${extra}`;
+    await writeFile(join(dir, 'router-token'), '0123456789abcdef-router\n');
+    await writeFile(configPath, withAuth('router-token'));
+    const controller = await start();
+    // The secret file going away (rotated, unmounted) must not block every later edit.
+    await rm(join(dir, 'router-token'));
+    const cart = `  - name: cart
+    tracks:
+      stable: { upstream: "http://127.0.0.1:1011", admin: ["http://127.0.0.1:2011"] }
+`;
+    await writeFile(configPath, withAuth('router-token', cart));
+    await controller.reload();
+    expect((await controller.list()).map((rollout) => rollout.name).sort()).toEqual(['cart', 'shop']);
+    expect(logs.map((line) => line.msg)).not.toContain('config reload rejected; keeping the running config');
+
+    await writeFile(configPath, withAuth('other-token', cart));
+    await controller.reload();
+    expect(logs).toContainEqual(
+      expect.objectContaining({
+        msg: 'config: routerAuth changed; restart control to apply it (the rest of the edit is applied)',
+        field: 'routerAuth',
+      }),
+    );
+  });
+
   it('applies nothing of an edit that fails partway, and all of it once it can be applied', async () => {
     await writeFile(configPath, config(null));
     const controller = await start();

@@ -192,12 +192,15 @@ export class FileModeController implements RolloutBackend {
     const previous = this.#config;
     this.#config = config;
     if (this.#loop !== null && config.tickMs !== previous.tickMs) this.#startLoop();
-    // The analyzer is built once at start-up: say so instead of silently ignoring the edit.
-    if (JSON.stringify(config.analysis) !== JSON.stringify(previous.analysis)) {
-      this.#log.warn(
-        { path: this.#options.configPath, field: 'analysis' },
-        'config: analysis changed; restart control to apply it (the rest of the edit is applied)',
-      );
+    // The analyzer and the router secret are set up once at start-up: say so instead of silently
+    // ignoring the edit.
+    for (const field of ['analysis', 'routerAuth'] as const) {
+      if (JSON.stringify(config[field]) !== JSON.stringify(previous[field])) {
+        this.#log.warn(
+          { path: this.#options.configPath, field },
+          `config: ${field} changed; restart control to apply it (the rest of the edit is applied)`,
+        );
+      }
     }
     for (const runtime of removed) await this.#stopRemoved(runtime);
     for (const { runtime, service } of kept) await runtime.reconfigure(service);

@@ -10,7 +10,7 @@ import { type ControlServer, startControlServer } from '../control-server.js';
 import { RouteStore } from '../route-server.js';
 import { ALLOW_ALL, type RouterAuthenticator, SharedSecretAuthenticator } from '../router-auth.js';
 import { transition } from '../transition.js';
-import { loadConfig } from './config.js';
+import { loadConfig, loadRouterSecret } from './config.js';
 import { FileModeController, REAL_SCHEDULER, type Scheduler } from './controller.js';
 import type { TransitionFn, WindowAnalyzer } from './runtime.js';
 import { StateStore } from './state-store.js';
@@ -60,7 +60,8 @@ export async function startFileModeControl(options: FileModeControlOptions): Pro
   const config = await readConfig();
   const loopback = isLoopback(options.host);
 
-  const secret = options.routerToken ?? config.routerSecret;
+  // Read at start only, as documented: reloads never touch the secret file.
+  const secret = options.routerToken ?? (await loadRouterSecret(config.routerAuth));
   let routerAuth: RouterAuthenticator;
   if (secret !== null) routerAuth = new SharedSecretAuthenticator(secret);
   else if (loopback) {
