@@ -12,7 +12,7 @@ import {
   podTemplateHash,
 } from '../../../api/annotations.js';
 import { ErrorCode } from '../../../api/errors.js';
-import { statusOf } from '../../../controller/kube/canary-object.js';
+import { type CanaryStatus, statusOf } from '../../../controller/kube/canary-object.js';
 import { KubeRollouts } from '../../../controller/kube/commands.js';
 import type { KubeController } from '../../../controller/kube/controller.js';
 import { REVISION_ANNOTATION } from '../../../controller/kube/names.js';
@@ -131,6 +131,31 @@ async function createIdle(
     },
     KUBE_WAIT,
   );
+}
+
+type IdleCanary = Awaited<ReturnType<typeof createIdle>>;
+
+/** Writes `idle`'s Canary status with `fields` changed, as a controller that stopped mid-step left it. */
+async function leaveStatus(idle: IdleCanary, fields: Partial<CanaryStatus>): Promise<void> {
+  await harness.custom.replaceNamespacedCustomObjectStatus({
+    group: 'switchyard.io',
+    version: 'v1alpha1',
+    plural: 'canaries',
+    namespace: NAMESPACE,
+    name: idle.metadata!.name!,
+    body: { ...idle, status: { ...statusOf(idle)!, phaseSince: harness.now().toISOString(), ...fields } },
+  });
+}
+
+/** The status an operator's promote writes: 100 % to the canary, `revision` about to become stable. */
+function promoting(revision: string): Partial<CanaryStatus> {
+  return {
+    phase: 'Promoting',
+    canaryRevision: revision,
+    step: 2,
+    weight: 100,
+    message: `promoted by operator: 100% to canary, promoting ${revision} to stable`,
+  };
 }
 
 describe('Kubernetes adapter', () => {
@@ -457,23 +482,10 @@ describe('Kubernetes adapter', () => {
     const idle = await createIdle('cart');
     await controller.stop();
     const revision = await releaseNewImage(harness.apps, 'cart', 'app:cart-v2');
-    const status = statusOf(idle)!;
-    await harness.custom.replaceNamespacedCustomObjectStatus({
-      group: 'switchyard.io',
-      version: 'v1alpha1',
-      plural: 'canaries',
-      namespace: NAMESPACE,
-      name: 'cart',
-      body: {
-        ...idle,
-        status: {
-          ...status,
-          phase: 'Initializing',
-          canaryRevision: revision,
-          phaseSince: harness.now().toISOString(),
-          message: `new revision: waiting for canary ${revision} to be ready`,
-        },
-      },
+    await leaveStatus(idle, {
+      phase: 'Initializing',
+      canaryRevision: revision,
+      message: `new revision: waiting for canary ${revision} to be ready`,
     });
     ({ controller, routes } = await harness.startController('control-c', analyzer, {
       caBundle: () => 'PEM',
@@ -494,26 +506,7 @@ describe('Kubernetes adapter', () => {
     const idle = await createIdle('till', { 'switchyard.io/interval': '1m' });
     await controller.stop();
     const revision = await releaseNewImage(harness.apps, 'till', 'app:till-v2');
-    const status = statusOf(idle)!;
-    await harness.custom.replaceNamespacedCustomObjectStatus({
-      group: 'switchyard.io',
-      version: 'v1alpha1',
-      plural: 'canaries',
-      namespace: NAMESPACE,
-      name: 'till',
-      body: {
-        ...idle,
-        status: {
-          ...status,
-          phase: 'Promoting',
-          canaryRevision: revision,
-          step: 2,
-          weight: 100,
-          phaseSince: harness.now().toISOString(),
-          message: `promoted by operator: 100% to canary, promoting ${revision} to stable`,
-        },
-      },
-    });
+    await leaveStatus(idle, promoting(revision));
     ({ controller, routes } = await harness.startController('control-d', analyzer, {
       caBundle: () => 'PEM',
     }));
@@ -541,25 +534,7 @@ describe('Kubernetes adapter', () => {
       },
       setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
     );
-    await harness.custom.replaceNamespacedCustomObjectStatus({
-      group: 'switchyard.io',
-      version: 'v1alpha1',
-      plural: 'canaries',
-      namespace: NAMESPACE,
-      name: 'swap',
-      body: {
-        ...idle,
-        status: {
-          ...statusOf(idle)!,
-          phase: 'Promoting',
-          canaryRevision: promoted,
-          step: 2,
-          weight: 100,
-          phaseSince: harness.now().toISOString(),
-          message: `promoted by operator: 100% to canary, promoting ${promoted} to stable`,
-        },
-      },
-    });
+    await leaveStatus(idle, promoting(promoted));
     const newer = await releaseNewImage(harness.apps, 'swap', 'app:swap-v3');
     analyzer.outcome = 'pass';
     analyzer.fastFail = false;
