@@ -108,7 +108,12 @@ class HistogramTally implements Observe {
   }
 }
 
-/** Series for requests this router hands to its own app: indexed by Math.floor(status / 100) (0 = error). */
+/** The index of a status in `LocalSeries.requests`: its hundreds digit, 0 (`error`) for no answer. */
+export function codeClassOf(status: number): number {
+  return status >= 100 && status < 600 ? (status / 100) | 0 : 0;
+}
+
+/** Series for requests this router hands to its own app: indexed by `codeClassOf(status)`. */
 export interface LocalSeries {
   readonly requests: readonly Inc[];
   readonly mirrored: readonly Inc[];

@@ -7,7 +7,7 @@ import type { RouterConfig } from './config.js';
 import { type CompiledRoutes, compileRoutes, type Decision, type Random } from './decide.js';
 import { downstreamHeaders, upstreamHeaders } from './headers.js';
 import { HOP_HEADER, type HopSecret, HopVerdict } from './hop.js';
-import type { RouterMetrics, UpstreamErrorKind } from './metrics.js';
+import { codeClassOf, type RouterMetrics, type UpstreamErrorKind } from './metrics.js';
 import { Expiring, Timeouts } from './timeouts.js';
 import { type Dispatcher, Pool } from './undici.js';
 import type { Log } from './log.js';
@@ -287,7 +287,7 @@ class ProxyRequest extends Expiring implements Dispatcher.DispatchHandler {
   #measure(status: number): void {
     if (!this.#hop && !this.#state.local[this.#decision.index]) return;
     const metrics = this.#proxy.metrics.local;
-    const codeClass = status >= 100 && status < 600 ? (status / 100) | 0 : 0;
+    const codeClass = codeClassOf(status);
     metrics.requests[codeClass]!.inc();
     metrics.duration.observe((this.#proxy.hrtime() - this.#started) / 1000);
     if (this.#mirror) metrics.mirrored[codeClass]!.inc();
@@ -329,7 +329,7 @@ class MirrorCopy extends Expiring implements Dispatcher.DispatchHandler {
   }
   onComplete(): void {
     this.#proxy.timeouts.unwatch(this);
-    if (this.#local) this.#measure((this.#status / 100) | 0);
+    if (this.#local) this.#measure(codeClassOf(this.#status));
   }
   onError(error: Error): void {
     this.#proxy.timeouts.unwatch(this);

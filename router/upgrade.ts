@@ -8,6 +8,7 @@ import type { Duplex } from 'node:stream';
 import type * as Tls from 'node:tls';
 import { upstreamHeaders } from './headers.js';
 import { HOP_HEADER, HopVerdict } from './hop.js';
+import { codeClassOf } from './metrics.js';
 import { errorKind, type DataPlane } from './proxy.js';
 
 // node:tls costs every pod ~4 MB of RSS; only an https upstream needs it, so it loads on first use.
@@ -15,6 +16,9 @@ const require = createRequire(import.meta.url);
 function connectTls(options: Tls.ConnectionOptions): Tls.TLSSocket {
   return (require('node:tls') as typeof Tls).connect(options);
 }
+
+/** Enough for any status line ("HTTP/1.1 101 Switching Protocols\r\n"); longer is not HTTP. */
+const MAX_STATUS_LINE = 256;
 
 function reject(socket: Duplex, status: number, text: string, body: string): void {
   socket.end(
@@ -93,7 +97,28 @@ export function handleUpgrade(
     origin.protocol === 'https:'
       ? connectTls({ host, port, ...(isIP(host) === 0 ? { servername: host } : {}) })
       : connectTcp({ host, port });
+  // The handshake to this router's own app is measured like a request, once, by the status line
+  // the app answers with (101 counts as 1xx) or as an error when it answers none; the tunnel after
+  // it is not. A client that leaves before the answer is not counted, as for requests.
+  const started = proxy.hrtime();
+  let statusLine = '';
+  let measured = !local;
+  const measure = (status: number): void => {
+    if (measured) return;
+    measured = true;
+    upstream.off('data', readStatusLine);
+    const metrics = proxy.metrics.local;
+    metrics.requests[codeClassOf(status)]!.inc();
+    metrics.duration.observe((proxy.hrtime() - started) / 1000);
+  };
+  const readStatusLine = (chunk: Buffer): void => {
+    statusLine += chunk.toString('latin1', 0, Math.min(chunk.length, MAX_STATUS_LINE));
+    if (statusLine.includes('\r\n') || statusLine.length >= MAX_STATUS_LINE) {
+      measure(Number(/^HTTP\/1\.[01] (\d{3})[ \r]/.exec(statusLine)?.[1] ?? 0));
+    }
+  };
   let connected = false;
+  let clientGone = false;
   tunnels.add(socket);
   upstream.once(origin.protocol === 'https:' ? 'secureConnect' : 'connect', () => {
     connected = true;
@@ -101,11 +126,13 @@ export function handleUpgrade(
     for (let i = 0; i < headers.length; i += 2) lines += `${headers[i]}: ${headers[i + 1]}\r\n`;
     upstream.write(`${lines}\r\n`);
     if (head.length > 0) upstream.write(head);
+    if (!measured) upstream.on('data', readStatusLine);
     socket.pipe(upstream);
     upstream.pipe(socket);
   });
   upstream.on('error', (error) => {
     proxy.metrics.upstreamError(decision.track, errorKind(error));
+    measure(0);
     if (!connected) {
       const body = `{"error":"upstream_unavailable","track":${JSON.stringify(decision.track)},"kind":"${errorKind(error)}"}`;
       reject(socket, 502, 'Bad Gateway', body);
@@ -113,10 +140,12 @@ export function handleUpgrade(
   });
   socket.on('error', () => upstream.destroy());
   socket.on('close', () => {
+    clientGone = true;
     tunnels.delete(socket);
     upstream.destroy();
   });
   upstream.on('close', () => {
+    if (!clientGone) measure(0); // the app closed without a status line
     if (connected) socket.destroy();
   });
 }

@@ -9,7 +9,7 @@ import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocket, WebSocketServer } from 'ws';
 import { equalTo, waitFor, waitUntil } from '../../support/wait-for.js';
-import { type App, startApp, startTestRouter, type TestRouter } from './helpers.js';
+import { type App, deadUrl, startApp, startTestRouter, type TestRouter } from './helpers.js';
 
 let app: App;
 let canaryApp: App;
@@ -118,6 +118,10 @@ beforeAll(async () => {
   canaryApp = await startApp('canary');
   wss = new WebSocketServer({ noServer: true });
   app.server.on('upgrade', (req, socket, head) => {
+    if (req.url === '/ws-refused') {
+      socket.end('HTTP/1.1 503 Service Unavailable\r\ncontent-length: 0\r\nconnection: close\r\n\r\n');
+      return;
+    }
     wss.handleUpgrade(req, socket, head, (ws) => {
       ws.send(`hello from stable, canary header: ${req.headers['x-canary'] ?? 'absent'}`);
       ws.on('message', (data) => ws.send(`echo:${data.toString()}`));
@@ -252,6 +256,61 @@ describe('HTTP correctness', () => {
     expect(
       await router.metric('switchyard_routing_decisions_total', { track: 'stable', reason: 'header' }),
     ).toBeGreaterThanOrEqual(1);
+  });
+
+  it('measures a WebSocket handshake to its own app by the status the app answers, once', async () => {
+    const before = {
+      upgraded: await router.metric('switchyard_requests_total', { code_class: '1xx' }),
+      refused: await router.metric('switchyard_requests_total', { code_class: '5xx' }),
+      timed: await router.metric('switchyard_request_duration_seconds_count'),
+    };
+    const ws = new WebSocket(`${router.url.replace('http', 'ws')}/socket`);
+    await new Promise<void>((resolve, reject) => {
+      ws.once('message', () => resolve());
+      ws.once('error', reject);
+    });
+    ws.send('ping'); // tunnelled bytes are not requests
+    ws.close();
+    const refused = new WebSocket(`${router.url.replace('http', 'ws')}/ws-refused`);
+    const status = await new Promise<number>((resolve, reject) => {
+      refused.once('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0));
+      refused.once('open', () => reject(new Error('the refused upgrade opened')));
+    });
+    expect(status).toBe(503);
+    await waitFor(
+      'one 1xx and one 5xx, both timed',
+      async () => [
+        await router.metric('switchyard_requests_total', { code_class: '1xx' }),
+        await router.metric('switchyard_requests_total', { code_class: '5xx' }),
+        await router.metric('switchyard_request_duration_seconds_count'),
+      ],
+      equalTo([before.upgraded + 1, before.refused + 1, before.timed + 2]),
+    );
+  });
+
+  it('counts a WebSocket handshake its own app cannot take as an error request', async () => {
+    const dead = await deadUrl();
+    const down = await startTestRouter({
+      local: dead,
+      table: { tracks: { stable: dead }, weights: { stable: 100 } },
+    });
+    try {
+      const ws = new WebSocket(`${down.url.replace('http', 'ws')}/socket`);
+      const status = await new Promise<number>((resolve) => {
+        ws.once('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0));
+      });
+      expect(status).toBe(502);
+      await waitFor(
+        'the failed handshake counted as an error',
+        async () => [
+          await down.metric('switchyard_requests_total', { code_class: 'error' }),
+          await down.metric('switchyard_upstream_errors_total', { track: 'stable', kind: 'connect' }),
+        ],
+        equalTo([1, 1]),
+      );
+    } finally {
+      await down.close();
+    }
   });
 
   it('passes WebSocket upgrades to an app on an IPv6 literal address', async () => {
