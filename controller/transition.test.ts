@@ -4,7 +4,12 @@ import { DEFAULT_SETTINGS, type RolloutSettings } from '../api/annotations.js';
 import type { CheckOutcome, Command, Phase, RolloutStatus, Verdict } from '../api/canary.js';
 import { PHASES } from '../api/canary.js';
 import type { Action, Observation, PublishRoutes } from './rollout-types.js';
-import { initialStatus, PROGRESS_DEADLINE_INTERVALS, transition } from './transition.js';
+import {
+  initialStatus,
+  MAX_FAILED_REVISIONS,
+  PROGRESS_DEADLINE_INTERVALS,
+  transition,
+} from './transition.js';
 
 const T0 = Date.parse('2026-01-01T00:00:00.000Z');
 const INTERVAL = 60_000;
@@ -388,6 +393,40 @@ describe('transition: canary strategy', () => {
       failedRevisions: ['rev-c'],
     });
     expect(d.lastActions()).toContainEqual({ type: 'ensure-canary', revision: 'rev-b', weight: 5 });
+  });
+
+  it('a failed revision re-applied while another rolls back stays held when the failed list is full', () => {
+    // 20 revisions failed; rev-f0 is the oldest. rev-z runs; the user aborts it and re-applies rev-f0
+    // (Kubernetes: one reconcile reads the abort first, then the Deployment holding rev-f0, which
+    // waits while rolling back). The rollback of rev-z must not forget rev-f0 the workload now holds.
+    const d = new Driver();
+    for (let i = 0; i < MAX_FAILED_REVISIONS; i++) {
+      d.send({ type: 'new-revision', revision: `rev-f${i}` }).send({ type: 'canary-ready' });
+      d.command({ type: 'abort' }).send({ type: 'canary-removed' });
+    }
+    expect(d.state.failedRevisions).toHaveLength(MAX_FAILED_REVISIONS);
+    d.send({ type: 'new-revision', revision: 'rev-z' }).send({ type: 'canary-ready' });
+    d.command({ type: 'abort' }).send({ type: 'new-revision', revision: 'rev-f0' });
+    expect(d.state.phase).toBe('RollingBack');
+    d.send({ type: 'canary-removed' }).send({ type: 'new-revision', revision: 'rev-f0' });
+    expect(d.lastActions()).toEqual([]);
+    expect(d.state).toMatchObject({ phase: 'Failed', canaryRevision: 'rev-f0' });
+    expect(d.state.failedRevisions).toContain('rev-f0');
+    d.command({ type: 'retry' });
+    expect(d.lastActions()).toContainEqual({ type: 'ensure-canary', revision: 'rev-f0', weight: 5 });
+  });
+
+  it('the failed list stays bounded: the oldest is forgotten when a rollout of another revision starts', () => {
+    const d = new Driver();
+    for (let i = 0; i < 3 * MAX_FAILED_REVISIONS; i++) {
+      d.send({ type: 'new-revision', revision: `rev-f${i}` });
+      expect(d.state.failedRevisions.length).toBeLessThanOrEqual(MAX_FAILED_REVISIONS);
+      d.send({ type: 'canary-ready' }).command({ type: 'abort' }).send({ type: 'canary-removed' });
+      // The one that just failed comes on top: the workload holds it, retry reruns it.
+      expect(d.state.failedRevisions.length).toBeLessThanOrEqual(MAX_FAILED_REVISIONS + 1);
+      expect(d.state.failedRevisions.at(-1)).toBe(`rev-f${i}`);
+    }
+    expect(d.state.failedRevisions[0]).toBe(`rev-f${2 * MAX_FAILED_REVISIONS - 1}`);
   });
 
   it('holds a failed revision re-applied after the rollout ended (Idle, Succeeded), and retry reruns it', () => {

@@ -14,7 +14,12 @@ export { initialStatus } from './rollout-types.js';
  * verdict (or in Initializing without a ready canary) the rollout fails: a rollout can never wedge.
  */
 export const PROGRESS_DEADLINE_INTERVALS = 10;
-/** failedRevisions is bounded so a status cannot grow without limit. */
+/**
+ * failedRevisions is bounded so a status cannot grow without limit: a rollout starts with at most
+ * this many, plus its own once it fails. The oldest are dropped only when a rollout starts, never by
+ * a rollback: the workload may already hold a failed revision the core has not been told of yet
+ * (re-applied while another one rolls back), and forgetting it then would start it without retry.
+ */
 export const MAX_FAILED_REVISIONS = 20;
 
 interface Context<O extends Observation = Observation> {
@@ -120,6 +125,8 @@ function startRollout(context: Context, revision: string, why: string): Transiti
     ...enterPhase(state, 'Initializing', now, `${why}: waiting for canary ${revision} to be ready`),
     phaseSince: iso(now),
     canaryRevision: revision,
+    // The workload holds `revision` now, not any failed one: the oldest can be let go safely here.
+    failedRevisions: state.failedRevisions.slice(-MAX_FAILED_REVISIONS),
     step: 0,
     weight: 0,
     stepSince: null,
@@ -215,7 +222,7 @@ function rollback(context: Context, state: RolloutStatus, why: string): Transiti
   const failedRevisions =
     revision === null || state.failedRevisions.includes(revision)
       ? state.failedRevisions
-      : [...state.failedRevisions, revision].slice(-MAX_FAILED_REVISIONS);
+      : [...state.failedRevisions, revision];
   const next: RolloutStatus = {
     ...enterPhase(published, 'RollingBack', now, `rolled back ${revision ?? ''}: ${why}`),
     failedRevisions,
