@@ -293,7 +293,12 @@ export class Reconciler {
       }
     }
     if (commandText !== undefined) await this.#clearCommand(namespace, name, commandText);
-    for (const action of actions)
+    // Events report the status just written, so they go first (as in file mode): an action that
+    // fails after them (the canary delete ending a rollout) must not lose them, and the retry,
+    // deciding from that status, emits none of them again.
+    const events = actions.filter((action) => action.type === 'record-event');
+    const effects = actions.filter((action) => action.type !== 'record-event');
+    for (const action of [...events, ...effects])
       await this.#execute(action, deployment, canary, next, settings, canaryWorkload);
     // Level-triggered: a changed status is looked at again at once (e.g. canary ready after ensure).
     return changed ? 'conflict' : 'done';

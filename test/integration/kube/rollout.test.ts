@@ -643,6 +643,57 @@ describe('Kubernetes adapter', () => {
     expect(deployment.spec?.template.spec?.containers[0]?.image).toBe('app:leak-v3');
   });
 
+  it('records Succeeded and RolledBack once each when the canary delete that ends the rollout fails', async () => {
+    // The status is written before the actions run; a failed delete stopped the reconcile before
+    // the end-of-rollout Event, and the retry (Succeeded/RollingBack) had no reason to emit it.
+    await createIdle('ending');
+    const api = harness.cluster.api;
+    const realDelete = api.delete.bind(api);
+    let refuse = 0;
+    let refused = 0;
+    api.delete = async (...args: Parameters<typeof realDelete>) => {
+      const [type, , name] = args;
+      if (refuse > 0 && type.resource === 'deployments' && name === 'ending-canary') {
+        refuse--;
+        refused++;
+        throw new ApiError(500, 'InternalError', 'etcdserver: request timed out');
+      }
+      return realDelete(...args);
+    };
+    const reasons = async (): Promise<string[]> =>
+      (
+        await harness.core.listNamespacedEvent({
+          namespace: NAMESPACE,
+          fieldSelector: 'involvedObject.name=ending',
+        })
+      ).items.map((event) => event.reason ?? '');
+    try {
+      analyzer.outcome = 'pass';
+      analyzer.fastFail = false;
+      // Nothing deletes ending-canary before the rollout ends: the first delete is the one at its end.
+      refuse = 1;
+      await releaseNewImage(harness.apps, 'ending', 'app:ending-v2');
+      await waitPhase('ending', 'Succeeded');
+      await waitUntil(
+        'ending-canary deleted',
+        async () => (await canaryWorkload('ending')) === null,
+        KUBE_WAIT,
+      );
+      expect(refused).toBe(1);
+      expect((await reasons()).filter((reason) => reason === 'Succeeded')).toEqual(['Succeeded']);
+
+      analyzer.outcome = 'fail';
+      analyzer.fastFail = true;
+      refuse = 1;
+      await releaseNewImage(harness.apps, 'ending', 'app:ending-v3');
+      await waitPhase('ending', 'Failed');
+      expect(refused).toBe(2);
+      expect((await reasons()).filter((reason) => reason === 'RolledBack')).toEqual(['RolledBack']);
+    } finally {
+      api.delete = realDelete;
+    }
+  });
+
   it('patch-service repoints a numeric-targetPort Service at the router and restores it when removed', async () => {
     await harness.core.createNamespacedService({
       namespace: NAMESPACE,
