@@ -108,6 +108,13 @@ class HistogramTally implements Observe {
   }
 }
 
+/**
+ * The status a request counts with when its client leaves before any answer, as nginx logs it: a 4xx
+ * (not an error, the app did nothing wrong that we know of), timed to the moment the client gave
+ * up, so a canary slow enough to make clients leave shows in its latency.
+ */
+export const CLIENT_CLOSED_REQUEST = 499;
+
 /** The index of a status in `LocalSeries.requests`: its hundreds digit, 0 (`error`) for no answer. */
 export function codeClassOf(status: number): number {
   return status >= 100 && status < 600 ? (status / 100) | 0 : 0;

@@ -7,7 +7,7 @@ import type { RouterConfig } from './config.js';
 import { type CompiledRoutes, compileRoutes, type Decision, type Random } from './decide.js';
 import { downstreamHeaders, upstreamHeaders } from './headers.js';
 import { HOP_HEADER, type HopSecret, HopVerdict } from './hop.js';
-import { codeClassOf, type RouterMetrics, type UpstreamErrorKind } from './metrics.js';
+import { CLIENT_CLOSED_REQUEST, codeClassOf, type RouterMetrics, type UpstreamErrorKind } from './metrics.js';
 import { Expiring, Timeouts } from './timeouts.js';
 import { type Dispatcher, Pool } from './undici.js';
 import type { Log } from './log.js';
@@ -265,13 +265,8 @@ class ProxyRequest extends Expiring implements Dispatcher.DispatchHandler {
     if (this.#done) return;
     if (this.#res.writableFinished) return;
     // Once the app has answered, a client leaving mid-body (a stream, server-sent events) does not
-    // change what the app did: measure it by its status. Before any answer there is nothing to measure.
-    if (this.#responded) this.#finish(this.#status);
-    else {
-      this.#done = true;
-      this.#proxy.timeouts.unwatch(this);
-      this.#proxy.settled();
-    }
+    // change what the app did: measure it by its status. Before any answer: 499, like nginx.
+    this.#finish(this.#responded ? this.#status : CLIENT_CLOSED_REQUEST);
     this.#abort?.(new Error('client closed the connection'));
   }
 

@@ -8,7 +8,7 @@ import type { Duplex } from 'node:stream';
 import type * as Tls from 'node:tls';
 import { upstreamHeaders } from './headers.js';
 import { HOP_HEADER, HopVerdict } from './hop.js';
-import { codeClassOf } from './metrics.js';
+import { CLIENT_CLOSED_REQUEST, codeClassOf } from './metrics.js';
 import { errorKind, type DataPlane } from './proxy.js';
 
 // node:tls costs every pod ~4 MB of RSS; only an https upstream needs it, so it loads on first use.
@@ -97,16 +97,17 @@ export function handleUpgrade(
     origin.protocol === 'https:'
       ? connectTls({ host, port, ...(isIP(host) === 0 ? { servername: host } : {}) })
       : connectTcp({ host, port });
-  // The handshake to this router's own app is measured like a request, once, by the status line
-  // the app answers with (101 counts as 1xx) or as an error when it answers none; the tunnel after
-  // it is not. A client that leaves before the answer is not counted, as for requests.
+  // The handshake settles once: by the status line the app answers with, as an error when it
+  // answers none, or as 499 when the client leaves first. A handshake to this router's own app is
+  // then measured like a request (101 counts as 1xx); the tunnel after it is not.
   const started = proxy.hrtime();
   let statusLine = '';
-  let measured = !local;
-  const measure = (status: number): void => {
-    if (measured) return;
-    measured = true;
+  let settled = false;
+  const settle = (status: number): void => {
+    if (settled) return;
+    settled = true;
     upstream.off('data', readStatusLine);
+    if (!local) return;
     const metrics = proxy.metrics.local;
     metrics.requests[codeClassOf(status)]!.inc();
     metrics.duration.observe((proxy.hrtime() - started) / 1000);
@@ -114,7 +115,7 @@ export function handleUpgrade(
   const readStatusLine = (chunk: Buffer): void => {
     statusLine += chunk.toString('latin1', 0, Math.min(chunk.length, MAX_STATUS_LINE));
     if (statusLine.includes('\r\n') || statusLine.length >= MAX_STATUS_LINE) {
-      measure(Number(/^HTTP\/1\.[01] (\d{3})[ \r]/.exec(statusLine)?.[1] ?? 0));
+      settle(Number(/^HTTP\/1\.[01] (\d{3})[ \r]/.exec(statusLine)?.[1] ?? 0));
     }
   };
   let connected = false;
@@ -126,26 +127,34 @@ export function handleUpgrade(
     for (let i = 0; i < headers.length; i += 2) lines += `${headers[i]}: ${headers[i + 1]}\r\n`;
     upstream.write(`${lines}\r\n`);
     if (head.length > 0) upstream.write(head);
-    if (!measured) upstream.on('data', readStatusLine);
+    upstream.on('data', readStatusLine);
     socket.pipe(upstream);
     upstream.pipe(socket);
   });
   upstream.on('error', (error) => {
     proxy.metrics.upstreamError(decision.track, errorKind(error));
-    measure(0);
+    settle(0);
     if (!connected) {
       const body = `{"error":"upstream_unavailable","track":${JSON.stringify(decision.track)},"kind":"${errorKind(error)}"}`;
       reject(socket, 502, 'Bad Gateway', body);
     } else socket.destroy();
   });
   socket.on('error', () => upstream.destroy());
+  socket.on('end', () => {
+    // The http server's sockets stay half-open: a client that ends its side before the app has
+    // answered has left, and a silent app would otherwise hold the tunnel open for good.
+    if (settled) return;
+    settle(CLIENT_CLOSED_REQUEST);
+    socket.destroy();
+  });
   socket.on('close', () => {
     clientGone = true;
+    settle(CLIENT_CLOSED_REQUEST);
     tunnels.delete(socket);
     upstream.destroy();
   });
   upstream.on('close', () => {
-    if (!clientGone) measure(0); // the app closed without a status line
+    if (!clientGone) settle(0); // the app closed without a status line
     if (connected) socket.destroy();
   });
 }

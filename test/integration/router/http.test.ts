@@ -118,6 +118,10 @@ beforeAll(async () => {
   canaryApp = await startApp('canary');
   wss = new WebSocketServer({ noServer: true });
   app.server.on('upgrade', (req, socket, head) => {
+    if (req.url === '/ws-hold') {
+      socket.on('end', () => socket.destroy()); // never answers the handshake; lets go when the router does
+      return;
+    }
     if (req.url === '/ws-refused') {
       socket.end('HTTP/1.1 503 Service Unavailable\r\ncontent-length: 0\r\nconnection: close\r\n\r\n');
       return;
@@ -285,6 +289,19 @@ describe('HTTP correctness', () => {
         await router.metric('switchyard_request_duration_seconds_count'),
       ],
       equalTo([before.upgraded + 1, before.refused + 1, before.timed + 2]),
+    );
+  });
+
+  it('counts a WebSocket handshake the client gives up on before any answer as 499', async () => {
+    const before = await router.metric('switchyard_requests_total', { code_class: '4xx' });
+    const ws = new WebSocket(`${router.url.replace('http', 'ws')}/ws-hold`);
+    ws.on('error', () => {}); // terminate() before the answer reports one
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    ws.terminate();
+    await waitFor(
+      'the abandoned handshake counted once',
+      () => router.metric('switchyard_requests_total', { code_class: '4xx' }),
+      equalTo(before + 1),
     );
   });
 
@@ -491,7 +508,12 @@ describe('HTTP correctness', () => {
     }
   });
 
-  it('a client disconnect aborts the upstream request', async () => {
+  it('a client disconnect before any answer aborts the upstream request and counts as 499, timed', async () => {
+    const before = {
+      left: await router.metric('switchyard_requests_total', { code_class: '4xx' }),
+      timed: await router.metric('switchyard_request_duration_seconds_count'),
+      waited: await router.metric('switchyard_request_duration_seconds_sum'),
+    };
     const controller = new AbortController();
     const pending = request(`${router.url}/hold`, { signal: controller.signal }).catch(
       (error: unknown) => error,
@@ -500,6 +522,18 @@ describe('HTTP correctness', () => {
     controller.abort();
     await pending;
     await waitFor('the app to see its request aborted', () => closedByClient, equalTo(1));
+    await waitFor(
+      'the abandoned request counted once as a 4xx',
+      async () => [
+        await router.metric('switchyard_requests_total', { code_class: '4xx' }),
+        await router.metric('switchyard_request_duration_seconds_count'),
+      ],
+      equalTo([before.left + 1, before.timed + 1]),
+    );
+    // Timed to the moment the client gave up (~100 ms), so a slow canary shows in its latency.
+    expect(
+      (await router.metric('switchyard_request_duration_seconds_sum')) - before.waited,
+    ).toBeGreaterThanOrEqual(0.09);
   });
 
   it('a client that leaves a streaming response is measured once, with the status the app gave', async () => {
