@@ -50,6 +50,7 @@ import {
   canaryDeploymentName,
   COMMAND_ANNOTATION,
   EVENT_COMPONENT,
+  ORIGINAL_TARGET_PORTS_ANNOTATION,
   REVISION_ANNOTATION,
   trackUpstream,
 } from './names.js';
@@ -60,9 +61,9 @@ import {
   canaryIsReady,
   canaryReplicas,
   ownerReference,
-  patchedService,
   pendingRevisionOf,
   promotionComplete,
+  repointedService,
   restoredService,
   stableRelease,
   trackService,
@@ -491,38 +492,42 @@ export class Reconciler {
 
   /**
    * `switchyard.io/patch-service: "true"` repoints numeric-targetPort Services at the router's port
-   * name; without it, Services we patched are put back. Checked once per setting per leader term.
+   * name; without it, Services we patched are put back. Checked once per setting and app port per
+   * leader term: a change of `switchyard.io/port` moves the router, and the Services with it.
    */
   async #patchServices(deployment: V1Deployment, settings: RolloutSettings, key: string): Promise<void> {
-    const memo = `${key}#patch-service=${settings.patchService}`;
+    const template = deployment.spec?.template;
+    const resolution = resolveAppPort(template?.spec as unknown as PodSpec, settings.port);
+    const port = resolution.ok ? `${resolution.port.number}/${resolution.port.name ?? ''}` : 'none';
+    const prefix = `${key}#patch-service=`;
+    const memo = `${prefix}${settings.patchService}@${port}`;
     if (this.#ensured.has(memo)) return;
     const { core } = this.#options;
     const namespace = deployment.metadata!.namespace!;
     const name = deployment.metadata!.name!;
-    const template = deployment.spec?.template;
-    const resolution = resolveAppPort(template?.spec as unknown as PodSpec, settings.port);
     const services = await core.listNamespacedService({ namespace });
     for (const service of services.items) {
       if (service.metadata?.labels?.[Label.service] === name) continue; // our per-track Services
       const next = settings.patchService
         ? resolution.ok
-          ? patchedService(service, template?.metadata?.labels ?? {}, resolution.port, name)
+          ? repointedService(service, template?.metadata?.labels ?? {}, resolution.port, name)
           : null
         : restoredService(service, name);
-      if (next === null) continue;
+      if (next === null || canonical(next) === canonical(service)) continue;
       await core.replaceNamespacedService({ name: service.metadata!.name!, namespace, body: next });
-      const message = settings.patchService
+      const patched = next.metadata?.annotations?.[ORIGINAL_TARGET_PORTS_ANNOTATION] !== undefined;
+      const message = patched
         ? `Service ${service.metadata!.name} now targets the router's port (${PATCH_SERVICE_ANNOTATION})`
-        : `Service ${service.metadata!.name} targetPorts restored (${PATCH_SERVICE_ANNOTATION} removed)`;
+        : `Service ${service.metadata!.name} targetPorts restored (${settings.patchService ? `the router no longer fronts them, ${PATCH_SERVICE_ANNOTATION}` : `${PATCH_SERVICE_ANNOTATION} removed`})`;
       await this.#recordEvent(deployment, {
         type: 'record-event',
         eventType: 'Normal',
-        reason: settings.patchService ? 'ServicePatched' : 'ServiceRestored',
+        reason: patched ? 'ServicePatched' : 'ServiceRestored',
         message,
       });
     }
+    for (const done of this.#ensured) if (done.startsWith(prefix)) this.#ensured.delete(done);
     this.#ensured.add(memo);
-    this.#ensured.delete(`${key}#patch-service=${!settings.patchService}`);
   }
 
   /**

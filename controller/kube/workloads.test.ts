@@ -13,6 +13,7 @@ import {
   ownerReference,
   patchedService,
   promotionComplete,
+  repointedService,
   restoredService,
   scrapeTargets,
   stableRelease,
@@ -265,6 +266,20 @@ describe('patch-service', () => {
     const restored = restoredService(patched!, 'shop');
     expect(restored).toEqual(service);
     expect(restoredService(patched!, 'other')).toBeNull();
+  });
+
+  it('follows a change of the app port: the old one put back, the new one repointed, unchanged if same', () => {
+    const patched = patchedService(service, podLabels, { number: 8080, name: null }, 'shop')!;
+    // The router now fronts 9090 under the same name: 8080 must not go on pointing at it.
+    const moved = repointedService(patched, podLabels, { number: 9090, name: null }, 'shop');
+    expect(moved.spec?.ports?.map((port) => port.targetPort)).toEqual([8080, 'switchyard', undefined]);
+    expect(restoredService(moved, 'shop')).toEqual(service);
+    expect(
+      repointedService(patched, podLabels, { number: 8080, name: null }, 'shop').spec?.ports?.map(
+        (port) => port.targetPort,
+      ),
+    ).toEqual(['switchyard', 9090, 'switchyard']);
+    expect(repointedService(service, { app: 'cart' }, { number: 9090, name: null }, 'shop')).toBe(service);
   });
 
   it('uses the taken-over port name and ignores Services that do not select the pods', () => {

@@ -253,6 +253,21 @@ export function patchedService(
   return copy;
 }
 
+/**
+ * The Service as patch-service wants it for the app port now: worked out from the original
+ * targetPorts (kept in the annotation), so a change of `switchyard.io/port` both repoints the
+ * Services that target the new port and puts back those the router no longer fronts.
+ */
+export function repointedService(
+  service: V1Service,
+  podLabels: Readonly<Record<string, string>>,
+  appPort: { readonly number: number; readonly name: string | null },
+  deploymentName: string,
+): V1Service {
+  const original = restoredService(service, deploymentName) ?? service;
+  return patchedService(original, podLabels, appPort, deploymentName) ?? original;
+}
+
 /** Puts back what patchedService changed; null when the Service was not patched for this Deployment. */
 export function restoredService(service: V1Service, deploymentName: string): V1Service | null {
   const annotations = service.metadata?.annotations ?? {};

@@ -699,23 +699,46 @@ describe('Kubernetes adapter', () => {
       namespace: NAMESPACE,
       body: {
         metadata: { name: 'api' },
-        spec: { selector: { app: 'api' }, ports: [{ name: 'web', port: 80, targetPort: 8080 as never }] },
+        spec: {
+          selector: { app: 'api' },
+          ports: [
+            { name: 'web', port: 80, targetPort: 8080 as never },
+            { name: 'metrics', port: 9090, targetPort: 9090 as never },
+          ],
+        },
       },
     });
     const body = appDeployment('api', 'app:v1', {
       [PATCH_SERVICE_ANNOTATION]: 'true',
       'switchyard.io/port': '8080',
     });
-    body.spec!.template.spec!.containers[0]!.ports = [{ containerPort: 8080 }];
+    body.spec!.template.spec!.containers[0]!.ports = [{ containerPort: 8080 }, { containerPort: 9090 }];
     await harness.apps.createNamespacedDeployment({ namespace: NAMESPACE, body });
-    const targetPort = async () => {
+    const targetPorts = async () => {
       const service = await harness.core.readNamespacedService({ name: 'api', namespace: NAMESPACE });
-      return service.spec?.ports?.[0]?.targetPort;
+      return service.spec?.ports?.map((port) => port.targetPort);
     };
+    const targetPort = async () => (await targetPorts())?.[0];
     await waitFor('Service api to target the router port', targetPort, (port) => port === 'switchyard', {
       timeoutMs: 10_000,
       intervalMs: 50,
     });
+    // The router moves to 9090 but keeps its port name: `web` (8080) must not follow it there, and
+    // `metrics` (9090) now has to go through the router.
+    await harness.apps.patchNamespacedDeployment(
+      {
+        name: 'api',
+        namespace: NAMESPACE,
+        body: { metadata: { annotations: { 'switchyard.io/port': '9090' } } },
+      },
+      setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+    );
+    await waitFor(
+      'Service api repointed for the app port 9090',
+      targetPorts,
+      (ports) => ports?.[0] === 8080 && ports[1] === 'switchyard',
+      KUBE_WAIT,
+    );
     await harness.apps.patchNamespacedDeployment(
       {
         name: 'api',
@@ -724,10 +747,12 @@ describe('Kubernetes adapter', () => {
       },
       setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
     );
-    await waitFor('Service api restored to 8080', targetPort, (port) => port === 8080, {
-      timeoutMs: 10_000,
-      intervalMs: 50,
-    });
+    await waitFor(
+      'Service api restored to 8080 and 9090',
+      targetPorts,
+      (ports) => ports?.[0] === 8080 && ports[1] === 9090,
+      KUBE_WAIT,
+    );
     const service = await harness.core.readNamespacedService({ name: 'api', namespace: NAMESPACE });
     expect(
       Object.keys(service.metadata?.annotations ?? {}).filter((key) => key.startsWith('switchyard.io/')),
