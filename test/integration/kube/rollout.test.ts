@@ -356,11 +356,7 @@ describe('Kubernetes adapter', () => {
     );
     const retried = await rollouts.command(NAMESPACE, 'shop', { type: 'retry' });
     expect(retried).toMatchObject({ phase: 'Initializing', canaryRevision: failed });
-    const canary = await waitUntil(
-      'shop-canary of the retried revision',
-      async () => (await canaryWorkload('shop')) ?? undefined,
-      KUBE_WAIT,
-    );
+    const canary = await canaryOf('shop', failed ?? null);
     expect(canary.spec?.template.spec?.containers[0]?.image).toBe('app:v3-errors50');
     await waitPhase('shop', 'Failed');
   });
@@ -462,11 +458,7 @@ describe('Kubernetes adapter', () => {
     analyzer.fastFail = false;
     const retried = await operator().command(NAMESPACE, 'shop', { type: 'retry' });
     expect(retried).toMatchObject({ phase: 'Initializing', canaryRevision: failed });
-    const canary = await waitUntil(
-      'shop-canary of the retried revision',
-      async () => (await canaryWorkload('shop')) ?? undefined,
-      KUBE_WAIT,
-    );
+    const canary = await canaryOf('shop', failed ?? null);
     expect(canary.spec?.template.spec?.containers[0]?.image).toBe('app:v3-errors50');
     await waitFor(
       'the retried revision promoted',
