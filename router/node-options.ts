@@ -7,7 +7,7 @@
  * 16 MB, ~4 MB more RSS per pod at 1000 req/s): a proxy's per-request garbage dies young, so small
  * semi-spaces only mean more scavenges. Not 1 MB: at 50 requests in flight a scavenge then ran every
  * ~64 requests, GC took ~7 % of the router's time (~1.6 % for the undici proxy on V8's defaults) and
- * `make bench` measured 0.85-0.89x the minimal undici proxy's rps; 2 MB gave 0.90-1.20x over four
+ * `make bench` measured 0.85-0.89x the minimal undici proxy's rps; 2 MB gave 0.87-1.20x over five
  * runs for 0.3-1.3 MB more RSS (57.6-58.9 MB at 1000 req/s). `--v8-pool-size=1` gives V8 one
  * background thread (GC helpers, concurrent compiles) instead of four: the heap is ~10 MB, and each
  * idle thread costs ~1 MB of RSS (stack, malloc arena).
