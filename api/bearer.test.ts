@@ -1,6 +1,9 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import fc from 'fast-check';
-import { describe, expect, it } from 'vitest';
-import { bearerToken, tokenFileProblem } from './bearer.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { bearerToken, readTokenFile, tokenFileProblem } from './bearer.js';
 
 const B64TOKEN_CHARS = 'ABCXYZabcxyz0189-._~+/';
 
@@ -54,5 +57,36 @@ describe('tokenFileProblem', () => {
         expect(loads).toBe(bearerToken(`Bearer ${token.trim()}`) === token.trim());
       }),
     );
+  });
+});
+
+describe('readTokenFile', () => {
+  let dir = '';
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'swy-bearer-'));
+  });
+  afterAll(async () => {
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  it('returns the token without the whitespace around it', async () => {
+    const file = join(dir, 'good');
+    await writeFile(file, '\n  aB3-._~+/0123456789==\r\n');
+    await expect(readTokenFile(file)).resolves.toBe('aB3-._~+/0123456789==');
+  });
+
+  it('names the path and the reason the OS gives when the file cannot be read', async () => {
+    const file = join(dir, 'missing');
+    await expect(readTokenFile(file)).rejects.toThrow(`cannot read ${file}: ENOENT`);
+  });
+
+  it('names the path and what no Authorization header can carry', async () => {
+    const file = join(dir, 'spaced');
+    await writeFile(file, 'api token 0123456789\n');
+    await expect(readTokenFile(file)).rejects.toThrow(
+      `${file} line 1, column 4: a space, which no Authorization header can carry`,
+    );
+    await writeFile(file, ' \n');
+    await expect(readTokenFile(file)).rejects.toThrow(`${file} holds no token`);
   });
 });

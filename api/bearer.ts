@@ -1,6 +1,9 @@
 // Bearer tokens (RFC 6750 §2.1 b64token): the one definition of what a token may hold, used where
 // tokens are loaded and where requests present them, so a token that loads can always be presented.
 
+import { readFile } from 'node:fs/promises';
+import { errorMessage } from './errors.js';
+
 /** `Authorization: Bearer <b64token>`: letters, digits, `-._~+/`, then `=` padding only at the end. */
 const AUTHORIZATION = /^Bearer\s+([A-Za-z0-9\-._~+/]+=*)\s*$/i;
 
@@ -45,4 +48,20 @@ export function tokenFileProblem(text: string): string | null {
   }
   const column = at - text.lastIndexOf('\n', at - 1);
   return `line ${lineOf(at)}, column ${column}: ${describe(char)}, which no Authorization header can carry; ${ALLOWED}`;
+}
+
+/**
+ * The token a token file holds, trimmed. Throws an Error naming the path and what is wrong — "cannot
+ * read <path>: <OS reason>" or "<path> <tokenFileProblem>" — for the caller to report its own way.
+ */
+export async function readTokenFile(path: string): Promise<string> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (error) {
+    throw new Error(`cannot read ${path}: ${errorMessage(error)}`, { cause: error });
+  }
+  const problem = tokenFileProblem(text);
+  if (problem !== null) throw new Error(`${path} ${problem}`);
+  return text.trim();
 }

@@ -4,7 +4,7 @@
 import { readFile } from 'node:fs/promises';
 import { type Logger, pino } from 'pino';
 import { Registry } from 'prom-client';
-import { tokenFileProblem } from '../api/bearer.js';
+import { readTokenFile } from '../api/bearer.js';
 import { errorMessage } from '../api/errors.js';
 import {
   type FlagTable,
@@ -212,16 +212,13 @@ export function parseControlFlags(
 /** A token file's token: one bearer token, ≥ 16 characters (a file that does not hold one is a flag error). */
 async function readSecret(flag: string, path: string | null): Promise<string | null> {
   if (path === null) return null;
-  let text: string;
+  let token: string;
   try {
-    text = await readFile(path, 'utf8');
+    // A token no Authorization header can carry would start a control plane nobody can reach.
+    token = await readTokenFile(path);
   } catch (error) {
-    return flagError(flag, `cannot read ${path}: ${errorMessage(error)}`);
+    return flagError(flag, errorMessage(error));
   }
-  // A token no Authorization header can carry would start a control plane nobody can reach.
-  const problem = tokenFileProblem(text);
-  if (problem !== null) flagError(flag, `${path} ${problem}`);
-  const token = text.trim();
   if (token.length < 16) flagError(flag, `${path} must hold a token of at least 16 characters`);
   return token;
 }

@@ -1,10 +1,9 @@
 // The operator commands: status, promote, abort, retry, pause, resume, set-weight and `rollout
 // start`. One module, one client interface; file mode talks to control's /v1/rollouts API.
 
-import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { request } from 'undici';
-import { tokenFileProblem } from '../api/bearer.js';
+import { readTokenFile } from '../api/bearer.js';
 import type { Command, Verdict } from '../api/canary.js';
 import { ErrorCode, SwitchyardError, errorMessage } from '../api/errors.js';
 import type { RolloutEventView, RolloutSummary, StartRequest } from '../controller/api.js';
@@ -277,15 +276,11 @@ export async function clientFor(values: Parsed['values'], env: OperateIo['env'])
   const tokenFile = (values['token-file'] as string | undefined) ?? env.SWITCHYARD_TOKEN_FILE;
   let token: string | null = null;
   if (tokenFile !== undefined && tokenFile !== '') {
-    let text = '';
     try {
-      text = await readFile(tokenFile, 'utf8');
+      token = await readTokenFile(tokenFile);
     } catch (error) {
-      bad('--token-file', `cannot read ${tokenFile}: ${errorMessage(error)}`);
+      bad('--token-file', errorMessage(error));
     }
-    const problem = tokenFileProblem(text);
-    if (problem !== null) bad('--token-file', `${tokenFile} ${problem}`);
-    token = text.trim();
   }
   return new HttpRolloutClient(control, token);
 }

@@ -3,7 +3,7 @@
 
 import { readFile } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { tokenFileProblem } from '../api/bearer.js';
+import { readTokenFile } from '../api/bearer.js';
 import { errorMessage } from '../api/errors.js';
 import { parseRouteTableJson, type RouteTable } from '../api/routes.js';
 import type { Random } from './decide.js';
@@ -81,10 +81,10 @@ export async function startControlClient(options: ControlClientOptions): Promise
     const headers: Record<string, string> = { accept: 'application/json' };
     if (options.tokenFile !== null) {
       // Re-read every time: projected service-account tokens are rotated by the kubelet.
-      const text = await readFile(options.tokenFile, 'utf8');
-      const problem = tokenFileProblem(text);
-      if (problem !== null) throw new Error(`control token file ${options.tokenFile}: ${problem}`);
-      headers.authorization = `Bearer ${text.trim()}`;
+      const token = await readTokenFile(options.tokenFile).catch((error: unknown) => {
+        throw new Error(`control token file: ${errorMessage(error)}`, { cause: error });
+      });
+      headers.authorization = `Bearer ${token}`;
     }
     if (etag !== null) headers['if-none-match'] = etag;
     const query = generation === null ? '' : `?generation=${generation}`;

@@ -234,7 +234,7 @@ describe('control long-poll client', () => {
         r.logs.find((line) => line.msg === 'route poll failed; keeping last table'),
       );
       expect(failure.err).toBe(
-        `control token file ${tokenFile}: line 1, column 6: a space, which no Authorization header can carry; a bearer token may hold only letters, digits and - . _ ~ + / (then = padding), e.g. from \`openssl rand -hex 32\``,
+        `control token file: ${tokenFile} line 1, column 6: a space, which no Authorization header can carry; a bearer token may hold only letters, digits and - . _ ~ + / (then = padding), e.g. from \`openssl rand -hex 32\``,
       );
       expect(control.requests).toEqual([]);
       writeFileSync(tokenFile, 'token-one\n');
