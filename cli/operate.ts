@@ -365,7 +365,10 @@ export async function operate(
   argv: readonly string[],
   io: OperateIo,
 ): Promise<number> {
-  const parsed = parse(command, argv);
+  return run(command, parse(command, argv), io);
+}
+
+async function run(command: OperateCommand, parsed: Parsed, io: OperateIo): Promise<number> {
   if (parsed.values.help === true) {
     io.stdout.write(usage(command));
     return 0;
@@ -404,29 +407,25 @@ export async function operate(
   return 0;
 }
 
-function watchRequested(argv: readonly string[]): boolean {
-  try {
-    return parse('status', argv).values.watch === true;
-  } catch {
-    return false;
-  }
-}
-
 /** The CommandMain for one subcommand, as cli/main.ts loads it. */
 export function commandMain(command: OperateCommand): (argv: string[]) => Promise<number> {
-  return (argv) => {
+  return async (argv) => {
+    const parsed = parse(command, argv);
     const controller = new AbortController();
     const stop = (): void => controller.abort();
     // Only `status --watch` ends on Ctrl-C by itself (exit 0); anywhere else a handler would swallow
     // Ctrl-C while a request waits on an unanswering control (up to its 10 s timeout).
-    const watching = command === 'status' && watchRequested(argv);
-    if (watching) process.once('SIGINT', stop);
-    return operate(command, argv, {
-      stdout: process.stdout,
-      stderr: process.stderr,
-      env: process.env,
-      now: () => Date.now(),
-      signal: controller.signal,
-    }).finally(() => process.off('SIGINT', stop));
+    if (command === 'status' && parsed.values.watch === true) process.once('SIGINT', stop);
+    try {
+      return await run(command, parsed, {
+        stdout: process.stdout,
+        stderr: process.stderr,
+        env: process.env,
+        now: () => Date.now(),
+        signal: controller.signal,
+      });
+    } finally {
+      process.off('SIGINT', stop);
+    }
   };
 }
