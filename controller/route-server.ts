@@ -1,5 +1,6 @@
 // The route server: control's in-memory route table per (namespace, service), served to routers by
-// long poll (`GET /v1/routes/{namespace}/{service}?generation=N`). Publishing wakes every held poll.
+// long poll (`GET /v1/routes/{namespace}/{service}?generation=N`). Publishing answers each held poll
+// that waits past an older generation than the published one.
 
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { bearerToken } from '../api/bearer.js';
@@ -8,11 +9,16 @@ import type { RouterAuthenticator } from './router-auth.js';
 
 export const DEFAULT_HOLD_MS = 30_000;
 
-type Waiter = (table: RouteTable | null) => void;
+interface Waiter {
+  /** The generation the poll waits past. */
+  readonly after: number;
+  /** Answers the poll and takes it out of its entry's set. */
+  readonly wake: (table: RouteTable | null) => void;
+}
 
 interface Entry {
   table: RouteTable;
-  /** Held polls of this key; publish drains the whole set at once. */
+  /** Held polls of this key. */
   readonly waiters: Set<Waiter>;
 }
 
@@ -46,9 +52,9 @@ export class RouteStore {
     }
     if (table.generation <= entry.table.generation) return false;
     entry.table = table;
-    const waiters = [...entry.waiters];
-    entry.waiters.clear();
-    for (const wake of waiters) wake(table);
+    // A poll may wait past a generation newer than this one (waitNewer takes any `after`): it keeps
+    // waiting. A waiter deletes itself as it wakes, which a Set's iteration allows.
+    for (const waiter of entry.waiters) if (table.generation > waiter.after) waiter.wake(table);
     return true;
   }
 
@@ -58,7 +64,7 @@ export class RouteStore {
     const entry = this.#entries.get(key);
     if (!entry) return;
     this.#entries.delete(key);
-    for (const wake of entry.waiters) wake(null);
+    for (const waiter of entry.waiters) waiter.wake(null);
   }
 
   /**
@@ -76,16 +82,19 @@ export class RouteStore {
     if (!entry) return Promise.resolve(null);
     if (entry.table.generation > after) return Promise.resolve(entry.table);
     return new Promise((resolve) => {
-      const done: Waiter = (table) => {
-        clearTimeout(timer);
-        signal?.removeEventListener('abort', onAbort);
-        entry.waiters.delete(done);
-        resolve(table);
+      const waiter: Waiter = {
+        after,
+        wake: (table) => {
+          clearTimeout(timer);
+          signal?.removeEventListener('abort', onAbort);
+          entry.waiters.delete(waiter);
+          resolve(table);
+        },
       };
-      const onAbort = (): void => done(null);
-      const timer = setTimeout(() => done(null), holdMs);
+      const onAbort = (): void => waiter.wake(null);
+      const timer = setTimeout(() => waiter.wake(null), holdMs);
       signal?.addEventListener('abort', onAbort, { once: true });
-      entry.waiters.add(done);
+      entry.waiters.add(waiter);
     });
   }
 
