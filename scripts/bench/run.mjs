@@ -20,9 +20,15 @@ mkdirSync(work, { recursive: true });
 
 const RPS_SECONDS = Number(process.env.BENCH_RPS_SECONDS ?? 10);
 const LATENCY_SECONDS = Number(process.env.BENCH_LATENCY_SECONDS ?? 6);
-const PACED_SECONDS = Number(process.env.BENCH_PACED_SECONDS ?? 8);
+const PACED_SECONDS = Number(process.env.BENCH_PACED_SECONDS ?? 12);
 const PACED_RATE = 1000;
+// A fresh node process keeps compiling hot code for its first ~4 s at 1000 req/s (CPU per 1k falls
+// from ~0.5 to a steady ~0.11 over seconds 1-4 for the router); a sidecar runs for hours, so CPU is
+// measured in the steady state after this warm-up, for every target alike.
+const PACED_WARMUP_SECONDS = 5;
 const CLK_TCK = 100;
+
+const round = (value, digits) => Number(value.toFixed(digits));
 
 const children = new Set();
 function cleanup() {
@@ -166,7 +172,7 @@ async function paced(url, pid, seconds) {
 
 const RPS_ROUNDS = 5;
 const LATENCY_ROUNDS = 3;
-const PACED_ROUNDS = 2;
+const PACED_ROUNDS = 3;
 
 /**
  * Runs `measure(target, seconds, lastRound)` for every target in `rounds` rounds that share
@@ -188,9 +194,10 @@ async function inRounds(targets, rounds, totalSeconds, what, measure) {
  * rounds and keeps each target's best round: a burst of someone else's work on this shared machine
  * (runs of one build differ by ±30 %) then hits one round of every target alike instead of deciding
  * a ratio.
- * 1. paced 1000 req/s on each fresh process, PACED_ROUNDS rounds: CPU per 1k requests (lowest
- *    round) and RSS (median of the samples in the last round: the steady state at 1000 req/s, not
- *    the moment a collection happens to run; before saturation grows any heap);
+ * 1. paced 1000 req/s on each process after PACED_WARMUP_SECONDS of it, PACED_ROUNDS rounds: CPU
+ *    per 1k requests (lowest round; every round is kept in `cpuRounds`) and RSS (median of the
+ *    samples in the last round: the steady state at 1000 req/s, not the moment a collection happens
+ *    to run; before saturation grows any heap);
  * 2. rps at c=50, RPS_ROUNDS rounds, highest round;
  * 3. p50/p99 at c=4, LATENCY_ROUNDS rounds, the round with the lowest p50 (the direct nginx
  *    measurement is one of the targets, so the added p50 compares the same moments).
@@ -206,6 +213,7 @@ async function measureAll(targets) {
         p50: Number.POSITIVE_INFINITY,
         p99: null,
         cpuPer1k: Number.POSITIVE_INFINITY,
+        cpuRounds: [],
         rss: null,
         failed: 0,
         errors: null,
@@ -216,7 +224,12 @@ async function measureAll(targets) {
   const pids = new Map();
   for (const t of proxies) {
     pids.set(t, await workerPid(t.child, t.isNginx));
-    await run(process.execPath, [join(here, 'paced-load.mjs'), t.url, String(PACED_RATE), '2']);
+    await run(process.execPath, [
+      join(here, 'paced-load.mjs'),
+      t.url,
+      String(PACED_RATE),
+      String(PACED_WARMUP_SECONDS),
+    ]);
   }
   await inRounds(
     proxies,
@@ -227,6 +240,7 @@ async function measureAll(targets) {
       const r = await paced(t.url, pids.get(t), s);
       const result = results.get(t);
       result.cpuPer1k = Math.min(result.cpuPer1k, r.cpuPer1k);
+      result.cpuRounds.push(round(r.cpuPer1k, 3));
       result.failed += r.failed;
       if (last) result.rss = r.rss;
     },
@@ -353,19 +367,20 @@ async function main() {
   process.stdout.write(
     `load average at end: ${load} (shared 2-core machine; numbers vary with other load)\n`,
   );
-  const round = (value, digits) => Number(value.toFixed(digits));
   const summary = {
     router_rps: round(router.rps, 0),
     undici_rps: round(undici.rps, 0),
     fastify_rps: round(fastify.rps, 0),
     nginx_rps: round(nginx.rps, 0),
     router_cpu_s_per_1k: round(router.cpuPer1k, 4),
+    router_cpu_s_per_1k_rounds: router.cpuRounds,
     router_rss_mb_1k: round(router.rss, 1),
     router_added_p50_us: round(addedP50, 0),
     router_p50_us: router.p50,
     router_p99_us: router.p99,
     direct_p50_us: direct.p50,
     undici_cpu_s_per_1k: round(undici.cpuPer1k, 4),
+    undici_cpu_s_per_1k_rounds: undici.cpuRounds,
     fastify_cpu_s_per_1k: round(fastify.cpuPer1k, 4),
     nginx_cpu_s_per_1k: round(nginx.cpuPer1k, 4),
     ratio_router_undici: round(router.rps / undici.rps, 3),
