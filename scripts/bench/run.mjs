@@ -20,12 +20,13 @@ mkdirSync(work, { recursive: true });
 
 const RPS_SECONDS = Number(process.env.BENCH_RPS_SECONDS ?? 10);
 const LATENCY_SECONDS = Number(process.env.BENCH_LATENCY_SECONDS ?? 6);
-const PACED_SECONDS = Number(process.env.BENCH_PACED_SECONDS ?? 12);
 const PACED_RATE = 1000;
-// A fresh node process keeps compiling hot code for its first ~4 s at 1000 req/s (CPU per 1k falls
-// from ~0.5 to a steady ~0.11 over seconds 1-4 for the router); a sidecar runs for hours, so CPU is
-// measured in the steady state after this warm-up, for every target alike.
+// CPU and RSS at a fixed 1000 req/s are a steady state: a fresh node process keeps compiling hot code
+// for its first ~4 s of it (the router's CPU per 1k falls from ~0.5 to ~0.11 over seconds 1-4), so
+// the first PACED_WARMUP_SECONDS are not measured, for every target alike.
 const PACED_WARMUP_SECONDS = 5;
+const PACED_WINDOWS = 3;
+const PACED_WINDOW_SECONDS = Number(process.env.BENCH_PACED_WINDOW_SECONDS ?? 4);
 const CLK_TCK = 100;
 
 const round = (value, digits) => Number(value.toFixed(digits));
@@ -153,26 +154,42 @@ async function wrk(url, connections, seconds, latency) {
   return { rps, p50: p50 ? toMicros(p50) : null, p99: p99 ? toMicros(p99) : null, errors };
 }
 
-/** Paced load on one target: CPU-seconds per 1000 requests and the median of RSS samples taken every 250 ms. */
-async function paced(url, pid, seconds) {
-  const before = cpuTicks(pid);
-  const samples = [];
-  const sampler = setInterval(() => samples.push(rssMb(pid)), 250);
-  const { stdout } = await run(
+/**
+ * One unbroken paced stream on one target: PACED_WARMUP_SECONDS unmeasured, then PACED_WINDOWS
+ * windows of PACED_WINDOW_SECONDS. CPU per 1k requests for each window (the stream is scheduled by
+ * elapsed time, so a window carries PACED_RATE requests a second) and the median of RSS samples taken
+ * every 250 ms in the last window.
+ */
+async function paced(url, pid) {
+  const seconds = PACED_WARMUP_SECONDS + PACED_WINDOWS * PACED_WINDOW_SECONDS;
+  const started = performance.now();
+  const load = run(
     process.execPath,
     [join(here, 'paced-load.mjs'), url, String(PACED_RATE), String(seconds)],
-    { timeout: (seconds + 30) * 1000 },
-  ).finally(() => clearInterval(sampler));
+    {
+      timeout: (seconds + 30) * 1000,
+    },
+  );
+  const cpuPer1k = [];
+  const samples = [];
+  await sleep(PACED_WARMUP_SECONDS * 1000);
+  let ticks = cpuTicks(pid);
+  for (let w = 1; w <= PACED_WINDOWS; w++) {
+    const sampler = w === PACED_WINDOWS ? setInterval(() => samples.push(rssMb(pid)), 250) : null;
+    await sleep(started + (PACED_WARMUP_SECONDS + w * PACED_WINDOW_SECONDS) * 1000 - performance.now());
+    clearInterval(sampler);
+    const now = cpuTicks(pid);
+    cpuPer1k.push((now - ticks) / CLK_TCK / ((PACED_RATE * PACED_WINDOW_SECONDS) / 1000));
+    ticks = now;
+  }
+  const { stdout } = await load;
   const result = JSON.parse(stdout.trim().split('\n').pop());
-  const cpuSeconds = (cpuTicks(pid) - before) / CLK_TCK;
   samples.sort((a, b) => a - b);
-  const rss = samples.length > 0 ? samples[samples.length >> 1] : rssMb(pid);
-  return { cpuPer1k: cpuSeconds / (result.ok / 1000), rss, failed: result.failed };
+  return { cpuPer1k, rss: samples[samples.length >> 1], failed: result.failed };
 }
 
 const RPS_ROUNDS = 5;
 const LATENCY_ROUNDS = 3;
-const PACED_ROUNDS = 3;
 
 /**
  * Runs `measure(target, seconds, lastRound)` for every target in `rounds` rounds that share
@@ -190,14 +207,17 @@ async function inRounds(targets, rounds, totalSeconds, what, measure) {
 }
 
 /**
- * All targets run side by side (idle ones cost nothing) so that every phase interleaves them in
- * rounds and keeps each target's best round: a burst of someone else's work on this shared machine
- * (runs of one build differ by ±30 %) then hits one round of every target alike instead of deciding
- * a ratio.
- * 1. paced 1000 req/s on each process after PACED_WARMUP_SECONDS of it, PACED_ROUNDS rounds: CPU
- *    per 1k requests (lowest round; every round is kept in `cpuRounds`) and RSS (median of the
- *    samples in the last round: the steady state at 1000 req/s, not the moment a collection happens
- *    to run; before saturation grows any heap);
+ * All targets run side by side (idle ones cost nothing).
+ * 1. paced 1000 req/s, one target after the other, each as one unbroken stream (see paced): CPU per
+ *    1k requests (the lowest window; every window is kept in `cpuRounds`) and RSS (median of the
+ *    samples in the last window: the steady state, not the moment a collection happens to run;
+ *    before saturation grows any heap). Not in rounds: a pause between rounds is not a fixed rate.
+ *    After ~30 s idle V8's memory reducer runs three compacting collections that shrink the heap and
+ *    drop compiled code, and on resuming the router spent 2-3x the steady CPU for ~3 s re-compiling;
+ *    interleaved rounds measured that resumption instead of the steady state, and a smaller heap.
+ * The other phases interleave the targets in rounds and keep each target's best round: a burst of
+ * someone else's work on this shared machine (runs of one build differ by ±30 %) then hits one round
+ * of every target alike instead of deciding a ratio.
  * 2. rps at c=50, RPS_ROUNDS rounds, highest round;
  * 3. p50/p99 at c=4, LATENCY_ROUNDS rounds, the round with the lowest p50 (the direct nginx
  *    measurement is one of the targets, so the added p50 compares the same moments).
@@ -221,30 +241,18 @@ async function measureAll(targets) {
     ]),
   );
   const proxies = targets.filter((t) => t.child);
-  const pids = new Map();
   for (const t of proxies) {
-    pids.set(t, await workerPid(t.child, t.isNginx));
-    await run(process.execPath, [
-      join(here, 'paced-load.mjs'),
-      t.url,
-      String(PACED_RATE),
-      String(PACED_WARMUP_SECONDS),
-    ]);
+    const pid = await workerPid(t.child, t.isNginx);
+    const seconds = PACED_WARMUP_SECONDS + PACED_WINDOWS * PACED_WINDOW_SECONDS;
+    process.stderr.write(`bench: ${t.name} at ${PACED_RATE} req/s (CPU, RSS) for ${seconds}s\n`);
+    const r = await paced(t.url, pid);
+    Object.assign(results.get(t), {
+      cpuPer1k: Math.min(...r.cpuPer1k),
+      cpuRounds: r.cpuPer1k.map((value) => round(value, 3)),
+      rss: r.rss,
+      failed: r.failed,
+    });
   }
-  await inRounds(
-    proxies,
-    PACED_ROUNDS,
-    PACED_SECONDS,
-    `${PACED_RATE} req/s (CPU, RSS)`,
-    async (t, s, last) => {
-      const r = await paced(t.url, pids.get(t), s);
-      const result = results.get(t);
-      result.cpuPer1k = Math.min(result.cpuPer1k, r.cpuPer1k);
-      result.cpuRounds.push(round(r.cpuPer1k, 3));
-      result.failed += r.failed;
-      if (last) result.rss = r.rss;
-    },
-  );
   for (const t of proxies) await wrk(t.url, 50, 1, false);
   await inRounds(proxies, RPS_ROUNDS, RPS_SECONDS, 'rps at c=50', async (t, s) => {
     const r = await wrk(t.url, 50, s, false);
