@@ -27,6 +27,7 @@ const PACED_RATE = 1000;
 const PACED_WARMUP_SECONDS = 5;
 const PACED_WINDOWS = 3;
 const PACED_WINDOW_SECONDS = Number(process.env.BENCH_PACED_WINDOW_SECONDS ?? 4);
+const PACED_SECONDS = PACED_WARMUP_SECONDS + PACED_WINDOWS * PACED_WINDOW_SECONDS;
 const CLK_TCK = 100;
 
 const round = (value, digits) => Number(value.toFixed(digits));
@@ -161,14 +162,11 @@ async function wrk(url, connections, seconds, latency) {
  * every 250 ms in the last window.
  */
 async function paced(url, pid) {
-  const seconds = PACED_WARMUP_SECONDS + PACED_WINDOWS * PACED_WINDOW_SECONDS;
   const started = performance.now();
   const load = run(
     process.execPath,
-    [join(here, 'paced-load.mjs'), url, String(PACED_RATE), String(seconds)],
-    {
-      timeout: (seconds + 30) * 1000,
-    },
+    [join(here, 'paced-load.mjs'), url, String(PACED_RATE), String(PACED_SECONDS)],
+    { timeout: (PACED_SECONDS + 30) * 1000 },
   );
   const cpuPer1k = [];
   const samples = [];
@@ -197,11 +195,11 @@ const LATENCY_ROUNDS = 3;
  */
 async function inRounds(targets, rounds, totalSeconds, what, measure) {
   const seconds = Math.max(1, Math.round(totalSeconds / rounds));
-  for (let round = 0; round < rounds; round++) {
+  for (let r = 0; r < rounds; r++) {
     for (let k = 0; k < targets.length; k++) {
-      const target = targets[(k + round) % targets.length];
-      process.stderr.write(`bench: round ${round + 1}/${rounds} ${target.name} ${what} for ${seconds}s\n`);
-      await measure(target, seconds, round === rounds - 1);
+      const target = targets[(k + r) % targets.length];
+      process.stderr.write(`bench: round ${r + 1}/${rounds} ${target.name} ${what} for ${seconds}s\n`);
+      await measure(target, seconds, r === rounds - 1);
     }
   }
 }
@@ -209,7 +207,7 @@ async function inRounds(targets, rounds, totalSeconds, what, measure) {
 /**
  * All targets run side by side (idle ones cost nothing).
  * 1. paced 1000 req/s, one target after the other, each as one unbroken stream (see paced): CPU per
- *    1k requests (the lowest window; every window is kept in `cpuRounds`) and RSS (median of the
+ *    1k requests (the lowest window; every window is kept in `cpuWindows`) and RSS (median of the
  *    samples in the last window: the steady state, not the moment a collection happens to run;
  *    before saturation grows any heap). Not in rounds: a pause between rounds is not a fixed rate.
  *    After ~30 s idle V8's memory reducer runs three compacting collections that shrink the heap and
@@ -233,7 +231,7 @@ async function measureAll(targets) {
         p50: Number.POSITIVE_INFINITY,
         p99: null,
         cpuPer1k: Number.POSITIVE_INFINITY,
-        cpuRounds: [],
+        cpuWindows: [],
         rss: null,
         failed: 0,
         errors: null,
@@ -243,12 +241,11 @@ async function measureAll(targets) {
   const proxies = targets.filter((t) => t.child);
   for (const t of proxies) {
     const pid = await workerPid(t.child, t.isNginx);
-    const seconds = PACED_WARMUP_SECONDS + PACED_WINDOWS * PACED_WINDOW_SECONDS;
-    process.stderr.write(`bench: ${t.name} at ${PACED_RATE} req/s (CPU, RSS) for ${seconds}s\n`);
+    process.stderr.write(`bench: ${t.name} at ${PACED_RATE} req/s (CPU, RSS) for ${PACED_SECONDS}s\n`);
     const r = await paced(t.url, pid);
     Object.assign(results.get(t), {
       cpuPer1k: Math.min(...r.cpuPer1k),
-      cpuRounds: r.cpuPer1k.map((value) => round(value, 3)),
+      cpuWindows: r.cpuPer1k.map((value) => round(value, 3)),
       rss: r.rss,
       failed: r.failed,
     });
@@ -381,14 +378,14 @@ async function main() {
     fastify_rps: round(fastify.rps, 0),
     nginx_rps: round(nginx.rps, 0),
     router_cpu_s_per_1k: round(router.cpuPer1k, 4),
-    router_cpu_s_per_1k_rounds: router.cpuRounds,
+    router_cpu_s_per_1k_windows: router.cpuWindows,
     router_rss_mb_1k: round(router.rss, 1),
     router_added_p50_us: round(addedP50, 0),
     router_p50_us: router.p50,
     router_p99_us: router.p99,
     direct_p50_us: direct.p50,
     undici_cpu_s_per_1k: round(undici.cpuPer1k, 4),
-    undici_cpu_s_per_1k_rounds: undici.cpuRounds,
+    undici_cpu_s_per_1k_windows: undici.cpuWindows,
     fastify_cpu_s_per_1k: round(fastify.cpuPer1k, 4),
     nginx_cpu_s_per_1k: round(nginx.cpuPer1k, 4),
     ratio_router_undici: round(router.rps / undici.rps, 3),
