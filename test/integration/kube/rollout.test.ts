@@ -267,7 +267,13 @@ describe('Kubernetes adapter', () => {
       (weights) => weights?.canary === 50,
       KUBE_WAIT,
     );
-    expect((await canaryWorkload('shop'))?.spec?.replicas).toBe(2);
+    // The status write publishes the weight; ensure-canary scales after it, in the same reconcile.
+    await waitFor(
+      'shop-canary scaled to 2 of 4 replicas for 50%',
+      async () => (await canaryWorkload('shop'))?.spec?.replicas,
+      (replicas) => replicas === 2,
+      KUBE_WAIT,
+    );
     await waitPhase('shop', 'Succeeded');
     const deployment = await harness.apps.readNamespacedDeployment({ name: 'shop', namespace: NAMESPACE });
     expect(deployment.spec?.paused).toBe(false);
