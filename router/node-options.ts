@@ -18,16 +18,10 @@ export const ROUTER_NODE_OPTIONS = '--max-semi-space-size=2 --v8-pool-size=1';
  * The sidecar's environment. `MALLOC_TRIM_THRESHOLD_` pins glibc's trim threshold at its own default
  * (128 KiB). Left dynamic, glibc raises it after V8 frees its large compiler zones (~35 MB at peak
  * while TurboFan compiles undici's llhttp on the background thread), and that thread's arena then
- * keeps ~2 MB of freed memory for good: ~1.8 MB of RSS per pod at 1000 req/s.
- * `MALLOC_MMAP_THRESHOLD_` (default 128 KiB) sends allocations of 32 KiB and more to their own
- * mappings, returned to the kernel on free. On node 24, the image's runtime, the compiler zones come
- * in such pieces and otherwise stay as ~9 MB of holes in the background thread's arena: 81 MB against
- * 90 MB of RSS at 1000 req/s. Node 20 and 22 measure the same either way; the request path makes no
- * allocation that size (strace: no mmap per request), and CPU per request at saturation is unchanged.
- * The image is Debian-based (glibc); a musl libc ignores both variables.
+ * keeps ~2 MB of freed memory for good: ~1.8 MB of RSS per pod at 1000 req/s. The image is
+ * Debian-based (glibc); a musl libc ignores the variable.
  */
 export const ROUTER_ENV: Readonly<Record<string, string>> = Object.freeze({
   NODE_OPTIONS: ROUTER_NODE_OPTIONS,
   MALLOC_TRIM_THRESHOLD_: '131072',
-  MALLOC_MMAP_THRESHOLD_: '32768',
 });
