@@ -296,7 +296,9 @@ async function main() {
     NODE_OPTIONS: process.env.BENCH_ROUTER_NODE_OPTIONS ?? ROUTER_ENV.NODE_OPTIONS,
   };
   const routerNodeOptions = routerEnv.NODE_OPTIONS;
-  const { stdout: nodeVersion } = await run(NODE, ['--version']);
+  const { stdout: nodeVersion } = await run(NODE, ['--version']).catch((error) => {
+    throw new Error(`cannot run node at ${NODE} (BENCH_NODE): ${error.code ?? error.message}`);
+  });
   process.stderr.write(
     `bench: node ${nodeVersion.trim()} (${NODE}), router environment ${JSON.stringify(routerEnv)}\n`,
   );
