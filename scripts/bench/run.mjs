@@ -296,11 +296,14 @@ async function main() {
     NODE_OPTIONS: process.env.BENCH_ROUTER_NODE_OPTIONS ?? ROUTER_ENV.NODE_OPTIONS,
   };
   const routerNodeOptions = routerEnv.NODE_OPTIONS;
-  const { stdout: nodeVersion } = await run(NODE, ['--version']).catch((error) => {
-    throw new Error(`cannot run node at ${NODE} (BENCH_NODE): ${error.code ?? error.message}`);
-  });
+  const nodeVersion = await run(NODE, ['--version']).then(
+    ({ stdout }) => stdout.trim(),
+    (error) => {
+      throw new Error(`cannot run node at ${NODE} (BENCH_NODE): ${error.code ?? error.message}`);
+    },
+  );
   process.stderr.write(
-    `bench: node ${nodeVersion.trim()} (${NODE}), router environment ${JSON.stringify(routerEnv)}\n`,
+    `bench: node ${nodeVersion} (${NODE}), router environment ${JSON.stringify(routerEnv)}\n`,
   );
   const startRouter = async (name, checkout) => {
     const port = await freePort();
@@ -396,7 +399,7 @@ async function main() {
     ratio_router_fastify: round(router.rps / fastify.rps, 3),
     ratio_router_nginx: round(router.rps / nginx.rps, 3),
     router_node_options: routerNodeOptions,
-    node_version: nodeVersion.trim(),
+    node_version: nodeVersion,
     ...(baseline && {
       baseline_rps: round(baseline.rps, 0),
       baseline_cpu_s_per_1k: round(baseline.cpuPer1k, 4),
