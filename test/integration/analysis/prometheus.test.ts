@@ -1,7 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { request } from 'undici';
@@ -10,21 +9,13 @@ import { DEFAULT_SETTINGS } from '../../../api/annotations.js';
 import { histogramQuantile } from '../../../controller/analysis/histogram.js';
 import { judge } from '../../../controller/analysis/judge.js';
 import { PrometheusProvider } from '../../../controller/analysis/prometheus.js';
+import { freePort } from '../../support/free-port.js';
 import { waitFor } from '../../support/wait-for.js';
 import { type MetricsEndpoint, metricsEndpoint, otherLayoutEndpoint } from './helpers.js';
 
 // The prometheus provider against a real Prometheus (Debian package, installed by
 // scripts/test-deps.sh) scraping real HTTP endpoints that expose the router's metrics every 1 s.
 const PROMETHEUS = '/usr/bin/prometheus';
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address();
-  await new Promise((resolve) => server.close(resolve));
-  if (address === null || typeof address === 'string') throw new Error('no port');
-  return address.port;
-}
 
 describe('prometheus provider against a real Prometheus', () => {
   let stable: MetricsEndpoint;

@@ -4,7 +4,6 @@
 // out of the table before the command returns.
 
 import { createServer, type Server } from 'node:http';
-import { createServer as createNetServer } from 'node:net';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -23,21 +22,10 @@ import { type FileModeControl, startFileModeControl } from '../../../controller/
 import { transition } from '../../../controller/transition.js';
 import { parseRouterConfig, type RouterConfig } from '../../../router/config.js';
 import { type RunningRouter, startRouter } from '../../../router/start.js';
+import { freePort } from '../../support/free-port.js';
 import { waitFor } from '../../support/wait-for.js';
 
 const logger = pino({ level: 'silent' });
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createNetServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 /** A sample app: answers its version; `failEvery: 2` answers 500 to every second request. */
 async function startApp(version: string, failEvery = 0): Promise<{ server: Server; url: string }> {

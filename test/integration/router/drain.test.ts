@@ -1,45 +1,22 @@
 // The real CLI as the kubelet runs it: `node bin/switchyard.js router ...`, then SIGTERM while a
 // request is in flight — the request completes, new connections are refused, the process exits 0.
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ensureBuilt, REPO_ROOT } from '../../support/build.js';
+import { freePort } from '../../support/free-port.js';
 import { equalTo, waitFor, waitUntil } from '../../support/wait-for.js';
 import { type App, startApp, tableJson } from './helpers.js';
 
-const root = resolve(import.meta.dirname, '..', '..', '..');
 let app: App;
 let release: (() => void) | null = null;
 let child: ChildProcess | null = null;
 const dir = mkdtempSync(join(tmpdir(), 'switchyard-drain-'));
 
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((done) => server.listen(0, '127.0.0.1', done));
-  const { port } = server.address() as { port: number };
-  await new Promise<void>((done) => server.close(() => done()));
-  return port;
-}
-
 beforeAll(async () => {
-  if (!existsSync(join(root, 'dist', 'router', 'start.js'))) {
-    execFileSync(
-      process.execPath,
-      [
-        join(root, 'node_modules', 'typescript', 'bin', 'tsc'),
-        '-p',
-        'tsconfig.build.json',
-        '--noEmitOnError',
-        'false',
-      ],
-      {
-        cwd: root,
-        stdio: 'ignore',
-      },
-    );
-  }
+  ensureBuilt('cli/router.js');
   app = await startApp('stable', (req, res) => {
     if (req.url === '/slow') {
       req.resume();
@@ -64,7 +41,7 @@ describe('graceful shutdown', () => {
     child = spawn(
       process.execPath,
       [
-        join(root, 'bin', 'switchyard.js'),
+        join(REPO_ROOT, 'bin', 'switchyard.js'),
         'router',
         '--service',
         'shop',
