@@ -17,7 +17,16 @@ describe('HopSecret', () => {
     expect(hop.header(false)).toBe('s3cret');
     expect(hop.check(hop.header(false) ?? undefined)).toBe(HopVerdict.Valid);
     expect(hop.check(hop.header(true) ?? undefined)).toBe(HopVerdict.ValidMirror);
-    for (const forged of ['s3cre', 's3cretx', 'S3CRET', '', 'x; mirror', undefined]) {
+    for (const forged of [
+      's3cre',
+      's3cretx',
+      'S3CRET',
+      '',
+      'x; mirror',
+      's3cre; mirror',
+      's3cret;mirror',
+      undefined,
+    ]) {
       expect(hop.check(forged)).toBe(HopVerdict.Forged);
     }
     expect(hop.check(['s3cret'])).toBe(HopVerdict.Forged);

@@ -1,0 +1,153 @@
+// The router's memory diet, kept: every module a process loads stays in its memory, so the real CLI
+// runs a table that exercises weights, rules, hashing, hops and metrics, and on exit lists what it
+// loaded. The heavy parts of node and of its packages that the router never needs must be absent.
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ensureBuilt, REPO_ROOT } from '../../support/build.js';
+import { freePort } from '../../support/free-port.js';
+import { equalTo, waitFor } from '../../support/wait-for.js';
+import { type App, startApp, tableJson } from './helpers.js';
+
+const HOP_TOKEN = 'footprint-hop-token';
+const dir = mkdtempSync(join(tmpdir(), 'switchyard-footprint-'));
+let stable: App;
+let canary: App;
+
+// Loaded with --import: on exit, writes the node built-ins and the CommonJS files the process loaded.
+const PROBE = `
+import { writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+const require = createRequire(import.meta.url);
+process.on('exit', () => {
+  const builtins = process.moduleLoadList
+    .filter((entry) => entry.startsWith('NativeModule '))
+    .map((entry) => entry.slice('NativeModule '.length));
+  writeFileSync(process.env.FOOTPRINT_OUT, JSON.stringify({ builtins, files: Object.keys(require.cache) }));
+});
+`;
+
+beforeAll(async () => {
+  ensureBuilt('cli/router.js');
+  stable = await startApp('stable');
+  canary = await startApp('canary');
+});
+afterAll(async () => {
+  await stable.close();
+  await canary.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+/** Runs the router through a mixed workload, stops it with SIGTERM and returns what it loaded. */
+async function loadedByRouter(): Promise<{ builtins: string[]; files: string[] }> {
+  const probe = join(dir, 'probe.mjs');
+  const out = join(dir, 'loaded.json');
+  const routes = join(dir, 'routes.json');
+  const hopSecret = join(dir, 'hop-secret');
+  writeFileSync(probe, PROBE);
+  writeFileSync(hopSecret, HOP_TOKEN);
+  writeFileSync(
+    routes,
+    tableJson({
+      tracks: { stable: stable.url, canary: canary.url },
+      weights: { stable: 50, canary: 50 },
+      rules: [{ match: { header: { name: 'x-beta', regex: '^(yes|true)$' } }, track: 'canary' }],
+      hashOn: { header: 'x-user-id' },
+    }),
+  );
+  const port = await freePort();
+  const admin = await freePort();
+  const child = spawn(
+    process.execPath,
+    [
+      '--import',
+      pathToFileURL(probe).href,
+      join(REPO_ROOT, 'bin', 'switchyard.js'),
+      'router',
+      '--service',
+      'shop',
+      '--track',
+      'stable',
+      '--local',
+      stable.url,
+      '--listen',
+      `127.0.0.1:${port}`,
+      '--admin',
+      `127.0.0.1:${admin}`,
+      '--routes-file',
+      routes,
+      '--hop-secret-file',
+      hopSecret,
+      '--log-level',
+      'warn',
+    ],
+    { env: { ...process.env, FOOTPRINT_OUT: out }, stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  let output = '';
+  child.stdout.on('data', (data) => {
+    output += data;
+  });
+  child.stderr.on('data', (data) => {
+    output += data;
+  });
+  const exited = new Promise<number | null>((done) => child.once('exit', (code) => done(code)));
+  try {
+    await waitFor(
+      `router ready on :${admin}`,
+      async () => (await fetch(`http://127.0.0.1:${admin}/readyz`)).status,
+      equalTo(200),
+      { timeoutMs: 15_000, seen: () => ({ output }) },
+    );
+    const requests: Record<string, string>[] = [
+      {},
+      { 'x-beta': 'yes' },
+      { 'x-user-id': 'user-7' },
+      { 'x-canary': 'always' },
+      { 'x-switchyard-hop': HOP_TOKEN },
+      { 'x-switchyard-hop': 'forged' },
+    ];
+    for (const headers of [...requests, ...requests]) {
+      const res = await fetch(`http://127.0.0.1:${port}/`, { headers });
+      expect(res.status, JSON.stringify(headers)).toBe(200);
+      await res.text();
+    }
+    expect(await (await fetch(`http://127.0.0.1:${admin}/metrics`)).text()).toContain(
+      'switchyard_requests_total',
+    );
+  } finally {
+    child.kill('SIGTERM');
+  }
+  expect(await exited, output).toBe(0);
+  return JSON.parse(readFileSync(out, 'utf8'));
+}
+
+describe('router footprint', () => {
+  it('serves weights, rules, hashing, hops and metrics without loading what it never uses', async () => {
+    const { builtins, files } = await loadedByRouter();
+    const relative = files.map((file) => file.slice(REPO_ROOT.length + 1));
+
+    // The probe sees what the router does load (so the absences below mean something).
+    expect(relative).toContain('node_modules/undici/lib/dispatcher/pool.js');
+    expect(relative).toContain('node_modules/prom-client/lib/histogram.js');
+    expect(builtins).toContain('http');
+
+    // node:crypto costs ~0.5 MB (OpenSSL pages and its modules); TLS and HTTP/2 come with undici's
+    // HTTP/2 client, which router/undici.ts replaces; zlib and worker_threads with its fetch.
+    const heavy = ['crypto', 'tls', 'http2', 'zlib', 'worker_threads'];
+    expect(builtins.filter((name) => heavy.includes(name) || name.startsWith('internal/crypto/'))).toEqual(
+      [],
+    );
+    // The package roots load fetch, WebSocket and caches (undici) and default metrics (prom-client).
+    expect(
+      relative.filter(
+        (file) =>
+          file === 'node_modules/undici/index.js' ||
+          file.startsWith('node_modules/undici/lib/web/') ||
+          file === 'node_modules/prom-client/index.js',
+      ),
+    ).toEqual([]);
+  });
+});
