@@ -28,16 +28,18 @@ export const ROUTER_ENV: Readonly<Record<string, string>> = Object.freeze({
 
 /**
  * The allocator of every node process in the image (`ENV` in deploy/Dockerfile, kept equal by
- * router/node-options.test.ts): jemalloc from Debian's libjemalloc2, one arena, freed pages handed
- * back to the kernel after ~1 s. On the image's node 24, V8's background compiler thread leaves ~12 MB
- * of freed memory resident in glibc's malloc arenas (`malloc_trim` in gdb releases 14 MB); with
- * jemalloc the router measured 78 against 90 MB at 1000 req/s and 87-89 against 100-103 MB after
- * saturation, at the same CPU per request. It is the image's and not the injected environment's
- * because it depends on the runtime: on node 20 it cost ~0.8 MB and ~8 % CPU at saturation. Where
- * the library is missing, ld.so logs one line at start and node runs on glibc's malloc, with
- * `MALLOC_TRIM_THRESHOLD_` above.
+ * router/node-options.test.ts): jemalloc from Debian's libjemalloc2, one arena, and a background
+ * thread that hands freed pages back to the kernel after ~1 s. On the image's node 24, V8's
+ * background compiler thread leaves ~12 MB of freed memory resident in glibc's malloc arenas
+ * (`malloc_trim` in gdb releases 14 MB); with jemalloc the router measured 78 against 90 MB at 1000
+ * req/s and 87-89 against 100-103 MB after saturation, at the same CPU per request, and 73 against
+ * 72 MB idle after its first 50 requests. Without the background thread jemalloc purges only while
+ * it allocates, so an idle router kept its first compiles' peak: 85.6 MB. It is the image's and not
+ * the injected environment's because it depends on the runtime: on node 20 it cost ~0.8 MB and ~8 %
+ * CPU at saturation. Where the library is missing, ld.so logs one line at start and node runs on
+ * glibc's malloc, with `MALLOC_TRIM_THRESHOLD_` above.
  */
 export const IMAGE_MALLOC_ENV: Readonly<Record<string, string>> = Object.freeze({
   LD_PRELOAD: 'libjemalloc.so.2',
-  MALLOC_CONF: 'narenas:1,dirty_decay_ms:1000,muzzy_decay_ms:0',
+  MALLOC_CONF: 'narenas:1,background_thread:true,dirty_decay_ms:1000,muzzy_decay_ms:0',
 });
