@@ -9,6 +9,7 @@ import {
   MAX_FAILED_REVISIONS,
   PROGRESS_DEADLINE_INTERVALS,
   transition,
+  weightAwaitingCanary,
 } from './transition.js';
 
 const T0 = Date.parse('2026-01-01T00:00:00.000Z');
@@ -32,12 +33,17 @@ function verdict(outcome: CheckOutcome, fastFail = false): Verdict {
   };
 }
 
-/** Drives the machine with a fake clock, keeping the history of actions. */
+/**
+ * Drives the machine with a fake clock, keeping the history of actions. Like a level-triggered
+ * adapter whose canary scales at once, it answers `canary-ready` whenever more canary traffic waits
+ * for capacity, unless `scalesAtOnce` is off (then `last` is the transition that asked).
+ */
 class Driver {
   state: RolloutStatus;
   now: number;
   actions: Action[] = [];
   last: ReturnType<typeof transition> | null = null;
+  scalesAtOnce = true;
   constructor(
     readonly config: RolloutSettings = settings(),
     stable: string | null = 'rev-a',
@@ -53,6 +59,9 @@ class Driver {
     this.last = transition(this.state, observation, new Date(this.now), this.config);
     this.state = this.last.state;
     this.actions.push(...this.last.actions);
+    if (this.scalesAtOnce && weightAwaitingCanary(this.state, this.config) !== null) {
+      return this.send({ type: 'canary-ready' });
+    }
     return this;
   }
   command(command: Command): this {
@@ -85,7 +94,9 @@ describe('transition: canary strategy', () => {
     const d = new Driver().send({ type: 'new-revision', revision: 'rev-b' });
     expect(d.state.phase).toBe('Initializing');
     expect(d.lastActions()).toContainEqual({ type: 'ensure-canary', revision: 'rev-b', weight: 5 });
+    d.scalesAtOnce = false;
     d.send({ type: 'canary-ready' });
+    d.scalesAtOnce = true;
     expect(d.state).toMatchObject({ phase: 'Progressing', step: 0, weight: 5, routeGeneration: 1 });
     expect(d.lastActions()[0]).toMatchObject({ type: 'publish-routes', weights: { stable: 95, canary: 5 } });
     expect(d.lastActions()).toContainEqual({ type: 'analyse', since: d.state.stepSince, step: 0, weight: 5 });
@@ -650,14 +661,69 @@ describe('transition: every operator command in every phase', () => {
   });
 
   it('sizes the canary for the whole load before promotion routes 100% to it', () => {
-    // Auto promotion after the last step (50%): a canary sized for half the traffic takes all of it
-    // until the stable Deployment has rolled out, unless it is scaled up with the publish.
+    // Auto promotion after the last step (50%): a canary sized for half the traffic would take all
+    // of it until the stable Deployment has rolled out, unless it is scaled up first.
     const auto = progressing().step('pass').step('pass').step('pass');
     expect(auto.state.phase).toBe('Promoting');
     expect(auto.lastActions()).toContainEqual({ type: 'ensure-canary', revision: 'rev-b', weight: 100 });
     // promote --full at the first step (5%): one canary pod of twenty would take everything.
     const full = progressing().command({ type: 'promote', full: true });
     expect(full.lastActions()).toContainEqual({ type: 'ensure-canary', revision: 'rev-b', weight: 100 });
+  });
+
+  it('raises canary traffic only once the canary is scaled for it, at a step and at promotion', () => {
+    const d = progressing();
+    d.scalesAtOnce = false;
+    d.step('pass');
+    // Step 2 (25%) is asked for; 5% stays live and no analysis window is open.
+    expect(d.state).toMatchObject({ phase: 'Progressing', step: 1, weight: 5 });
+    expect(d.lastActions()).toEqual([
+      { type: 'ensure-canary', revision: 'rev-b', weight: 25 },
+      expect.objectContaining({ type: 'record-event', reason: 'CanaryScaling' }),
+    ]);
+    d.advance(INTERVAL).analysis('pass');
+    expect(d.state).toMatchObject({ step: 1, weight: 5 });
+    d.send({ type: 'canary-ready' });
+    expect(d.state).toMatchObject({ phase: 'Progressing', step: 1, weight: 25 });
+    expect(d.lastActions()[0]).toMatchObject({ type: 'publish-routes', weights: { stable: 75, canary: 25 } });
+    expect(d.lastActions()).toContainEqual({
+      type: 'analyse',
+      since: d.state.stepSince,
+      step: 1,
+      weight: 25,
+    });
+    const live = d.state;
+    d.send({ type: 'canary-ready' });
+    expect(d.state).toBe(live);
+
+    d.step('pass').send({ type: 'canary-ready' }).step('pass');
+    // Promotion: stable is not asked to roll out, nor 100% published, before the canary can take it.
+    expect(d.state).toMatchObject({ phase: 'Promoting', weight: 50 });
+    expect(d.lastActions()).toEqual([
+      { type: 'ensure-canary', revision: 'rev-b', weight: 100 },
+      expect.objectContaining({ type: 'record-event', reason: 'CanaryScaling' }),
+    ]);
+    d.advance(INTERVAL).send({ type: 'tick' });
+    expect(d.lastActions()).toEqual([{ type: 'ensure-canary', revision: 'rev-b', weight: 100 }]);
+    d.send({ type: 'canary-ready' });
+    expect(d.state).toMatchObject({ phase: 'Promoting', weight: 100 });
+    expect(d.lastActions().map((action) => action.type)).toEqual([
+      'publish-routes',
+      'ensure-canary',
+      'promote-stable',
+      'record-event',
+    ]);
+  });
+
+  it('rolls back when the canary cannot be scaled for a step within the progress deadline', () => {
+    const d = progressing();
+    d.scalesAtOnce = false;
+    d.step('pass')
+      .advance(PROGRESS_DEADLINE_INTERVALS * INTERVAL)
+      .send({ type: 'tick' });
+    expect(d.state.phase).toBe('RollingBack');
+    expect(d.state.message).toContain('canary not scaled for step 2');
+    expect(d.lastActions()[0]).toMatchObject({ type: 'publish-routes', weights: { stable: 100, canary: 0 } });
   });
 
   it('resizes the canary when resume puts WaitingForPromotion back at the last step weight', () => {

@@ -66,6 +66,22 @@ export function stepWeights(settings: RolloutSettings): readonly number[] {
   return settings.strategy === 'canary' ? settings.steps : settings.steps.map(() => 0);
 }
 
+/**
+ * The weight the rollout gives the canary as soon as its workload has been scaled for it, or null.
+ * More canary traffic waits for canary capacity: a step that raises the weight, and a promotion
+ * (100 %), first ask for the larger canary and publish only once the adapter reports it ready
+ * (observation `canary-ready`); until then the live weight stays the previous one.
+ */
+export function weightAwaitingCanary(state: RolloutStatus, settings: RolloutSettings): number | null {
+  const target =
+    state.phase === 'Promoting'
+      ? 100
+      : state.phase === 'Progressing'
+        ? stepWeights(settings)[state.step]
+        : undefined;
+  return target !== undefined && state.weight < target ? target : null;
+}
+
 function event(eventType: 'Normal' | 'Warning', reason: string, message: string): Action {
   return { type: 'record-event', eventType, reason, message };
 }
@@ -150,25 +166,51 @@ function isActive(phase: Phase): boolean {
   return phase !== 'Idle' && phase !== 'Succeeded' && phase !== 'Failed';
 }
 
-/** Enters analysis step `step` (publishing its weight) and starts its window. */
-function enterStep(context: Context, state: RolloutStatus, step: number, why: string): TransitionResult {
+/**
+ * Enters analysis step `step`: publishes its weight and starts its window. A step that raises the
+ * weight first only asks for the larger canary (`weightAwaitingCanary`) unless `canarySized`.
+ */
+function enterStep(
+  context: Context,
+  state: RolloutStatus,
+  step: number,
+  why: string,
+  canarySized = false,
+): TransitionResult {
   const { now, settings } = context;
   const weights = stepWeights(settings);
   const weight = weights[step];
   if (weight === undefined) return finishSteps(context, state, why);
+  const revision = state.canaryRevision ?? '';
+  const ensure: Action = {
+    type: 'ensure-canary',
+    revision,
+    weight: settings.strategy === 'bluegreen' ? 100 : weight,
+  };
+  const stepName = `step ${step + 1}/${weights.length} at ${weight}%`;
+  if (weight > state.weight && !canarySized) {
+    const scaling: RolloutStatus = {
+      ...enterPhase(state, 'Progressing', now, `${why}: scaling the canary for ${stepName}`),
+      step,
+      // The step's deadline counts from here: a canary that cannot grow fails the rollout in time.
+      stepSince: iso(now),
+      inconclusiveChecks: 0,
+      pausedFrom: null,
+    };
+    return result(scaling, [ensure, event('Normal', 'CanaryScaling', scaling.message)]);
+  }
   const [published, publishAction] = publish(state, settings, weight, true);
   const since = iso(now);
   const next: RolloutStatus = {
-    ...enterPhase(published, 'Progressing', now, `${why}: step ${step + 1}/${weights.length} at ${weight}%`),
+    ...enterPhase(published, 'Progressing', now, `${why}: ${stepName}`),
     step,
     stepSince: since,
     inconclusiveChecks: 0,
     pausedFrom: null,
   };
-  const revision = state.canaryRevision ?? '';
   return result(next, [
     publishAction,
-    { type: 'ensure-canary', revision, weight: settings.strategy === 'bluegreen' ? 100 : weight },
+    ensure,
     { type: 'analyse', since, step, weight },
     event('Normal', 'StepStarted', next.message),
   ]);
@@ -195,20 +237,45 @@ function finishSteps(context: Context, state: RolloutStatus, why: string): Trans
   return startPromotion(context, state, why);
 }
 
+/** Promotes: the canary takes all traffic once it is sized for it, then stable rolls out the revision. */
 function startPromotion(context: Context, state: RolloutStatus, why: string): TransitionResult {
   const { now, settings } = context;
-  const [published, publishAction] = publish(state, settings, 100, true);
   const revision = state.canaryRevision ?? '';
-  const next: RolloutStatus = {
-    ...enterPhase(published, 'Promoting', now, `${why}: 100% to canary, promoting ${revision} to stable`),
+  const promoting: RolloutStatus = {
+    ...state,
     step: stepWeights(settings).length,
     stepSince: null,
     inconclusiveChecks: 0,
     pausedFrom: null,
   };
+  if (state.weight < 100) {
+    const next = enterPhase(
+      promoting,
+      'Promoting',
+      now,
+      `${why}: scaling the canary for 100% before promoting ${revision}`,
+    );
+    return result(next, [
+      { type: 'ensure-canary', revision, weight: 100 },
+      event('Normal', 'CanaryScaling', next.message),
+    ]);
+  }
+  return promoteNow(context, promoting, why);
+}
+
+/** 100 % to the canary (sized for it), and stable asked to roll out the revision. */
+function promoteNow(context: Context, state: RolloutStatus, why: string): TransitionResult {
+  const { now, settings } = context;
+  const [published, publishAction] = publish(state, settings, 100, true);
+  const revision = state.canaryRevision ?? '';
+  const next = enterPhase(
+    published,
+    'Promoting',
+    now,
+    `${why}: 100% to canary, promoting ${revision} to stable`,
+  );
   return result(next, [
     publishAction,
-    // The canary takes all live traffic until stable has rolled out: size it for all of it.
     { type: 'ensure-canary', revision, weight: 100 },
     { type: 'promote-stable', revision },
     event('Normal', 'Promoting', next.message),
@@ -323,8 +390,17 @@ function deferNewRevision(
   return unchanged(context.state);
 }
 
+/** The canary was created at the first step's size and is ready: that step goes live at once. */
 function onCanaryReady(context: Context): TransitionResult {
-  return enterStep(context, context.state, 0, 'canary ready');
+  return enterStep(context, context.state, 0, 'canary ready', true);
+}
+
+/** The canary has been scaled for the weight that waited for it: publish it. */
+function onCanaryScaled(context: Context): TransitionResult {
+  const { state, settings } = context;
+  if (weightAwaitingCanary(state, settings) === null) return unchanged(state);
+  if (state.phase === 'Promoting') return promoteNow(context, state, 'canary scaled');
+  return enterStep(context, state, state.step, 'canary scaled', true);
 }
 
 function onCanaryNotReady(
@@ -353,10 +429,14 @@ function progressDeadline(context: Context): TransitionResult {
   const { state, now, settings } = context;
   const limit = PROGRESS_DEADLINE_INTERVALS * settings.intervalMs;
   if (elapsedMs(state.stepSince, now) < limit) return unchanged(state);
+  const why =
+    weightAwaitingCanary(state, settings) === null
+      ? `no conclusive analysis at step ${state.step + 1}`
+      : `canary not scaled for step ${state.step + 1}`;
   return rollback(
     context,
     state,
-    `no conclusive analysis at step ${state.step + 1} within ${PROGRESS_DEADLINE_INTERVALS} intervals (progress deadline)`,
+    `${why} within ${PROGRESS_DEADLINE_INTERVALS} intervals (progress deadline)`,
   );
 }
 
@@ -371,11 +451,16 @@ const REMOVAL_RETRIED = 'canary removal retried';
  */
 function promotionDeadline(context: Context): TransitionResult {
   const { state, now, settings } = context;
-  const ask: Action = { type: 'promote-stable', revision: state.canaryRevision ?? '' };
+  const revision = state.canaryRevision ?? '';
+  const scaling = weightAwaitingCanary(state, settings) !== null;
+  const ask: Action = scaling
+    ? { type: 'ensure-canary', revision, weight: 100 }
+    : { type: 'promote-stable', revision };
   const limit = PROGRESS_DEADLINE_INTERVALS * settings.intervalMs;
   if (elapsedMs(state.phaseSince, now) < limit || state.message.startsWith(SLOW_PROMOTION))
     return result(state, [ask]);
-  const message = `${SLOW_PROMOTION}: stable not rolled out to ${state.canaryRevision ?? ''} after ${limit / 1000}s; still asking`;
+  const waitingFor = scaling ? 'canary not ready for 100%' : `stable not rolled out to ${revision}`;
+  const message = `${SLOW_PROMOTION}: ${waitingFor} after ${limit / 1000}s; still asking`;
   return result({ ...state, message }, [ask, event('Warning', 'PromotionSlow', message)]);
 }
 
@@ -392,6 +477,8 @@ function onAnalysis(context: Context<Extract<Observation, { type: 'analysis' }>>
   const { state, observation, now, settings } = context;
   const { verdict } = observation;
   if (state.stepSince === null || observation.windowStart !== state.stepSince) return unchanged(state);
+  // No window is open while the canary is scaled for a step (a verdict would be about the last one).
+  if (weightAwaitingCanary(state, settings) !== null) return unchanged(state);
   if (verdict.outcome === 'fail' && verdict.fastFail) {
     return rollback(context, withVerdict(state, verdict), describeVerdict(verdict));
   }
@@ -703,6 +790,7 @@ const TABLE: { readonly [P in Phase]: PhaseHandlers } = {
   },
   Progressing: {
     'new-revision': onNewRevision,
+    'canary-ready': onCanaryScaled,
     'canary-not-ready': onCanaryNotReady,
     'canary-removed': onCanaryGone,
     analysis: onAnalysis,
@@ -724,6 +812,8 @@ const TABLE: { readonly [P in Phase]: PhaseHandlers } = {
   },
   Promoting: {
     'new-revision': onNewRevision,
+    'canary-ready': onCanaryScaled,
+    'canary-not-ready': onCanaryNotReady,
     'promotion-complete': onPromotionComplete,
     'canary-removed': onCanaryGone,
     tick: promotionDeadline,

@@ -17,6 +17,7 @@ import {
   type PublishRoutes,
   type TransitionResult,
 } from '../rollout-types.js';
+import { weightAwaitingCanary } from '../transition.js';
 import type { ServiceConfig, TrackConfig } from './config.js';
 import { MAX_STORED_EVENTS, type RolloutEvent, type ServiceState, type StateStore } from './state-store.js';
 
@@ -351,7 +352,10 @@ export class ServiceRuntime {
             reason: `no canary upstream known for revision ${action.revision}; run switchyard rollout start`,
           };
         }
-        return state.status.phase === 'Initializing' ? { type: 'canary-ready' } : null;
+        return state.status.phase === 'Initializing' ||
+          weightAwaitingCanary(state.status, this.#config.settings) !== null
+          ? { type: 'canary-ready' }
+          : null;
       case 'delete-canary':
         return { type: 'canary-removed' };
       case 'promote-stable': {

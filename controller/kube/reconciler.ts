@@ -35,6 +35,7 @@ import {
 import { errorMessage } from '../../api/errors.js';
 import type { AnalysisWindow, TransitionFn, WindowAnalyzer } from '../window-analyzer.js';
 import { type Action, initialStatus, type Observation } from '../rollout-types.js';
+import { weightAwaitingCanary } from '../transition.js';
 import {
   CANARY_API_VERSION,
   type CanaryObject,
@@ -164,6 +165,7 @@ export class Reconciler {
   ): AnalysisWindow | null {
     if (status.stepSince === null || !['Progressing', 'WaitingForPromotion'].includes(status.phase))
       return null;
+    if (weightAwaitingCanary(status, settings) !== null) return null;
     return {
       namespace,
       service: name,
@@ -263,7 +265,7 @@ export class Reconciler {
     };
     for (const observation of observations) {
       feed(observation);
-      for (const world of this.#worldObservations(state, deployment, canaryWorkload)) feed(world);
+      for (const world of this.#worldObservations(state, settings, deployment, canaryWorkload)) feed(world);
     }
     // Reported once, last, for the phase all of the above led to: a rollout started in this
     // reconcile is never told to delete the canary it is about to create from a read taken before.
@@ -308,10 +310,21 @@ export class Reconciler {
   /** What the cluster says about the workloads, for the phase the rollout is in now. */
   #worldObservations(
     state: RolloutStatus,
+    settings: RolloutSettings,
     deployment: V1Deployment,
     canaryWorkload: V1Deployment | null,
   ): Observation[] {
     const revision = state.canaryRevision;
+    const awaiting = weightAwaitingCanary(state, settings);
+    if (awaiting !== null && canaryWorkload !== null) {
+      // More traffic waits for the canary's capacity. Its spec is checked too: the workload read
+      // may predate the scale-up asked for in this very reconcile.
+      const replicas = canaryReplicas(deployment.spec?.replicas, awaiting);
+      if (revision !== null && canaryIsReady(canaryWorkload, revision, replicas))
+        return [{ type: 'canary-ready' }];
+      const failure = canaryFailure(canaryWorkload);
+      return failure === null ? [] : [{ type: 'canary-not-ready', reason: failure }];
+    }
     switch (state.phase) {
       case 'Initializing': {
         if (revision !== null && canaryIsReady(canaryWorkload, revision)) return [{ type: 'canary-ready' }];

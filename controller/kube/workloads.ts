@@ -149,11 +149,14 @@ export function trackService(
   };
 }
 
-/** The canary Deployment runs `revision` and has every replica updated and available. */
-export function canaryIsReady(canary: V1Deployment | null, revision: string): boolean {
+/**
+ * The canary Deployment runs `revision`, asks for at least `replicas` and has every replica updated
+ * and available.
+ */
+export function canaryIsReady(canary: V1Deployment | null, revision: string, replicas = 1): boolean {
   if (canary === null) return false;
   if (canary.metadata?.annotations?.[REVISION_ANNOTATION] !== revision) return false;
-  return rolledOut(canary);
+  return (canary.spec?.replicas ?? 1) >= replicas && rolledOut(canary);
 }
 
 /** Deployment controller caught up with the spec and every wanted replica is updated and available. */

@@ -269,11 +269,11 @@ services:
     );
     expect(started).toContain('default/shop:');
 
-    // Restart control while step 2 of 3 is being analysed.
+    // Restart control while step 2 of 3 is being analysed (live at 40%, after the canary scaled).
     const before = await waitFor(
       'shop at step 2',
       () => rollout('shop'),
-      (r) => r.phase === 'Progressing' && r.step === 1,
+      (r) => r.phase === 'Progressing' && r.step === 1 && r.weight === 40,
       { timeoutMs: 20_000, intervalMs: 50 },
     );
     await control!.close();
