@@ -1,16 +1,13 @@
 // The router's memory diet, kept: every module a process loads stays in its memory, so the real CLI
 // runs a table that exercises weights, rules, hashing, hops and metrics, and on exit lists what it
 // loaded. The heavy parts of node and of its packages that the router never needs must be absent.
-import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ensureBuilt, REPO_ROOT } from '../../support/build.js';
-import { freePort } from '../../support/free-port.js';
-import { equalTo, waitFor } from '../../support/wait-for.js';
-import { type App, startApp, tableJson } from './helpers.js';
+import { REPO_ROOT } from '../../support/build.js';
+import { type App, spawnRouterCli, startApp, tableJson } from './helpers.js';
 
 const HOP_TOKEN = 'footprint-hop-token';
 const dir = mkdtempSync(join(tmpdir(), 'switchyard-footprint-'));
@@ -31,7 +28,6 @@ process.on('exit', () => {
 `;
 
 beforeAll(async () => {
-  ensureBuilt('cli/router.js');
   stable = await startApp('stable');
   canary = await startApp('canary');
 });
@@ -58,49 +54,14 @@ async function loadedByRouter(): Promise<{ builtins: string[]; files: string[] }
       hashOn: { header: 'x-user-id' },
     }),
   );
-  const port = await freePort();
-  const admin = await freePort();
-  const child = spawn(
-    process.execPath,
-    [
-      '--import',
-      pathToFileURL(probe).href,
-      join(REPO_ROOT, 'bin', 'switchyard.js'),
-      'router',
-      '--service',
-      'shop',
-      '--track',
-      'stable',
-      '--local',
-      stable.url,
-      '--listen',
-      `127.0.0.1:${port}`,
-      '--admin',
-      `127.0.0.1:${admin}`,
-      '--routes-file',
-      routes,
-      '--hop-secret-file',
-      hopSecret,
-      '--log-level',
-      'warn',
-    ],
-    { env: { ...process.env, FOOTPRINT_OUT: out }, stdio: ['ignore', 'pipe', 'pipe'] },
-  );
-  let output = '';
-  child.stdout.on('data', (data) => {
-    output += data;
+  const router = await spawnRouterCli({
+    local: stable.url,
+    nodeArgs: ['--import', pathToFileURL(probe).href],
+    args: ['--routes-file', routes, '--hop-secret-file', hopSecret],
+    env: { FOOTPRINT_OUT: out },
   });
-  child.stderr.on('data', (data) => {
-    output += data;
-  });
-  const exited = new Promise<number | null>((done) => child.once('exit', (code) => done(code)));
+  const { port, admin } = router;
   try {
-    await waitFor(
-      `router ready on :${admin}`,
-      async () => (await fetch(`http://127.0.0.1:${admin}/readyz`)).status,
-      equalTo(200),
-      { timeoutMs: 15_000, seen: () => ({ output }) },
-    );
     const requests: Record<string, string>[] = [
       {},
       { 'x-beta': 'yes' },
@@ -118,9 +79,9 @@ async function loadedByRouter(): Promise<{ builtins: string[]; files: string[] }
       'switchyard_requests_total',
     );
   } finally {
-    child.kill('SIGTERM');
+    router.child.kill('SIGTERM');
   }
-  expect(await exited, output).toBe(0);
+  expect(await router.exited, router.output()).toBe(0);
   return JSON.parse(readFileSync(out, 'utf8'));
 }
 

@@ -1,17 +1,20 @@
 // Shared fixtures for the router integration tests: sample apps on real sockets, an embedded router
-// with its own Registry and a routes file in a temp dir.
+// with its own Registry and a routes file in a temp dir, and the real CLI as a child process.
 
+import { type ChildProcessByStdio, spawn } from 'node:child_process';
 import { mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
+import { type Readable, Writable } from 'node:stream';
 import { pino } from 'pino';
 import { Registry } from 'prom-client';
 import type { RouterConfig } from '../../../router/config.js';
 import type { Random } from '../../../router/decide.js';
 import { type RunningRouter, startRouter } from '../../../router/start.js';
+import { ensureBuilt, REPO_ROOT } from '../../support/build.js';
+import { freePort } from '../../support/free-port.js';
 import { equalTo, waitFor } from '../../support/wait-for.js';
 
 export interface Seen {
@@ -220,4 +223,72 @@ export async function metricValue(
 export function sequence(...values: number[]): Random {
   let i = 0;
   return () => values[Math.min(i++, values.length - 1)]!;
+}
+
+export interface RouterCli {
+  readonly child: ChildProcessByStdio<null, Readable, Readable>;
+  readonly port: number;
+  readonly admin: number;
+  /** Everything it wrote to stdout and stderr so far. */
+  output(): string;
+  /** Its exit code, once it has exited. */
+  readonly exited: Promise<number | null>;
+}
+
+/**
+ * Runs the real CLI as the kubelet does, `node [nodeArgs] bin/switchyard.js router --service shop
+ * --track stable --local <local> [args]`, listening on free ports (SWITCHYARD_LISTEN/_ADMIN), and
+ * waits until its /readyz answers 200.
+ */
+export async function spawnRouterCli(options: {
+  readonly local: string;
+  readonly args?: readonly string[];
+  readonly env?: Readonly<Record<string, string>>;
+  readonly nodeArgs?: readonly string[];
+}): Promise<RouterCli> {
+  ensureBuilt('cli/router.js');
+  const port = await freePort();
+  const admin = await freePort();
+  const argv = [
+    ...(options.nodeArgs ?? []),
+    join(REPO_ROOT, 'bin', 'switchyard.js'),
+    'router',
+    '--service',
+    'shop',
+    '--track',
+    'stable',
+    '--local',
+    options.local,
+    ...(options.args ?? []),
+  ];
+  const child = spawn(process.execPath, argv, {
+    env: {
+      ...process.env,
+      SWITCHYARD_LISTEN: `127.0.0.1:${port}`,
+      SWITCHYARD_ADMIN: `127.0.0.1:${admin}`,
+      SWITCHYARD_LOG_LEVEL: 'warn',
+      ...options.env,
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout.on('data', (data) => {
+    output += data;
+  });
+  child.stderr.on('data', (data) => {
+    output += data;
+  });
+  const exited = new Promise<number | null>((done) => child.once('exit', (code) => done(code)));
+  try {
+    await waitFor(
+      `router ready on :${admin}`,
+      async () => (await fetch(`http://127.0.0.1:${admin}/readyz`)).status,
+      equalTo(200),
+      { timeoutMs: 15_000, seen: () => ({ output }) },
+    );
+  } catch (error) {
+    child.kill('SIGKILL');
+    throw error;
+  }
+  return { child, port, admin, output: () => output, exited };
 }
