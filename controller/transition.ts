@@ -188,7 +188,9 @@ function enterStep(
     weight: settings.strategy === 'bluegreen' ? 100 : weight,
   };
   const stepName = `step ${step + 1}/${weights.length} at ${weight}%`;
-  if (weight > state.weight && !canarySized) {
+  // Decided by the predicate the adapters answer to, so a wait they would not end is never entered.
+  const waits = weightAwaitingCanary({ ...state, phase: 'Progressing', step }, settings) !== null;
+  if (waits && !canarySized) {
     const scaling: RolloutStatus = {
       ...enterPhase(state, 'Progressing', now, `${why}: scaling the canary for ${stepName}`),
       step,
@@ -248,7 +250,7 @@ function startPromotion(context: Context, state: RolloutStatus, why: string): Tr
     inconclusiveChecks: 0,
     pausedFrom: null,
   };
-  if (state.weight < 100) {
+  if (weightAwaitingCanary({ ...promoting, phase: 'Promoting' }, settings) !== null) {
     const next = enterPhase(
       promoting,
       'Promoting',
