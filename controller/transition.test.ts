@@ -5,6 +5,7 @@ import type { CheckOutcome, Command, Phase, RolloutStatus, Verdict } from '../ap
 import { PHASES } from '../api/canary.js';
 import type { Action, Observation, PublishRoutes } from './rollout-types.js';
 import {
+  type CanarySizing,
   initialStatus,
   MAX_FAILED_REVISIONS,
   PROGRESS_DEADLINE_INTERVALS,
@@ -44,6 +45,7 @@ class Driver {
   actions: Action[] = [];
   last: ReturnType<typeof transition> | null = null;
   scalesAtOnce = true;
+  sizing: CanarySizing = 'switchyard';
   constructor(
     readonly config: RolloutSettings = settings(),
     stable: string | null = 'rev-a',
@@ -56,7 +58,7 @@ class Driver {
     return this;
   }
   send(observation: Observation): this {
-    this.last = transition(this.state, observation, new Date(this.now), this.config);
+    this.last = transition(this.state, observation, new Date(this.now), this.config, this.sizing);
     this.state = this.last.state;
     this.actions.push(...this.last.actions);
     if (this.scalesAtOnce && weightAwaitingCanary(this.state, this.config) !== null) {
@@ -713,6 +715,29 @@ describe('transition: every operator command in every phase', () => {
       'promote-stable',
       'record-event',
     ]);
+  });
+
+  it('publishes each step and the promotion at once when the operator sizes the canary (file mode)', () => {
+    const d = new Driver();
+    d.sizing = 'operator';
+    d.scalesAtOnce = false;
+    d.send({ type: 'new-revision', revision: 'rev-b' }).send({ type: 'canary-ready' }).step('pass');
+    expect(d.state).toMatchObject({ phase: 'Progressing', step: 1, weight: 25 });
+    expect(d.lastActions().map((action) => action.type)).toEqual([
+      'publish-routes',
+      'ensure-canary',
+      'analyse',
+      'record-event',
+    ]);
+    expect(d.lastActions()[3]).toMatchObject({
+      reason: 'StepStarted',
+      message: expect.stringMatching(/^step 1 passed/),
+    });
+    d.step('pass').step('pass');
+    expect(d.state).toMatchObject({ phase: 'Promoting', weight: 100 });
+    expect(
+      d.actions.filter((action) => action.type === 'record-event').map((action) => action.reason),
+    ).not.toContain('CanaryScaling');
   });
 
   it('rolls back when the canary cannot be scaled for a step within the progress deadline', () => {

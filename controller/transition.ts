@@ -22,11 +22,19 @@ export const PROGRESS_DEADLINE_INTERVALS = 10;
  */
 export const MAX_FAILED_REVISIONS = 20;
 
+/**
+ * Who sizes the canary for its traffic. `switchyard`: the adapter scales the canary workload
+ * (Kubernetes), so more canary traffic waits for it (`weightAwaitingCanary`). `operator`: the canary
+ * is an upstream used as announced (file mode), so a step's weight goes live at once.
+ */
+export type CanarySizing = 'switchyard' | 'operator';
+
 interface Context<O extends Observation = Observation> {
   readonly state: RolloutStatus;
   readonly observation: O;
   readonly now: Date;
   readonly settings: RolloutSettings;
+  readonly sizing: CanarySizing;
 }
 
 type Handler<T extends ObservationType> = (
@@ -189,7 +197,9 @@ function enterStep(
   };
   const stepName = `step ${step + 1}/${weights.length} at ${weight}%`;
   // Decided by the predicate the adapters answer to, so a wait they would not end is never entered.
-  const waits = weightAwaitingCanary({ ...state, phase: 'Progressing', step }, settings) !== null;
+  const waits =
+    context.sizing === 'switchyard' &&
+    weightAwaitingCanary({ ...state, phase: 'Progressing', step }, settings) !== null;
   if (waits && !canarySized) {
     const scaling: RolloutStatus = {
       ...enterPhase(state, 'Progressing', now, `${why}: scaling the canary for ${stepName}`),
@@ -250,7 +260,10 @@ function startPromotion(context: Context, state: RolloutStatus, why: string): Tr
     inconclusiveChecks: 0,
     pausedFrom: null,
   };
-  if (weightAwaitingCanary({ ...promoting, phase: 'Promoting' }, settings) !== null) {
+  if (
+    context.sizing === 'switchyard' &&
+    weightAwaitingCanary({ ...promoting, phase: 'Promoting' }, settings) !== null
+  ) {
     const next = enterPhase(
       promoting,
       'Promoting',
@@ -846,8 +859,9 @@ export function transition(
   observation: Observation,
   now: Date,
   settings: RolloutSettings,
+  sizing: CanarySizing = 'switchyard',
 ): TransitionResult {
   const handler = TABLE[state.phase][observation.type] as Handler<ObservationType> | undefined;
   if (handler === undefined) return unchanged(state);
-  return handler({ state, observation: observation as never, now, settings });
+  return handler({ state, observation: observation as never, now, settings, sizing });
 }

@@ -4,12 +4,14 @@
 import type { RolloutSettings } from '../api/annotations.js';
 import type { RolloutStatus, Verdict } from '../api/canary.js';
 import type { Observation, TransitionResult } from './rollout-types.js';
+import type { CanarySizing } from './transition.js';
 
 export type TransitionFn = (
   state: RolloutStatus,
   observation: Observation,
   now: Date,
   settings: RolloutSettings,
+  sizing?: CanarySizing,
 ) => TransitionResult;
 
 /** One track as the analysis sees it. */

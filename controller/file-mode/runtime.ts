@@ -299,6 +299,7 @@ export class ServiceRuntime {
       observation,
       this.#options.now(),
       this.#config.settings,
+      'operator',
     );
   }
 
@@ -352,6 +353,8 @@ export class ServiceRuntime {
             reason: `no canary upstream known for revision ${action.revision}; run switchyard rollout start`,
           };
         }
+        // The operator sizes it, so no step waits for it; a status saved while one did (by a version
+        // before 'operator' sizing) is answered as well.
         return state.status.phase === 'Initializing' ||
           weightAwaitingCanary(state.status, this.#config.settings) !== null
           ? { type: 'canary-ready' }

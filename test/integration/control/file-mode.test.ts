@@ -269,7 +269,7 @@ services:
     );
     expect(started).toContain('default/shop:');
 
-    // Restart control while step 2 of 3 is being analysed (live at 40%, after the canary scaled).
+    // Restart control while step 2 of 3 is being analysed (live at 40%).
     const before = await waitFor(
       'shop at step 2',
       () => rollout('shop'),
