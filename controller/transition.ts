@@ -90,6 +90,15 @@ export function weightAwaitingCanary(state: RolloutStatus, settings: RolloutSett
   return target !== undefined && state.weight < target ? target : null;
 }
 
+/**
+ * Whether `candidate`, the state about to take more canary traffic, first waits for the canary to be
+ * scaled for it. Decided by the predicate the adapters answer to, so a wait they would not end is
+ * never entered.
+ */
+function waitsForCanary(context: Context, candidate: RolloutStatus): boolean {
+  return context.sizing === 'switchyard' && weightAwaitingCanary(candidate, context.settings) !== null;
+}
+
 function event(eventType: 'Normal' | 'Warning', reason: string, message: string): Action {
   return { type: 'record-event', eventType, reason, message };
 }
@@ -176,7 +185,7 @@ function isActive(phase: Phase): boolean {
 
 /**
  * Enters analysis step `step`: publishes its weight and starts its window. A step that raises the
- * weight first only asks for the larger canary (`weightAwaitingCanary`) unless `canarySized`.
+ * weight first only asks for the larger canary (`waitsForCanary`) unless `canarySized`.
  */
 function enterStep(
   context: Context,
@@ -196,11 +205,7 @@ function enterStep(
     weight: settings.strategy === 'bluegreen' ? 100 : weight,
   };
   const stepName = `step ${step + 1}/${weights.length} at ${weight}%`;
-  // Decided by the predicate the adapters answer to, so a wait they would not end is never entered.
-  const waits =
-    context.sizing === 'switchyard' &&
-    weightAwaitingCanary({ ...state, phase: 'Progressing', step }, settings) !== null;
-  if (waits && !canarySized) {
+  if (!canarySized && waitsForCanary(context, { ...state, phase: 'Progressing', step })) {
     const scaling: RolloutStatus = {
       ...enterPhase(state, 'Progressing', now, `${why}: scaling the canary for ${stepName}`),
       step,
@@ -260,10 +265,7 @@ function startPromotion(context: Context, state: RolloutStatus, why: string): Tr
     inconclusiveChecks: 0,
     pausedFrom: null,
   };
-  if (
-    context.sizing === 'switchyard' &&
-    weightAwaitingCanary({ ...promoting, phase: 'Promoting' }, settings) !== null
-  ) {
+  if (waitsForCanary(context, { ...promoting, phase: 'Promoting' })) {
     const next = enterPhase(
       promoting,
       'Promoting',
