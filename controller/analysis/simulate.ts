@@ -5,7 +5,7 @@ import { DEFAULT_SETTINGS, type RolloutSettings } from '../../api/annotations.js
 import type { RolloutStatus } from '../../api/canary.js';
 import { DURATION_BUCKETS } from '../../router/metrics.js';
 import type { Observation } from '../rollout-types.js';
-import { initialStatus, transition, weightAwaitingCanary } from '../transition.js';
+import { initialStatus, transition } from '../transition.js';
 import { DEFAULT_JUDGE_OPTIONS, type JudgeOptions, judge } from './judge.js';
 import { deltaCounts, type TrackCounts } from './window.js';
 
@@ -173,11 +173,9 @@ export function simulateRun(
   let failVerdicts = 0;
   let inconclusiveVerdicts = 0;
   const send = (observation: Observation): void => {
-    state = transition(state, observation, new Date(now), settings).state;
-    // The simulated canary scales at once: more canary traffic goes live as soon as it is asked for.
-    if (weightAwaitingCanary(state, settings) !== null) {
-      state = transition(state, { type: 'canary-ready' }, new Date(now), settings).state;
-    }
+    // The simulated canary has whatever capacity it is given, like an operator-sized one: a step's
+    // weight goes live as the step starts.
+    state = transition(state, observation, new Date(now), settings, 'operator').state;
     if (state.stepSince !== windowStart) {
       // The adapter's first scrape of a new window is its baseline.
       windowStart = state.stepSince;
