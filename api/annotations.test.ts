@@ -1,5 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { Annotation, DEFAULT_SETTINGS, parseAnnotations, podTemplateHash } from './annotations.js';
+import {
+  Annotation,
+  DEFAULT_SETTINGS,
+  parseAnnotations,
+  podTemplateHash,
+  progressDeadlineMs,
+} from './annotations.js';
 import { SwitchyardError } from './errors.js';
 
 function errorOf(annotations: Record<string, string>): SwitchyardError {
@@ -29,6 +35,7 @@ describe('parseAnnotations', () => {
       'switchyard.io/port': 'http',
       'switchyard.io/steps': '10, 20,60',
       'switchyard.io/interval': '1m30s',
+      'switchyard.io/progress-deadline': '15m',
       'switchyard.io/max-failed-checks': '3',
       'switchyard.io/success-rate': '0.95',
       'switchyard.io/p99-latency': '500ms',
@@ -48,6 +55,7 @@ describe('parseAnnotations', () => {
       port: 'http',
       steps: [10, 20, 60],
       intervalMs: 90_000,
+      progressDeadlineMs: 900_000,
       maxFailedChecks: 3,
       successRate: 0.95,
       p99LatencyMs: 500,
@@ -74,6 +82,9 @@ describe('parseAnnotations', () => {
     ['switchyard.io/steps', '', 'ascending integers 1–99'],
     ['switchyard.io/interval', '5s', 'from 10s to 24h'],
     ['switchyard.io/interval', '1 minute', 'from 10s to 24h'],
+    ['switchyard.io/progress-deadline', '30s', 'a duration from the interval (1m) to 240h'],
+    ['switchyard.io/progress-deadline', '10 minutes', 'a duration from the interval (1m) to 240h'],
+    ['switchyard.io/progress-deadline', '241h', 'a duration from the interval (1m) to 240h'],
     ['switchyard.io/port', 'Not_A_Port', 'container port name'],
     ['switchyard.io/port', '70000', 'integer 1–65535'],
     ['switchyard.io/success-rate', '1.2', 'from 0 to 1'],
@@ -94,6 +105,27 @@ describe('parseAnnotations', () => {
     expect(error.message).toContain(annotation);
     expect(error.message).toContain(JSON.stringify(value));
     expect(error.message).toContain(allowed);
+  });
+
+  it('defaults the progress deadline to 10 intervals, following the interval', () => {
+    expect(progressDeadlineMs(DEFAULT_SETTINGS)).toBe(600_000);
+    expect(progressDeadlineMs(parseAnnotations({ 'switchyard.io/interval': '30s' }).settings)).toBe(300_000);
+    const custom = parseAnnotations({ 'switchyard.io/progress-deadline': '1h30m' }).settings;
+    expect(custom.progressDeadlineMs).toBe(5_400_000);
+    expect(progressDeadlineMs(custom)).toBe(5_400_000);
+  });
+
+  it('checks the progress deadline against the interval set alongside it, in any order', () => {
+    const { settings } = parseAnnotations({
+      'switchyard.io/progress-deadline': '20s',
+      'switchyard.io/interval': '20s',
+    });
+    expect(progressDeadlineMs(settings)).toBe(20_000);
+    const error = errorOf({ 'switchyard.io/interval': '2m', 'switchyard.io/progress-deadline': '90s' });
+    expect(error.field).toBe('switchyard.io/progress-deadline');
+    expect(error.message).toBe(
+      'switchyard.io/progress-deadline: "90s" — expected a duration from the interval (2m) to 240h, e.g. "10m", "1h"',
+    );
   });
 
   it('requires match rules for the ab strategy', () => {

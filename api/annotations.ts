@@ -2,7 +2,7 @@
 // into. The same vocabulary configures file mode. Parsing lives here too (one place for both).
 
 import { createHash } from 'node:crypto';
-import { parseDurationMs } from './duration.js';
+import { formatDurationMs, parseDurationMs } from './duration.js';
 import { ErrorCode, SwitchyardError } from './errors.js';
 import { DEFAULT_STICKY_COOKIE, parseRouteTable } from './routes.js';
 
@@ -13,6 +13,7 @@ export const Annotation = {
   port: 'switchyard.io/port',
   steps: 'switchyard.io/steps',
   interval: 'switchyard.io/interval',
+  progressDeadline: 'switchyard.io/progress-deadline',
   maxFailedChecks: 'switchyard.io/max-failed-checks',
   successRate: 'switchyard.io/success-rate',
   p99Latency: 'switchyard.io/p99-latency',
@@ -66,6 +67,11 @@ export interface RolloutSettings {
   readonly steps: readonly number[];
   /** Time per step in milliseconds. Default 60 000, minimum 10 000. */
   readonly intervalMs: number;
+  /**
+   * Time without progress before the rollout fails, in milliseconds, at least intervalMs; null =
+   * 10 intervals. Read it through progressDeadlineMs(settings).
+   */
+  readonly progressDeadlineMs: number | null;
   /** Failed analyses before rollback. Default 2. */
   readonly maxFailedChecks: number;
   /** Minimum canary success rate, 0-1. Default 0.99. */
@@ -95,6 +101,7 @@ export const DEFAULT_SETTINGS: RolloutSettings = Object.freeze({
   port: null,
   steps: Object.freeze([5, 25, 50]),
   intervalMs: 60_000,
+  progressDeadlineMs: null,
   maxFailedChecks: 2,
   successRate: 0.99,
   p99LatencyMs: null,
@@ -109,6 +116,23 @@ export const DEFAULT_SETTINGS: RolloutSettings = Object.freeze({
   checks: Object.freeze([]),
   patchService: false,
 });
+
+/** Shortest `switchyard.io/interval`: shorter steps see too little traffic for the statistics. */
+const MIN_INTERVAL_MS = 10_000;
+const MAX_INTERVAL_MS = 86_400_000;
+/** Without `switchyard.io/progress-deadline`, the deadline is this many intervals. */
+const DEFAULT_PROGRESS_DEADLINE_INTERVALS = 10;
+const MAX_PROGRESS_DEADLINE_MS = DEFAULT_PROGRESS_DEADLINE_INTERVALS * MAX_INTERVAL_MS;
+
+/**
+ * How long a step (or Initializing, or a promotion) may go without progress — inconclusive
+ * verdicts, a canary that is not ready or not scaled — before the rollout fails: a rollout never
+ * wedges. Derived here rather than stored at parse time, so settings built with another interval
+ * (file mode's short intervals, tests) keep the 10-interval default.
+ */
+export function progressDeadlineMs(settings: RolloutSettings): number {
+  return settings.progressDeadlineMs ?? DEFAULT_PROGRESS_DEADLINE_INTERVALS * settings.intervalMs;
+}
 
 // ---------------------------------------------------------------------------------------------
 // Annotations and labels the webhook and controller write themselves (never set by users).
@@ -164,6 +188,11 @@ export interface ParsedAnnotations {
   readonly warnings: readonly string[];
 }
 
+export interface ParseOptions {
+  /** Shortest interval allowed; below MIN_INTERVAL_MS only for file mode's `unsafeShortIntervals`. */
+  readonly minIntervalMs?: number;
+}
+
 const PORT_NAME_PATTERN = /^(?=.{1,15}$)(?=.*[a-z])[a-z0-9]+(-[a-z0-9]+)*$/;
 const DNS_SUBDOMAIN_PATTERN =
   /^(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
@@ -215,6 +244,17 @@ function durationIn(
   const ms = parseDurationMs(value);
   if (ms === null || ms < minMs || ms > maxMs) invalid(annotation, value, allowed);
   return ms;
+}
+
+/** A deadline shorter than one interval would fail a step before its first verdict could count. */
+function parseProgressDeadline(value: string, intervalMs: number): number {
+  return durationIn(
+    Annotation.progressDeadline,
+    value,
+    intervalMs,
+    MAX_PROGRESS_DEADLINE_MS,
+    `a duration from the interval (${formatDurationMs(intervalMs)}) to ${formatDurationMs(MAX_PROGRESS_DEADLINE_MS)}, e.g. "10m", "1h"`,
+  );
 }
 
 function oneOf<T extends string>(annotation: string, value: string, allowed: readonly T[]): T {
@@ -351,11 +391,15 @@ export function isOptedIn(annotations: Readonly<Record<string, string>> | null |
  */
 export function parseAnnotations(
   annotations: Readonly<Record<string, unknown>> | null | undefined,
+  options: ParseOptions = {},
 ): ParsedAnnotations {
+  const { minIntervalMs = MIN_INTERVAL_MS } = options;
   const source = annotations ?? {};
   const warnings: string[] = [];
   const settings: { -readonly [K in keyof RolloutSettings]: RolloutSettings[K] } = { ...DEFAULT_SETTINGS };
   const checks: CustomCheck[] = [];
+  // Checked once the interval is known, whatever the order of the annotations.
+  let progressDeadline: string | null = null;
   for (const annotation of Object.keys(source).sort()) {
     if (!annotation.startsWith(ANNOTATION_PREFIX)) continue;
     const raw = source[annotation];
@@ -377,10 +421,13 @@ export function parseAnnotations(
         settings.intervalMs = durationIn(
           annotation,
           value,
-          10_000,
-          86_400_000,
-          'a duration from 10s to 24h, e.g. "1m", "30s", "1m30s"',
+          minIntervalMs,
+          MAX_INTERVAL_MS,
+          `a duration from ${formatDurationMs(minIntervalMs)} to ${formatDurationMs(MAX_INTERVAL_MS)}, e.g. "1m", "30s", "1m30s"`,
         );
+        break;
+      case Annotation.progressDeadline:
+        progressDeadline = value;
         break;
       case Annotation.maxFailedChecks:
         settings.maxFailedChecks = integerIn(annotation, value, 1, 100);
@@ -433,6 +480,9 @@ export function parseAnnotations(
         if (annotation.startsWith(Annotation.checkPrefix)) checks.push(parseCheck(annotation, value));
         else warnings.push(unknownWarning(annotation));
     }
+  }
+  if (progressDeadline !== null) {
+    settings.progressDeadlineMs = parseProgressDeadline(progressDeadline, settings.intervalMs);
   }
   if (settings.strategy === 'ab' && settings.match.length === 0) {
     invalid(Annotation.strategy, 'ab', `${Annotation.match} with at least one rule when the strategy is ab`);

@@ -8,13 +8,14 @@ import {
   type CanarySizing,
   initialStatus,
   MAX_FAILED_REVISIONS,
-  PROGRESS_DEADLINE_INTERVALS,
   transition,
   weightAwaitingCanary,
 } from './transition.js';
 
 const T0 = Date.parse('2026-01-01T00:00:00.000Z');
 const INTERVAL = 60_000;
+/** The progress deadline without switchyard.io/progress-deadline, in intervals. */
+const DEFAULT_DEADLINE_INTERVALS = 10;
 const settings = (overrides: Partial<RolloutSettings> = {}): RolloutSettings => ({
   ...DEFAULT_SETTINGS,
   intervalMs: INTERVAL,
@@ -201,7 +202,7 @@ describe('transition: canary strategy', () => {
     // Enough traffic later: the growing window passes.
     d.advance(1000).analysis('pass');
     expect(d.state.step).toBe(1);
-    for (let i = 1; i < PROGRESS_DEADLINE_INTERVALS; i++) d.step('inconclusive');
+    for (let i = 1; i < DEFAULT_DEADLINE_INTERVALS; i++) d.step('inconclusive');
     expect(d.state.phase).toBe('Progressing');
     d.step('inconclusive');
     expect(d.state.phase).toBe('RollingBack');
@@ -210,11 +211,66 @@ describe('transition: canary strategy', () => {
 
   it('fails on a tick at the progress deadline even when no verdict ever arrives', () => {
     const d = progressing()
-      .advance(PROGRESS_DEADLINE_INTERVALS * INTERVAL - 1)
+      .advance(DEFAULT_DEADLINE_INTERVALS * INTERVAL - 1)
       .send({ type: 'tick' });
     expect(d.state.phase).toBe('Progressing');
     d.advance(1).send({ type: 'tick' });
     expect(d.state.phase).toBe('RollingBack');
+  });
+
+  it('uses switchyard.io/progress-deadline: 3 intervals of inconclusive verdicts roll back, not before', () => {
+    const d = progressing(settings({ progressDeadlineMs: 3 * INTERVAL }));
+    d.step('inconclusive')
+      .step('inconclusive')
+      .advance(INTERVAL - 1)
+      .analysis('inconclusive');
+    expect(d.state).toMatchObject({ phase: 'Progressing', step: 0 });
+    d.advance(1).analysis('inconclusive');
+    expect(d.state).toMatchObject({ phase: 'RollingBack', weight: 0, failedRevisions: ['rev-b'] });
+    expect(d.state.message).toContain('progress deadline');
+  });
+
+  it('names the configured deadline when a tick reaches it, and holds past 10 intervals when longer', () => {
+    const short = progressing(settings({ progressDeadlineMs: 3 * INTERVAL }))
+      .advance(3 * INTERVAL - 1)
+      .send({ type: 'tick' });
+    expect(short.state.phase).toBe('Progressing');
+    short.advance(1).send({ type: 'tick' });
+    expect(short.state.message).toBe(
+      'rolled back rev-b: no conclusive analysis at step 1 within 180s (progress deadline)',
+    );
+    const long = progressing(settings({ progressDeadlineMs: 15 * INTERVAL }))
+      .advance(DEFAULT_DEADLINE_INTERVALS * INTERVAL)
+      .send({ type: 'tick' })
+      .analysis('inconclusive');
+    expect(long.state.phase).toBe('Progressing');
+    long.advance(5 * INTERVAL).send({ type: 'tick' });
+    expect(long.state.message).toContain('within 900s (progress deadline)');
+  });
+
+  it('uses switchyard.io/progress-deadline for a canary that never gets ready and a slow promotion', () => {
+    const config = settings({ progressDeadlineMs: 3 * INTERVAL });
+    const initializing = new Driver(config)
+      .send({ type: 'new-revision', revision: 'rev-b' })
+      .advance(3 * INTERVAL - 1)
+      .send({ type: 'tick' });
+    expect(initializing.state.phase).toBe('Initializing');
+    initializing.advance(1).send({ type: 'tick' });
+    expect(initializing.state.message).toBe(
+      'rolled back rev-b: canary not ready within 180s (progress deadline)',
+    );
+    const promoting = progressing(config)
+      .command({ type: 'promote', full: true })
+      .advance(3 * INTERVAL - 1)
+      .send({ type: 'tick' });
+    expect(promoting.lastActions()).toEqual([{ type: 'promote-stable', revision: 'rev-b' }]);
+    promoting.advance(1).send({ type: 'tick' });
+    expect(promoting.lastActions()).toContainEqual(
+      expect.objectContaining({
+        reason: 'PromotionSlow',
+        message: 'promotion slow: stable not rolled out to rev-b after 180s; still asking',
+      }),
+    );
   });
 
   it('asks for the canary again on every tick while initializing (a create may have been lost)', () => {
@@ -242,7 +298,7 @@ describe('transition: canary strategy', () => {
     ]);
     d.send({ type: 'canary-not-ready', reason: 'ImagePullBackOff' });
     expect(d.lastActions()).toEqual([]);
-    d.advance(PROGRESS_DEADLINE_INTERVALS * INTERVAL).send({ type: 'tick' });
+    d.advance(DEFAULT_DEADLINE_INTERVALS * INTERVAL).send({ type: 'tick' });
     expect(d.state).toMatchObject({ phase: 'RollingBack', failedRevisions: ['rev-b'] });
   });
 
@@ -744,7 +800,7 @@ describe('transition: every operator command in every phase', () => {
     const d = progressing();
     d.scalesAtOnce = false;
     d.step('pass')
-      .advance(PROGRESS_DEADLINE_INTERVALS * INTERVAL)
+      .advance(DEFAULT_DEADLINE_INTERVALS * INTERVAL)
       .send({ type: 'tick' });
     expect(d.state.phase).toBe('RollingBack');
     expect(d.state.message).toContain('canary not scaled for step 2');
@@ -841,6 +897,7 @@ const settingsArb = fc.record({
   strategy: fc.constantFrom('canary' as const, 'ab' as const, 'bluegreen' as const),
   promotion: fc.constantFrom('auto' as const, 'manual' as const),
   maxFailedChecks: fc.integer({ min: 1, max: 3 }),
+  progressDeadlineMs: fc.constantFrom(null, INTERVAL, 3 * INTERVAL),
 });
 
 function resolve(observation: Observation, state: RolloutStatus): Observation {
@@ -968,7 +1025,7 @@ describe('transition: restart in every phase', () => {
       const persisted = JSON.parse(JSON.stringify(d.state)) as RolloutStatus;
       expect(persisted).toEqual(d.state);
       for (const observation of followUps) {
-        for (const delay of [0, INTERVAL, PROGRESS_DEADLINE_INTERVALS * INTERVAL]) {
+        for (const delay of [0, INTERVAL, DEFAULT_DEADLINE_INTERVALS * INTERVAL]) {
           const at = new Date(d.now + delay);
           expect(transition(persisted, observation, at, d.config)).toEqual(
             transition(d.state, observation, at, d.config),
@@ -1015,7 +1072,7 @@ describe('transition: never wedges waiting on an adapter', () => {
 
   it('warns once when promotion takes past the progress deadline, still asking on every tick', () => {
     const d = inPhase('Promoting')
-      .advance(PROGRESS_DEADLINE_INTERVALS * INTERVAL)
+      .advance(DEFAULT_DEADLINE_INTERVALS * INTERVAL)
       .send({ type: 'tick' });
     expect(d.lastActions()).toEqual([
       { type: 'promote-stable', revision: 'rev-b' },

@@ -1,7 +1,7 @@
 // The rollout state machine: a pure function from (status, observation, time, settings) to the next
 // status and the actions adapters must execute. Every decision about weights, timing and verdicts.
 
-import type { RolloutSettings } from '../api/annotations.js';
+import { progressDeadlineMs, type RolloutSettings } from '../api/annotations.js';
 import type { Command, Phase, RolloutStatus, Verdict } from '../api/canary.js';
 import { MAX_RECORDED_VERDICTS } from '../api/canary.js';
 import type { Action, Observation, ObservationType, TransitionResult } from './rollout-types.js';
@@ -9,11 +9,6 @@ import type { Action, Observation, ObservationType, TransitionResult } from './r
 export type { Action, Observation, TransitionResult } from './rollout-types.js';
 export { initialStatus } from './rollout-types.js';
 
-/**
- * Inconclusive analyses (too little traffic) hold a step; after this many intervals without a
- * verdict (or in Initializing without a ready canary) the rollout fails: a rollout can never wedge.
- */
-export const PROGRESS_DEADLINE_INTERVALS = 10;
 /**
  * failedRevisions is bounded so a status cannot grow without limit: a rollout starts with at most
  * this many, plus its own once it fails. The oldest are dropped only when a rollout starts, never by
@@ -431,7 +426,7 @@ function onCanaryNotReady(
 
 function initializingDeadline(context: Context): TransitionResult {
   const { state, now, settings } = context;
-  const limit = PROGRESS_DEADLINE_INTERVALS * settings.intervalMs;
+  const limit = progressDeadlineMs(settings);
   if (elapsedMs(state.phaseSince, now) < limit) {
     // Asked again on every tick (idempotent): the status naming the canary is written before the
     // first ensure runs, so a failed create or a restart in between must not wait for the deadline.
@@ -444,17 +439,13 @@ function initializingDeadline(context: Context): TransitionResult {
 
 function progressDeadline(context: Context): TransitionResult {
   const { state, now, settings } = context;
-  const limit = PROGRESS_DEADLINE_INTERVALS * settings.intervalMs;
+  const limit = progressDeadlineMs(settings);
   if (elapsedMs(state.stepSince, now) < limit) return unchanged(state);
   const why =
     weightAwaitingCanary(state, settings) === null
       ? `no conclusive analysis at step ${state.step + 1}`
       : `canary not scaled for step ${state.step + 1}`;
-  return rollback(
-    context,
-    state,
-    `${why} within ${PROGRESS_DEADLINE_INTERVALS} intervals (progress deadline)`,
-  );
+  return rollback(context, state, `${why} within ${limit / 1000}s (progress deadline)`);
 }
 
 const SLOW_PROMOTION = 'promotion slow';
@@ -473,7 +464,7 @@ function promotionDeadline(context: Context): TransitionResult {
   const ask: Action = scaling
     ? { type: 'ensure-canary', revision, weight: 100 }
     : { type: 'promote-stable', revision };
-  const limit = PROGRESS_DEADLINE_INTERVALS * settings.intervalMs;
+  const limit = progressDeadlineMs(settings);
   if (elapsedMs(state.phaseSince, now) < limit || state.message.startsWith(SLOW_PROMOTION))
     return result(state, [ask]);
   const waitingFor = scaling ? 'canary not ready for 100%' : `stable not rolled out to ${revision}`;
@@ -502,7 +493,7 @@ function onAnalysis(context: Context<Extract<Observation, { type: 'analysis' }>>
   const elapsed = elapsedMs(state.stepSince, now);
   if (elapsed < settings.intervalMs) return unchanged(state);
   const intervals = Math.floor(elapsed / settings.intervalMs);
-  if (elapsed >= PROGRESS_DEADLINE_INTERVALS * settings.intervalMs && verdict.outcome !== 'pass') {
+  if (elapsed >= progressDeadlineMs(settings) && verdict.outcome !== 'pass') {
     return rollback(context, withVerdict(state, verdict), `progress deadline: ${describeVerdict(verdict)}`);
   }
   return VERDICT_HANDLERS[verdict.outcome](context, verdict, intervals);

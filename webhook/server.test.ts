@@ -145,6 +145,7 @@ describe('POST /mutate', () => {
       'port',
       'steps',
       'interval',
+      'progress-deadline',
       'max-failed-checks',
       'success-rate',
       'p99-latency',

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
+import { progressDeadlineMs } from '../../api/annotations.js';
 import { initialStatus } from '../rollout-types.js';
 import { loadConfig, loadRouterSecret, parseConfig } from './config.js';
 import { StateStore } from './state-store.js';
@@ -99,6 +100,19 @@ describe('file-mode config', () => {
       ),
     );
     expect(config.services[0]?.settings.intervalMs).toBe(2000);
+  });
+
+  it('checks progress-deadline against a short interval, which its default follows', () => {
+    const withRollout = (rollout: string) =>
+      `unsafeShortIntervals: true\nservices: [{ name: shop, tracks: { stable: { upstream: "http://a:1" } }, rollout: ${rollout} }]`;
+    const settings = (rollout: string) => parseConfig(parse(withRollout(rollout))).services[0]?.settings;
+    expect(progressDeadlineMs(settings('{ interval: 2s }')!)).toBe(20_000);
+    expect(progressDeadlineMs(settings('{ interval: 2s, progress-deadline: 6s }')!)).toBe(6000);
+    const error = errorOf(withRollout('{ interval: 2s, progress-deadline: 1s }'));
+    expect(error.field).toBe('services[0].rollout.progress-deadline');
+    expect(error.message).toBe(
+      'config: services[0].rollout.progress-deadline: "1s" — expected a duration from the interval (2s) to 240h, e.g. "10m", "1h"',
+    );
   });
 
   it('resolves routerAuth.secretFile against the config directory and reads it only when asked', async () => {

@@ -8,10 +8,7 @@ import {
   parseAnnotations,
   type RolloutSettings,
 } from '../../api/annotations.js';
-import { parseDurationMs } from '../../api/duration.js';
 import { ErrorCode, SwitchyardError, isSwitchyardError } from '../../api/errors.js';
-
-export const MIN_INTERVAL_MS = 10_000;
 
 /** Annotations that only make sense on Kubernetes objects. */
 const KUBERNETES_ONLY = new Set([
@@ -46,7 +43,6 @@ export function parseRolloutBlock(
   if (typeof input !== 'object' || Array.isArray(input))
     fail(field, 'expected a mapping of rollout settings');
   const annotations: Record<string, string> = {};
-  let shortIntervalMs: number | null = null;
   for (const [key, value] of Object.entries(input)) {
     const at = `${field}.${key}`;
     if (KUBERNETES_ONLY.has(key)) fail(at, 'applies to Kubernetes workloads only, not to file mode');
@@ -55,23 +51,17 @@ export function parseRolloutBlock(
     else if (typeof value === 'number' || typeof value === 'boolean') text = String(value);
     else if (key === 'match' && Array.isArray(value)) text = JSON.stringify(value);
     else fail(at, `expected a string or number, got ${JSON.stringify(value)}`);
-    if (key === 'interval' && options.allowShortIntervals) {
-      const ms = parseDurationMs(text);
-      if (ms !== null && ms > 0 && ms < MIN_INTERVAL_MS) {
-        shortIntervalMs = ms;
-        continue;
-      }
-    }
     annotations[`${ANNOTATION_PREFIX}${key}`] = text;
   }
   let parsed: ReturnType<typeof parseAnnotations>;
   try {
-    parsed = parseAnnotations(annotations);
+    // The parser sees the real interval even when short, so progress-deadline is checked against it.
+    parsed = parseAnnotations(annotations, options.allowShortIntervals ? { minIntervalMs: 1 } : {});
   } catch (error) {
     if (!isSwitchyardError(error)) throw error;
     const key = (error.field ?? '').slice(ANNOTATION_PREFIX.length);
     const extra =
-      key === 'interval'
+      key === 'interval' && !options.allowShortIntervals
         ? ' (unsafeShortIntervals: true allows less than 10s, for tests and demos only)'
         : '';
     fail(`${field}.${key}`, `${error.message.slice(ANNOTATION_PREFIX.length + key.length + 2)}${extra}`);
@@ -81,7 +71,5 @@ export function parseRolloutBlock(
     const key = /unknown annotation switchyard\.io\/(\S+)/.exec(unknown)?.[1] ?? '?';
     fail(`${field}.${key}`, `unknown setting; allowed: ${ALLOWED.join(', ')}, check.<name>`);
   }
-  return shortIntervalMs === null
-    ? parsed.settings
-    : Object.freeze({ ...parsed.settings, intervalMs: shortIntervalMs });
+  return parsed.settings;
 }
