@@ -1,6 +1,7 @@
 // The Kubernetes-mode controller of one control replica: informers (Deployments, Canaries, injected
-// pods), a route projection every replica runs (route tables derived from Canary status), and —
-// only while this replica holds the Lease — the work queue, the reconciler and the analysis loop.
+// pods, Services), a route projection every replica runs (route tables derived from Canary
+// status), and — only while this replica holds the Lease — the work queue, the reconciler and the
+// analysis loop.
 
 import {
   AppsV1Api,
@@ -14,6 +15,7 @@ import {
   type Informer,
   type V1Deployment,
   type V1Pod,
+  type V1Service,
 } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { isOptedIn, Label, parseAnnotations, type RolloutSettings } from '../../api/annotations.js';
@@ -27,7 +29,7 @@ import { LeaderElection } from './leader.js';
 import { keyOf, splitKey } from './names.js';
 import { Reconciler } from './reconciler.js';
 import { WorkQueue } from './work-queue.js';
-import { scrapeTargets } from './workloads.js';
+import { patchServiceOwners, scrapeTargets } from './workloads.js';
 
 export interface KubeControllerOptions {
   readonly kubeConfig: KubeConfig;
@@ -74,6 +76,7 @@ export class KubeController {
   readonly #deployments: Cached<V1Deployment>;
   readonly #canaries: Cached<CanaryObject & KubernetesObject>;
   readonly #pods: Cached<V1Pod>;
+  readonly #services: Cached<V1Service>;
   readonly #queue: WorkQueue;
   readonly #reconciler: Reconciler;
   readonly #election: LeaderElection;
@@ -117,6 +120,12 @@ export class KubeController {
       this.#synced('pods', () => core.listPodForAllNamespaces({ labelSelector: `${Label.inject}=true` })),
       `${Label.inject}=true`,
     );
+    // All of them, not only patched ones: a re-applied Service has to be seen to be patched again.
+    this.#services = makeInformer(
+      kc,
+      '/api/v1/services',
+      this.#synced('services', () => core.listServiceForAllNamespaces()),
+    );
     const adminPort = options.adminPort ?? 15020;
     this.#reconciler = new Reconciler({
       apps,
@@ -129,6 +138,7 @@ export class KubeController {
       routerPort: options.routerPort ?? 15001,
       targets: (namespace, name, track) =>
         scrapeTargets(this.#pods.list(namespace), namespace, name, track, adminPort),
+      services: (namespace) => this.#services.list(namespace),
       caBundle: options.caBundle ?? (() => null),
     });
     this.#queue = new WorkQueue({
@@ -257,13 +267,24 @@ export class KubeController {
     this.#canaries.on('delete', (canary) =>
       this.#options.routes.remove(canary.metadata.namespace, canary.metadata.name),
     );
+    // A Service written by someone else (a re-applied manifest, an edit) is looked at by the
+    // Deployments whose patch-service it concerns; our own writes come back too and change nothing.
+    const onService = (service: V1Service): void => {
+      const namespace = service.metadata?.namespace ?? '';
+      for (const name of patchServiceOwners(service, this.#deployments.list(namespace)))
+        this.#queue.add(keyOf(namespace, name));
+    };
+    this.#services.on('add', onService);
+    this.#services.on('update', onService);
     this.#keep('deployments', this.#deployments);
     this.#keep('canaries', this.#canaries);
     this.#keep('pods', this.#pods);
+    this.#keep('services', this.#services);
     for (const [name, informer] of [
       ['deployments', this.#deployments],
       ['canaries', this.#canaries],
       ['pods', this.#pods],
+      ['services', this.#services],
     ] as const) {
       (informer.start() as Promise<void>).catch((error: unknown) =>
         this.#log.warn({ informer: name, err: errorMessage(error) }, 'informer failed to start'),
@@ -324,6 +345,11 @@ export class KubeController {
     this.#timers = [];
     await this.#election.stop();
     await this.#queue.stop();
-    await Promise.all([this.#deployments.stop(), this.#canaries.stop(), this.#pods.stop()]);
+    await Promise.all([
+      this.#deployments.stop(),
+      this.#canaries.stop(),
+      this.#pods.stop(),
+      this.#services.stop(),
+    ]);
   }
 }

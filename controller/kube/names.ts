@@ -11,6 +11,12 @@ export const REVISION_ANNOTATION = 'switchyard.io/revision';
 export const ORIGINAL_TARGET_PORTS_ANNOTATION = 'switchyard.io/original-target-ports';
 /** Service annotation: the opted-in Deployment whose `patch-service` repointed it. */
 export const PATCHED_BY_ANNOTATION = 'switchyard.io/patched-by';
+/**
+ * Service annotation: the router port name `patch-service` set as targetPort. Only ports still
+ * holding it are put back on restore; one the user has changed since keeps the user's value.
+ * Services patched before it was written lack it, and every port is put back as before.
+ */
+export const ROUTER_TARGET_PORT_ANNOTATION = 'switchyard.io/router-target-port';
 export const EVENT_COMPONENT = 'switchyard-control';
 /** Port number of the per-track Services (`http://<name>-stable.<ns>.svc:80`). */
 export const TRACK_SERVICE_PORT = 80;

@@ -11,6 +11,7 @@ import {
   PatchStrategy,
   setHeaderOptions,
   type V1Deployment,
+  type V1Service,
 } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import {
@@ -84,6 +85,8 @@ export interface ReconcilerOptions {
   readonly routerPort: number;
   /** Scrape targets (router admin URLs) of one track's ready pods. */
   readonly targets: (namespace: string, name: string, track: 'stable' | 'canary') => string[];
+  /** The Services of a namespace as control's watch last saw them (patch-service compares against them). */
+  readonly services: (namespace: string) => readonly V1Service[];
   /** PEM bundle routers trust for control (kept in the `switchyard-ca` ConfigMap), or null. */
   readonly caBundle: () => string | null;
 }
@@ -219,7 +222,7 @@ export class Reconciler {
     }
     const key = `${namespace}/${name}`;
     await this.#ensureNamespaceObjects(deployment, canary, key, status.canaryRevision);
-    await this.#patchServices(deployment, settings, key);
+    await this.#patchServices(deployment, settings);
 
     const observations: Observation[] = [];
     const commandText = canary.metadata.annotations?.[COMMAND_ANNOTATION];
@@ -505,29 +508,33 @@ export class Reconciler {
 
   /**
    * `switchyard.io/patch-service: "true"` repoints numeric-targetPort Services at the router's port
-   * name; without it, Services we patched are put back. Checked once per setting and app port per
-   * leader term: a change of `switchyard.io/port` moves the router, and the Services with it.
+   * name; without it, Services we patched are put back. Checked on every reconcile against the
+   * watched Services, not once per setting: a re-applied manifest puts `targetPort: <number>` back
+   * and would bypass the router until something else changed. Writes only what differs, so the
+   * watch event of our own write finds nothing left to do.
    */
-  async #patchServices(deployment: V1Deployment, settings: RolloutSettings, key: string): Promise<void> {
+  async #patchServices(deployment: V1Deployment, settings: RolloutSettings): Promise<void> {
     const template = deployment.spec?.template;
     const resolution = resolveAppPort(template?.spec as unknown as PodSpec, settings.port);
-    const port = resolution.ok ? `${resolution.port.number}/${resolution.port.name ?? ''}` : 'none';
-    const prefix = `${key}#patch-service=`;
-    const memo = `${prefix}${settings.patchService}@${port}`;
-    if (this.#ensured.has(memo)) return;
     const { core } = this.#options;
     const namespace = deployment.metadata!.namespace!;
     const name = deployment.metadata!.name!;
-    const services = await core.listNamespacedService({ namespace });
-    for (const service of services.items) {
+    for (const service of this.#options.services(namespace)) {
       if (service.metadata?.labels?.[Label.service] === name) continue; // our per-track Services
       const next = settings.patchService
         ? resolution.ok
           ? repointedService(service, template?.metadata?.labels ?? {}, resolution.port, name)
           : null
         : restoredService(service, name);
-      if (next === null || canonical(next) === canonical(service)) continue;
-      await core.replaceNamespacedService({ name: service.metadata!.name!, namespace, body: next });
+      if (next === null || next === service || canonical(next) === canonical(service)) continue;
+      try {
+        // Pinned to the cached resourceVersion: a newer Service is not overwritten unseen.
+        await core.replaceNamespacedService({ name: service.metadata!.name!, namespace, body: next });
+      } catch (error) {
+        // The cache lags a write (ours or the user's); its watch event brings this Deployment back.
+        if (code(error) === 409) continue;
+        throw error;
+      }
       const patched = next.metadata?.annotations?.[ORIGINAL_TARGET_PORTS_ANNOTATION] !== undefined;
       const message = patched
         ? `Service ${service.metadata!.name} now targets the router's port (${PATCH_SERVICE_ANNOTATION})`
@@ -539,8 +546,6 @@ export class Reconciler {
         message,
       });
     }
-    for (const done of this.#ensured) if (done.startsWith(prefix)) this.#ensured.delete(done);
-    this.#ensured.add(memo);
   }
 
   /**

@@ -1,17 +1,29 @@
-import type { V1Deployment, V1Pod, V1PodTemplateSpec } from '@kubernetes/client-node';
+import type { V1Deployment, V1Pod, V1PodTemplateSpec, V1Service } from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
-import { Label, OwnedAnnotation, podTemplateHash } from '../../api/annotations.js';
+import {
+  Annotation,
+  Label,
+  OwnedAnnotation,
+  PATCH_SERVICE_ANNOTATION,
+  podTemplateHash,
+} from '../../api/annotations.js';
 import { makeInjectConfig, ROUTER_CONTAINER_NAME } from '../../webhook/config.js';
 import { injectPod } from '../../webhook/inject.js';
 import { initialStatus } from '../rollout-types.js';
 import { conditionsFor, routeTableOf, stableOnlyRoutes } from './canary-object.js';
 import { parseCommandAnnotation } from './commands.js';
+import {
+  ORIGINAL_TARGET_PORTS_ANNOTATION,
+  PATCHED_BY_ANNOTATION,
+  ROUTER_TARGET_PORT_ANNOTATION,
+} from './names.js';
 import { canonical } from './reconciler.js';
 import {
   canaryDeployment,
   canaryReplicas,
   ownerReference,
   patchedService,
+  patchServiceOwners,
   promotionComplete,
   repointedService,
   restoredService,
@@ -280,6 +292,99 @@ describe('patch-service', () => {
       ),
     ).toEqual(['switchyard', 9090, 'switchyard']);
     expect(repointedService(service, { app: 'cart' }, { number: 9090, name: null }, 'shop')).toBe(service);
+  });
+
+  const targetPortsOf = (changed: V1Service | null): unknown[] | undefined =>
+    changed?.spec?.ports?.map((port) => port.targetPort);
+  /** `patched` as the user left it after changing targetPorts by hand (our annotations untouched). */
+  const edited = (patched: V1Service, targetPorts: readonly (number | string | undefined)[]): V1Service => {
+    const copy = structuredClone(patched);
+    copy.spec!.ports = copy.spec!.ports!.map((port, index) => {
+      const { targetPort: _old, ...rest } = port;
+      const target = targetPorts[index];
+      return target === undefined ? rest : { ...rest, targetPort: target as never };
+    });
+    return copy;
+  };
+
+  it('keeps on restore what the user changed since, and puts back the ports still at the router', () => {
+    const patched = patchedService(service, podLabels, { number: 8080, name: null }, 'shop')!;
+    expect(patched.metadata?.annotations?.[ROUTER_TARGET_PORT_ANNOTATION]).toBe('switchyard');
+    // `web` moved with the app to 9091, `metrics` to 9095: both are the user's latest word.
+    const moved = restoredService(edited(patched, [9091, 9095, 'switchyard']), 'shop');
+    expect(targetPortsOf(moved)).toEqual([9091, 9095, undefined]);
+    expect(moved?.metadata?.annotations).toEqual({ keep: 'me' });
+    // `bare` now targets another port name: kept, while `web`, still at the router, is put back.
+    const renamed = restoredService(edited(patched, ['switchyard', 9090, 'admin']), 'shop');
+    expect(targetPortsOf(renamed)).toEqual([8080, 9090, 'admin']);
+    // A change of the app port keeps them too: only ports still at the router follow it.
+    expect(
+      targetPortsOf(
+        repointedService(
+          edited(patched, [9091, 9090, 'switchyard']),
+          podLabels,
+          { number: 9090, name: null },
+          'shop',
+        ),
+      ),
+    ).toEqual([9091, 'switchyard', undefined]);
+  });
+
+  it('repoints a re-applied Service (targetPort numeric again, our annotations kept) and then holds still', () => {
+    const patched = patchedService(service, podLabels, { number: 8080, name: null }, 'shop')!;
+    // What `kubectl apply` of a newer manifest leaves: `web` back at 8080, `metrics` now 9095, the
+    // unset targetPort of `bare` and the annotations it never set are left as they were.
+    const reapplied = edited(patched, [8080, 9095, 'switchyard']);
+    const repointed = repointedService(reapplied, podLabels, { number: 8080, name: null }, 'shop');
+    expect(targetPortsOf(repointed)).toEqual(['switchyard', 9095, 'switchyard']);
+    expect(repointed.metadata?.annotations).toMatchObject({
+      [ORIGINAL_TARGET_PORTS_ANNOTATION]: '[8080,9095,null]',
+      [PATCHED_BY_ANNOTATION]: 'shop',
+      [ROUTER_TARGET_PORT_ANNOTATION]: 'switchyard',
+    });
+    // Our own write, seen again, asks for no further write (no loop with the Service watch).
+    const again = repointedService(repointed, podLabels, { number: 8080, name: null }, 'shop');
+    expect(canonical(again)).toBe(canonical(repointed));
+    expect(targetPortsOf(restoredService(repointed, 'shop'))).toEqual([8080, 9095, undefined]);
+  });
+
+  it('restores every port of a Service patched before the router port name was recorded', () => {
+    const patched = patchedService(service, podLabels, { number: 8080, name: null }, 'shop')!;
+    const older = edited(patched, [9091, 9090, 'switchyard']);
+    delete older.metadata!.annotations![ROUTER_TARGET_PORT_ANNOTATION];
+    // Which ports were ours is unknown there: all originals come back, as they always did.
+    const restored = restoredService(older, 'shop');
+    expect(restored).toEqual(service);
+  });
+
+  it('wakes the Deployments whose patch-service a Service change concerns', () => {
+    const optedIn = (name: string, app: string, patch: boolean): V1Deployment => ({
+      metadata: {
+        name,
+        namespace: 'prod',
+        annotations: {
+          [Annotation.canary]: 'enabled',
+          ...(patch ? { [PATCH_SERVICE_ANNOTATION]: 'true' } : {}),
+        },
+      },
+      spec: {
+        selector: { matchLabels: { app } },
+        template: { metadata: { labels: { app, [Label.service]: name, [Label.track]: 'stable' } } },
+      },
+    });
+    const deployments = [
+      optedIn('shop', 'shop', true),
+      optedIn('cart', 'cart', true),
+      optedIn('web', 'shop', false),
+    ];
+    expect(patchServiceOwners(service, deployments)).toEqual(['shop']);
+    // The Deployment that patched it, even once it no longer selects the pods or patches at all.
+    const patchedByWeb = structuredClone(service) as V1Service;
+    patchedByWeb.metadata!.annotations = { [PATCHED_BY_ANNOTATION]: 'web' };
+    expect(patchServiceOwners(patchedByWeb, deployments).sort()).toEqual(['shop', 'web']);
+    // A Deployment's own per-track Service selects its pods but is none of patch-service's business.
+    const track = trackService(optedIn('shop', 'shop', true), 'stable', 15001, owner);
+    expect(patchServiceOwners(track, deployments)).toEqual([]);
   });
 
   it('uses the taken-over port name and ignores Services that do not select the pods', () => {

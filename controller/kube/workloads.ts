@@ -12,8 +12,10 @@ import { ROUTER_CONTAINER_NAME } from '../../webhook/config.js';
 import { ROUTER_PORT_FALLBACK_NAME } from '../../webhook/inject.js';
 import {
   CANARY_TRACK,
+  isOptedIn,
   Label,
   OwnedAnnotation,
+  parseAnnotations,
   STABLE_TRACK,
   podTemplateHash,
 } from '../../api/annotations.js';
@@ -22,6 +24,7 @@ import {
   ORIGINAL_TARGET_PORTS_ANNOTATION,
   PATCHED_BY_ANNOTATION,
   REVISION_ANNOTATION,
+  ROUTER_TARGET_PORT_ANNOTATION,
   TRACK_SERVICE_PORT,
   trackServiceName,
 } from './names.js';
@@ -251,6 +254,7 @@ export function patchedService(
     ...copy.metadata!.annotations,
     [ORIGINAL_TARGET_PORTS_ANNOTATION]: JSON.stringify(ports.map((port) => port.targetPort ?? null)),
     [PATCHED_BY_ANNOTATION]: deploymentName,
+    [ROUTER_TARGET_PORT_ANNOTATION]: routerPortName,
   };
   copy.spec!.ports = ports.map((port) => (hit(port) ? { ...port, targetPort: routerPortName } : port));
   return copy;
@@ -259,7 +263,9 @@ export function patchedService(
 /**
  * The Service as patch-service wants it for the app port now: worked out from the original
  * targetPorts (kept in the annotation), so a change of `switchyard.io/port` both repoints the
- * Services that target the new port and puts back those the router no longer fronts.
+ * Services that target the new port and puts back those the router no longer fronts, and a
+ * re-applied manifest (targetPort numeric again, our annotations kept) is repointed again.
+ * Applied to its own result it changes nothing, so writing it back cannot loop.
  */
 export function repointedService(
   service: V1Service,
@@ -271,11 +277,17 @@ export function repointedService(
   return patchedService(original, podLabels, appPort, deploymentName) ?? original;
 }
 
-/** Puts back what patchedService changed; null when the Service was not patched for this Deployment. */
+/**
+ * Puts back what patchedService changed; null when the Service was not patched for this Deployment.
+ * A port that no longer targets the router's name was changed since (an edit, a re-applied
+ * manifest): the live value is the user's latest word and stays.
+ */
 export function restoredService(service: V1Service, deploymentName: string): V1Service | null {
   const annotations = service.metadata?.annotations ?? {};
   const original = annotations[ORIGINAL_TARGET_PORTS_ANNOTATION];
   if (original === undefined || annotations[PATCHED_BY_ANNOTATION] !== deploymentName) return null;
+  // Absent on Services patched by builds that did not record it: those put back every port.
+  const routerPortName = annotations[ROUTER_TARGET_PORT_ANNOTATION];
   let targets: unknown;
   try {
     targets = JSON.parse(original);
@@ -286,6 +298,7 @@ export function restoredService(service: V1Service, deploymentName: string): V1S
   const ports = copy.spec?.ports ?? [];
   if (Array.isArray(targets) && targets.length === ports.length) {
     copy.spec!.ports = ports.map((port, index) => {
+      if (routerPortName !== undefined && port.targetPort !== routerPortName) return port;
       const target = targets[index] as number | string | null;
       const { targetPort: _dropped, ...rest } = port;
       return target === null ? rest : { ...rest, targetPort: target };
@@ -293,7 +306,37 @@ export function restoredService(service: V1Service, deploymentName: string): V1S
   }
   delete copy.metadata!.annotations![ORIGINAL_TARGET_PORTS_ANNOTATION];
   delete copy.metadata!.annotations![PATCHED_BY_ANNOTATION];
+  delete copy.metadata!.annotations![ROUTER_TARGET_PORT_ANNOTATION];
   return copy;
+}
+
+/**
+ * The Deployments a change of `service` may give patch-service work: the opted-in ones with
+ * patch-service on whose pods it selects (other than through their own per-track Services), and
+ * the one that patched it, which may have to put it back. `deployments`: the Service's namespace.
+ */
+export function patchServiceOwners(service: V1Service, deployments: readonly V1Deployment[]): string[] {
+  const owners = new Set<string>();
+  const patchedBy = service.metadata?.annotations?.[PATCHED_BY_ANNOTATION];
+  if (patchedBy !== undefined) owners.add(patchedBy);
+  for (const deployment of deployments) {
+    const name = deployment.metadata?.name ?? '';
+    if (service.metadata?.labels?.[Label.service] === name) continue;
+    // Annotations are parsed last, and only for the few Deployments the Service selects.
+    if (selects(service, deployment.spec?.template.metadata?.labels ?? {}) && patchesServices(deployment))
+      owners.add(name);
+  }
+  return [...owners];
+}
+
+function patchesServices(deployment: V1Deployment): boolean {
+  const annotations = deployment.metadata?.annotations;
+  if (!isOptedIn(annotations)) return false;
+  try {
+    return parseAnnotations(annotations ?? {}).settings.patchService;
+  } catch {
+    return false; // invalid annotations: the Deployment is not reconciled at all
+  }
 }
 
 function selects(service: V1Service, podLabels: Readonly<Record<string, string>>): boolean {

@@ -1,7 +1,9 @@
 // The Kubernetes adapter end to end against the fake API server with the real client-node: Canary
-// creation, canary workload and Services, weights, promotion, rollback, restart and 409 retries.
+// creation, canary workload and Services, weights, promotion, rollback, restart, 409 retries and
+// patch-service.
 
-import { PatchStrategy, setHeaderOptions, type V1Deployment } from '@kubernetes/client-node';
+import { isDeepStrictEqual } from 'node:util';
+import { ApiException, PatchStrategy, setHeaderOptions, type V1Deployment } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   CA_CONFIGMAP,
@@ -112,6 +114,17 @@ function holdNewImageNow(name: string, image: string): string {
   deployment.metadata!.generation = (deployment.metadata!.generation ?? 1) + 1;
   store.put('apps/deployments', deployment as never);
   return revision;
+}
+
+/** Runs a read-modify-replace again when another writer got in between (409), as kubectl does. */
+async function retryOnConflict(write: () => Promise<void>): Promise<void> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await write();
+    } catch (error) {
+      if (!(error instanceof ApiException && error.code === 409) || attempt > 20) throw error;
+    }
+  }
 }
 
 /** An opted-in Deployment `name` at app:v1, once its Canary has a status (Idle). */
@@ -750,6 +763,91 @@ describe('Kubernetes adapter', () => {
       KUBE_WAIT,
     );
     const service = await harness.core.readNamespacedService({ name: 'api', namespace: NAMESPACE });
+    expect(
+      Object.keys(service.metadata?.annotations ?? {}).filter((key) => key.startsWith('switchyard.io/')),
+    ).toEqual([]);
+  });
+
+  it('patch-service repoints a re-applied Service again and keeps a later edit on opt-out', async () => {
+    // `web` and `admin` target the app port by number, `metrics` another port.
+    const manifest = {
+      metadata: { name: 'basket', namespace: NAMESPACE },
+      spec: {
+        selector: { app: 'basket' },
+        ports: [
+          { name: 'web', port: 80, targetPort: 8080 as never },
+          { name: 'metrics', port: 9090, targetPort: 9090 as never },
+          { name: 'admin', port: 81, targetPort: 8080 as never },
+        ],
+      },
+    };
+    await harness.core.createNamespacedService({ namespace: NAMESPACE, body: manifest });
+    await harness.apps.createNamespacedDeployment({
+      namespace: NAMESPACE,
+      body: appDeployment('basket', 'app:v1', { [PATCH_SERVICE_ANNOTATION]: 'true' }),
+    });
+    const read = () => harness.core.readNamespacedService({ name: 'basket', namespace: NAMESPACE });
+    const targetPorts = async () => (await read()).spec?.ports?.map((port) => port.targetPort);
+    const routed = (ports: unknown[] | undefined) => isDeepStrictEqual(ports, ['http', 9090, 'http']);
+    await waitFor('Service basket to target the router port', targetPorts, routed, KUBE_WAIT);
+    const patchedEvents = async () =>
+      (
+        await harness.core.listNamespacedEvent({
+          namespace: NAMESPACE,
+          fieldSelector: 'involvedObject.name=basket',
+        })
+      ).items.filter((event) => event.reason === 'ServicePatched').length;
+    await waitFor('ServicePatched event', patchedEvents, (count) => count === 1, KUBE_WAIT);
+    expect(controller.isLeader).toBe(true);
+
+    // `kubectl apply` of the unchanged manifest: targetPorts numeric again, the annotations it never
+    // set left in place. Nothing else changes, no leader hand-over: the watch has to notice.
+    await retryOnConflict(async () => {
+      const live = await read();
+      await harness.core.replaceNamespacedService({
+        name: 'basket',
+        namespace: NAMESPACE,
+        body: { ...live, spec: { ...live.spec, ports: structuredClone(manifest.spec.ports) } },
+      });
+    });
+    await waitFor('re-applied Service basket repointed', targetPorts, routed, {
+      timeoutMs: 5000,
+      intervalMs: 50,
+    });
+    await waitFor('a second ServicePatched event', patchedEvents, (count) => count === 2, KUBE_WAIT);
+    // Its own write, watched, leads to no other: the Service holds still.
+    const settled = (await read()).metadata?.resourceVersion;
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    expect((await read()).metadata?.resourceVersion).toBe(settled);
+    expect(await patchedEvents()).toBe(2);
+    expect(controller.isLeader).toBe(true);
+
+    // The user moves `web` to 9090 by hand; opting out keeps that and puts back only `admin`.
+    await retryOnConflict(async () => {
+      const live = await read();
+      live.spec!.ports![0]!.targetPort = 9090 as never;
+      await harness.core.replaceNamespacedService({ name: 'basket', namespace: NAMESPACE, body: live });
+    });
+    await harness.apps.patchNamespacedDeployment(
+      {
+        name: 'basket',
+        namespace: NAMESPACE,
+        body: { metadata: { annotations: { 'switchyard.io/canary': null } } },
+      },
+      setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+    );
+    await waitUntil(
+      'Canary basket deleted',
+      async () => (await readCanary(harness.custom, 'basket')) === null,
+      KUBE_WAIT,
+    );
+    await waitFor(
+      'Service basket restored around the edit',
+      targetPorts,
+      (ports) => isDeepStrictEqual(ports, [9090, 9090, 8080]),
+      KUBE_WAIT,
+    );
+    const service = await read();
     expect(
       Object.keys(service.metadata?.annotations ?? {}).filter((key) => key.startsWith('switchyard.io/')),
     ).toEqual([]);

@@ -74,6 +74,11 @@ describe('kubectl kustomize deploy/', () => {
       expect(allows('apps', 'deployments', verb)).toBe(true);
     for (const resource of ['pods', 'services', 'secrets', 'configmaps', 'events'])
       expect(allows('', resource, 'get') || allows('', resource, 'create')).toBe(true);
+    // control keeps informers on these, cluster-wide (patch-service re-checks Services on every change).
+    for (const resource of ['pods', 'services'])
+      for (const verb of ['list', 'watch'])
+        expect(allows('', resource, verb), `${resource} ${verb}`).toBe(true);
+    expect(allows('', 'services', 'update')).toBe(true);
     expect(allows('coordination.k8s.io', 'leases', 'update')).toBe(true);
     expect(allows('switchyard.io', 'canaries', 'watch')).toBe(true);
     expect(allows('switchyard.io', 'canaries/status', 'patch')).toBe(true);
