@@ -2,9 +2,12 @@
 // specs per command; every flag is also settable as the environment variable SWITCHYARD_<FLAG>
 // (flags win, then the environment, then the table's default). Errors name the flag.
 
-import { parseArgs } from 'node:util';
 import { formatDurationMs, parseDurationMs } from './duration.js';
 import { ErrorCode, SwitchyardError, errorMessage } from './errors.js';
+
+// Not `import`: the router parses its flags here, and node:util's ESM facade loads ~30 modules on
+// node 22+ (see router/start.ts).
+const { parseArgs } = process.getBuiltinModule('node:util');
 
 export interface FlagSpec {
   /** What the value looks like in usage, e.g. `host:port`. */

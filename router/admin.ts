@@ -1,10 +1,13 @@
 // The admin port: /metrics for Prometheus and control's builtin analysis, /healthz, /readyz (a table is
 // loaded and the local app answers) and /routes (the active table as JSON).
 
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Registry } from 'prom-client';
 import type { DataPlane } from './proxy.js';
 import { request } from './undici.js';
+
+// Not `import`: node:http's ESM facade costs ~7 MB on node 22+ (see router/start.ts).
+const { createServer } = process.getBuiltinModule('node:http');
 
 const READY_PROBE_TIMEOUT_MS = 2000;
 

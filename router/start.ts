@@ -1,7 +1,7 @@
 // Wires the router together: proxy server, admin server, route source (file or control), hop secret,
 // metrics. `startRouter` is what the CLI, the demo and the tests embed.
 
-import { createServer, type Server } from 'node:http';
+import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -19,6 +19,12 @@ import { DataPlane } from './proxy.js';
 import { handleUpgrade, isH2cUpgrade, replayWithoutUpgrade } from './upgrade.js';
 import { type FileWatch, watchFileContent } from './watch.js';
 import type { Log } from './log.js';
+
+// Built-ins whose ESM facade loads more than the module come through process.getBuiltinModule, not
+// `import`: on node 22+ an import of node:http reads every export getter of the module and so loads
+// crypto, tls, http2, zlib and node's own undici (~7 MB of RSS per router on node 24). The same
+// holds for node:fs, node:util and node:net in the router's other modules; footprint.test.ts checks.
+const { createServer } = process.getBuiltinModule('node:http');
 
 export interface RouterClock {
   /** Wall-clock milliseconds since the epoch. */

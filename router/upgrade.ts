@@ -3,13 +3,16 @@
 
 import type { IncomingMessage, Server } from 'node:http';
 import { createRequire } from 'node:module';
-import { connect as connectTcp, isIP, type Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type * as Tls from 'node:tls';
 import { upstreamHeaders } from './headers.js';
 import { HOP_HEADER, HopVerdict } from './hop.js';
 import { CLIENT_CLOSED_REQUEST, codeClassOf } from './metrics.js';
 import { errorKind, type DataPlane } from './proxy.js';
+
+// Not `import`: an ESM facade loads more than the module on node 22+ (see router/start.ts).
+const { connect: connectTcp, isIP } = process.getBuiltinModule('node:net');
 
 // node:tls costs every pod ~4 MB of RSS; only an https upstream needs it, so it loads on first use.
 const require = createRequire(import.meta.url);

@@ -1,10 +1,13 @@
 // Watches one file for content changes, including atomic replacement (rename over it) and the
 // Kubernetes `..data` symlink swap used for mounted Secrets/ConfigMaps, by watching its directory.
 
-import { type FSWatcher, watch } from 'node:fs';
+import type { FSWatcher } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { basename, dirname } from 'node:path';
 import type { Log } from './log.js';
+
+// Not `import`: node:fs's ESM facade loads ~30 more modules on node 22+ (see router/start.ts).
+const { watch } = process.getBuiltinModule('node:fs');
 
 export interface FileWatch {
   close(): void;

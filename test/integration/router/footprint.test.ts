@@ -5,7 +5,7 @@
 // router's peak memory under its first requests stays near where it started.
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { llhttpStaysOnLiftoff } from '../../../cli/router.js';
@@ -90,6 +90,24 @@ async function loadedByRouter(): Promise<{ builtins: string[]; files: string[] }
 }
 
 describe('router footprint', () => {
+  // On node 22+ an ESM import of these builds the module's ESM facade, which reads every export
+  // getter: node:http's load crypto, tls, http2, zlib and node's own undici (~7 MB of RSS per router
+  // on node 24), node:fs's and node:util's ~30 modules each. The machine's node 20 loads none of
+  // that either way, so the probe above cannot see it: the router's modules are checked instead.
+  it('takes node:http, node:fs, node:util and node:net through process.getBuiltinModule, not import', () => {
+    const graph = valueImportGraph(['cli/main.ts', 'cli/router.ts']);
+    expect([...graph.keys()]).toEqual(
+      expect.arrayContaining(['router/start.ts', 'router/proxy.ts', 'api/flags.ts']),
+    );
+    const facades = ['node:http', 'node:fs', 'node:util', 'node:net'];
+    const imported = [...graph].flatMap(([file, specifiers]) =>
+      specifiers
+        .filter((specifier) => facades.includes(specifier))
+        .map((specifier) => `${file}: ${specifier}`),
+    );
+    expect(imported).toEqual([]);
+  });
+
   it('serves weights, rules, hashing, hops and metrics without loading what it never uses', async () => {
     const { builtins, files } = await loadedByRouter();
     const relative = files.map((file) => file.slice(REPO_ROOT.length + 1));
@@ -116,6 +134,24 @@ describe('router footprint', () => {
     ).toEqual([]);
   });
 });
+
+/** The repository's TypeScript files `entry` reaches through value imports, with those imports. */
+function valueImportGraph(entries: readonly string[]): Map<string, string[]> {
+  const graph = new Map<string, string[]>();
+  const pending = [...entries];
+  for (let file = pending.pop(); file !== undefined; file = pending.pop()) {
+    if (graph.has(file)) continue;
+    const source = readFileSync(join(REPO_ROOT, file), 'utf8');
+    // `import …`/`export … from` statements, except `import type`/`export type` (erased by tsc).
+    const specifiers = [
+      ...source.matchAll(/^(?:import|export)\s+(?!type\s)(?:[^;]*?\sfrom\s+)?'([^']+)';/gms),
+    ].map((match) => match[1]!);
+    graph.set(file, specifiers);
+    for (const specifier of specifiers)
+      if (specifier.startsWith('.')) pending.push(join(dirname(file), specifier).replace(/\.js$/, '.ts'));
+  }
+  return graph;
+}
 
 /** A process's resident and peak resident memory in MB, from /proc. */
 function residentMb(pid: number): { rss: number; peak: number } {
