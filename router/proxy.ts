@@ -347,7 +347,7 @@ export interface ProxyDeps {
   readonly metrics: RouterMetrics;
   readonly hop: HopSecret;
   readonly random: Random;
-  /** Monotonic milliseconds (performance.now). */
+  /** Monotonic milliseconds (the router clock's `monotonic`). */
   readonly hrtime: () => number;
   readonly logger: Log;
 }

@@ -41,7 +41,7 @@ export class Timeouts {
   #newest: Expiring | null = null;
   #timer: NodeJS.Timeout | null = null;
 
-  /** `clock` gives monotonic milliseconds (performance.now). */
+  /** `clock` gives monotonic milliseconds (the router clock's `monotonic`). */
   constructor(clock: () => number, headersTimeoutMs: number, bodyTimeoutMs: number) {
     this.#clock = clock;
     this.#headersMs = headersTimeoutMs;
