@@ -18,7 +18,7 @@ import {
   type V1Service,
 } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
-import { isOptedIn, Label, parseAnnotations, type RolloutSettings } from '../../api/annotations.js';
+import { isOptedIn, Label, type RolloutSettings } from '../../api/annotations.js';
 import { CANARY_GROUP, CANARY_PLURAL, CANARY_VERSION, isActivePhase } from '../../api/canary.js';
 import { errorMessage } from '../../api/errors.js';
 import type { TransitionFn, WindowAnalyzer } from '../window-analyzer.js';
@@ -29,7 +29,7 @@ import { LeaderElection } from './leader.js';
 import { keyOf, splitKey } from './names.js';
 import { Reconciler } from './reconciler.js';
 import { WorkQueue } from './work-queue.js';
-import { patchServiceOwners, scrapeTargets } from './workloads.js';
+import { optedInSettings, patchServiceOwners, scrapeTargets } from './workloads.js';
 
 export interface KubeControllerOptions {
   readonly kubeConfig: KubeConfig;
@@ -184,12 +184,7 @@ export class KubeController {
   /** The cached Deployment's settings, or null when it is not (validly) opted in. */
   settingsOf(namespace: string, name: string): RolloutSettings | null {
     const deployment = this.#deployments.get(name, namespace);
-    if (!deployment || !isOptedIn(deployment.metadata?.annotations)) return null;
-    try {
-      return parseAnnotations(deployment.metadata?.annotations ?? {}).settings;
-    } catch {
-      return null;
-    }
+    return deployment ? optedInSettings(deployment) : null;
   }
 
   #optedInKeys(): string[] {

@@ -18,6 +18,7 @@ import {
   parseAnnotations,
   STABLE_TRACK,
   podTemplateHash,
+  type RolloutSettings,
 } from '../../api/annotations.js';
 import {
   canaryDeploymentName,
@@ -323,19 +324,23 @@ export function patchServiceOwners(service: V1Service, deployments: readonly V1D
     const name = deployment.metadata?.name ?? '';
     if (service.metadata?.labels?.[Label.service] === name) continue;
     // Annotations are parsed last, and only for the few Deployments the Service selects.
-    if (selects(service, deployment.spec?.template.metadata?.labels ?? {}) && patchesServices(deployment))
+    if (
+      selects(service, deployment.spec?.template.metadata?.labels ?? {}) &&
+      optedInSettings(deployment)?.patchService === true
+    )
       owners.add(name);
   }
   return [...owners];
 }
 
-function patchesServices(deployment: V1Deployment): boolean {
+/** The Deployment's rollout settings, or null when it is not (validly) opted in. */
+export function optedInSettings(deployment: V1Deployment): RolloutSettings | null {
   const annotations = deployment.metadata?.annotations;
-  if (!isOptedIn(annotations)) return false;
+  if (!isOptedIn(annotations)) return null;
   try {
-    return parseAnnotations(annotations ?? {}).settings.patchService;
+    return parseAnnotations(annotations ?? {}).settings;
   } catch {
-    return false; // invalid annotations: the Deployment is not reconciled at all
+    return null; // invalid annotations: the Deployment is not reconciled at all
   }
 }
 
