@@ -136,7 +136,7 @@ describe('router footprint', () => {
   });
 });
 
-/** The repository's TypeScript files `entry` reaches through value imports, with those imports. */
+/** The repository's TypeScript files `entries` reach through value imports, with those imports. */
 function valueImportGraph(entries: readonly string[]): Map<string, string[]> {
   const graph = new Map<string, string[]>();
   const pending = [...entries];
