@@ -31,7 +31,7 @@ export const DEFAULT_ADMIN_PORT = 15020;
 export const DEFAULT_CONTROL_URL = 'https://switchyard-control.switchyard-system.svc:8443';
 /**
  * The router's resources. The memory request is what a pod of the image (node 24, jemalloc) holds:
- * 68-74 MB idle after its first requests, ~71 MB at 1000 req/s, ~81 MB after bursts at 50 connections
+ * 67-71 MB idle after its first requests, ~69 MB at 1000 req/s, ~81 MB after bursts at 50 connections
  * (router/README.md); 96Mi is 100.7 MB. Node sizes its heap limit from the 256Mi limit.
  */
 export const DEFAULT_RESOURCES = Object.freeze({
