@@ -1,6 +1,7 @@
 // `make bench`: one run on this machine, loopback only. An nginx static upstream; in front of it, one at
 // a time: the switchyard router (stable 90 / canary 10, both = the same nginx), a minimal undici proxy,
-// @fastify/http-proxy and nginx as reverse proxy (1 worker). For each: rps at c=50 (wrk), p50/p99 at
+// @fastify/http-proxy and nginx as reverse proxy (1 worker); beside them, as the runtime's floor, node's
+// http server answering itself (node-http-server.cjs). For each: rps at c=50 (wrk), p50/p99 at
 // c=4 (wrk --latency), CPU-seconds per 1000 requests and RSS at a paced 1000 req/s (paced-load.mjs).
 // Phases interleave the targets (see measureAll). Prints a table, the ratios against the targets, and
 // as last line one JSON object.
@@ -341,6 +342,24 @@ async function main() {
     );
     targets.push({ name: 'nginx reverse proxy', url: `http://127.0.0.1:${port}/`, child, isNginx: true });
   }
+  // The runtime's floor: node's http server answering itself, with the router's runtime and
+  // environment. Not a target; it shows how much of the router's RSS and CPU the runtime costs alone.
+  {
+    const port = await freePort();
+    const payload = join(work, 'upstream', 'index.html');
+    const child = start(
+      'node-http',
+      NODE,
+      [join(here, 'node-http-server.cjs'), String(port), payload],
+      routerEnv,
+    );
+    targets.push({
+      name: 'node http server (floor)',
+      url: `http://127.0.0.1:${port}/`,
+      child,
+      isNginx: false,
+    });
+  }
   // BENCH_BASELINE=<another built checkout> adds its router as one more row: before/after numbers
   // for a hot-path change from one run.
   if (process.env.BENCH_BASELINE) await startRouter('router (baseline)', resolve(process.env.BENCH_BASELINE));
@@ -349,6 +368,7 @@ async function main() {
   for (const t of targets) if (t.child) await stop(t.child);
   await stop(nginxUpstream);
 
+  const signed = (value, digits) => `${value >= 0 ? '+' : ''}${value.toFixed(digits)}`;
   const fmt = (value, digits = 0) => (value === null || Number.isNaN(value) ? 'n/a' : value.toFixed(digits));
   const rows = [
     ['target', 'rps c=50', 'p50 us c=4', 'p99 us c=4', 'CPU-s/1k @1k/s', 'RSS MB @1k/s'],
@@ -363,7 +383,7 @@ async function main() {
     if (r.errors || r.failed)
       process.stdout.write(`warning: ${r.name}: ${r.errors ?? ''} paced failures ${r.failed}\n`);
 
-  const [router, undici, fastify, nginx, baseline] = proxies;
+  const [router, undici, fastify, nginx, floor, baseline] = proxies;
   const addedP50 = router.p50 - direct.p50;
   const checks = [
     ['router rps / minimal undici', router.rps / undici.rps, '>=', 1.0],
@@ -379,6 +399,9 @@ async function main() {
       `${label.padEnd(34)} ${value.toFixed(3).padStart(9)}  target ${op} ${target}  ${ok ? 'MET' : 'MISSED'}\n`,
     );
   }
+  process.stdout.write(
+    `router above the node http server floor on this runtime: ${signed(router.rss - floor.rss, 1)} MB RSS, ${signed(router.cpuPer1k - floor.cpuPer1k, 3)} CPU-s per 1k\n`,
+  );
   const load = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
   process.stdout.write(
     `load average at end: ${load} (shared 2-core machine; numbers vary with other load)\n`,
@@ -399,6 +422,9 @@ async function main() {
     undici_cpu_s_per_1k_windows: undici.cpuWindows,
     fastify_cpu_s_per_1k: round(fastify.cpuPer1k, 4),
     nginx_cpu_s_per_1k: round(nginx.cpuPer1k, 4),
+    node_http_rps: round(floor.rps, 0),
+    node_http_cpu_s_per_1k: round(floor.cpuPer1k, 4),
+    node_http_rss_mb_1k: round(floor.rss, 1),
     ratio_router_undici: round(router.rps / undici.rps, 3),
     ratio_router_fastify: round(router.rps / fastify.rps, 3),
     ratio_router_nginx: round(router.rps / nginx.rps, 3),
