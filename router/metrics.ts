@@ -197,7 +197,7 @@ export function createRouterMetrics(
   });
   const mirrorDropped = new Counter({
     name: 'switchyard_mirror_dropped_total',
-    help: 'Requests chosen for mirroring but not copied (body, no hop token, or send error)',
+    help: 'Requests chosen for mirroring but not copied (body over the mirror budget, no hop token, upload or copy failed)',
     labelNames: ['service', 'track', 'reason'],
     registers,
   });

@@ -2,6 +2,7 @@
 // or the next router through one undici Pool per upstream and streams the answer back.
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Readable, TransformCallback } from 'node:stream';
 import type { RouteTable } from '../api/routes.js';
 import type { RouterConfig } from './config.js';
 import { type CompiledRoutes, compileRoutes, type Decision, type Random } from './decide.js';
@@ -58,6 +59,15 @@ function hasBody(req: IncomingMessage): boolean {
   return (length !== undefined && length !== '0') || req.headers['transfer-encoding'] !== undefined;
 }
 
+/**
+ * Request bodies held at once for mirror copies, across all requests of a router. A copy is sent
+ * when its body has fully arrived; one that would not fit is dropped (`reason="body"`).
+ */
+export const MIRROR_BODY_BUDGET_BYTES = 8 * 1024 * 1024;
+
+// node:stream's ESM facade loads more than the module (see router/start.ts).
+const { Transform, pipeline } = process.getBuiltinModule('node:stream');
+
 const kRequest = Symbol('switchyard.request');
 type TaggedResponse = ServerResponse & { [kRequest]?: ProxyRequest };
 
@@ -82,6 +92,8 @@ class ProxyRequest extends Expiring implements Dispatcher.DispatchHandler {
   readonly #res: TaggedResponse;
   readonly #started: number;
   readonly #mirror: boolean;
+  /** What the app gets as the body: the request itself, its mirror tee, or null. */
+  readonly #body: Readable | null;
   #decision: Decision;
   /** A valid hop: serve with the local app whatever the table says. */
   #hop: boolean;
@@ -100,9 +112,11 @@ class ProxyRequest extends Expiring implements Dispatcher.DispatchHandler {
     decision: Decision,
     hop: boolean,
     mirror: boolean,
+    body: Readable | null,
   ) {
     super();
     this.#proxy = proxy;
+    this.#body = body;
     this.#hop = hop;
     this.#state = state;
     this.#req = req;
@@ -124,7 +138,7 @@ class ProxyRequest extends Expiring implements Dispatcher.DispatchHandler {
         path: req.url ?? '/',
         method: req.method ?? 'GET',
         headers: upstreamHeaders(req.headers, this.#state.routes.canaryHeader, req.socket, hop, false),
-        body: hasBody(req) ? req : null,
+        body: this.#body,
       },
       this,
     );
@@ -257,7 +271,7 @@ class ProxyRequest extends Expiring implements Dispatcher.DispatchHandler {
       decision.index !== this.#state.routes.baseline &&
       (kind === 'connect' || kind === 'reset') &&
       IDEMPOTENT[this.#req.method ?? ''] === true &&
-      !hasBody(this.#req)
+      this.#body === null
     );
   }
 
@@ -296,14 +310,17 @@ class MirrorCopy extends Expiring implements Dispatcher.DispatchHandler {
   /** Set when the mirror track is this router's own: then this router measures the copy. */
   readonly #local: boolean;
   readonly #started: number;
+  /** Bytes of the mirror body budget this copy's body holds until the exchange is over. */
+  readonly #bodyBytes: number;
   #abort: ((error?: Error) => void) | null = null;
   #status = 0;
 
-  constructor(proxy: DataPlane, track: string, local: boolean) {
+  constructor(proxy: DataPlane, track: string, local: boolean, bodyBytes: number) {
     super();
     this.#proxy = proxy;
     this.#track = track;
     this.#local = local;
+    this.#bodyBytes = bodyBytes;
     this.#started = local ? proxy.hrtime() : 0;
   }
   onConnect(abort: (error?: Error) => void): void {
@@ -323,16 +340,20 @@ class MirrorCopy extends Expiring implements Dispatcher.DispatchHandler {
     return true;
   }
   onComplete(): void {
-    this.#proxy.timeouts.unwatch(this);
+    this.#over();
     if (this.#local) this.#measure(codeClassOf(this.#status));
   }
   onError(error: Error): void {
-    this.#proxy.timeouts.unwatch(this);
+    this.#over();
     this.#proxy.metrics.mirrorDropped(this.#track, 'error');
     if (!this.#local) return;
     this.#proxy.metrics.upstreamError(this.#track, errorKind(error));
     // Like a live request to this app that fails: an `error` request, so analysis sees it.
     this.#measure(0);
+  }
+  #over(): void {
+    this.#proxy.timeouts.unwatch(this);
+    this.#proxy.releaseMirrorBytes(this.#bodyBytes);
   }
   #measure(codeClass: number): void {
     const metrics = this.#proxy.metrics.local;
@@ -341,6 +362,61 @@ class MirrorCopy extends Expiring implements Dispatcher.DispatchHandler {
     metrics.duration.observe((this.#proxy.hrtime() - this.#started) / 1000);
   }
 }
+
+/**
+ * Passes a request body on to its app unchanged while keeping a copy within the router's mirror
+ * budget; when the body has fully arrived, `send` gets the copy. A body that outgrows the budget, or
+ * an upload that never completes, drops the copy and counts it.
+ */
+class MirrorTee extends Transform {
+  readonly #proxy: DataPlane;
+  readonly #track: string;
+  readonly #send: (body: Buffer, heldBytes: number) => void;
+  /** The copy so far; null once it is sent or dropped. */
+  #chunks: Buffer[] | null = [];
+  #bytes = 0;
+
+  constructor(proxy: DataPlane, track: string, send: (body: Buffer, heldBytes: number) => void) {
+    super();
+    this.#proxy = proxy;
+    this.#track = track;
+    this.#send = send;
+  }
+
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+    if (this.#chunks !== null) {
+      if (this.#proxy.holdMirrorBytes(chunk.length)) {
+        this.#chunks.push(chunk);
+        this.#bytes += chunk.length;
+      } else {
+        this.#drop('body');
+      }
+    }
+    callback(null, chunk);
+  }
+
+  override _flush(callback: TransformCallback): void {
+    const chunks = this.#chunks;
+    if (chunks !== null) {
+      this.#chunks = null;
+      this.#send(Buffer.concat(chunks, this.#bytes), this.#bytes);
+    }
+    callback();
+  }
+
+  override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
+    if (this.#chunks !== null) this.#drop('error');
+    callback(error);
+  }
+
+  #drop(why: 'body' | 'error'): void {
+    this.#chunks = null;
+    this.#proxy.releaseMirrorBytes(this.#bytes);
+    this.#proxy.metrics.mirrorDropped(this.#track, why);
+  }
+}
+
+function ignoreError(): void {}
 
 export interface ProxyDeps {
   readonly config: RouterConfig;
@@ -366,6 +442,8 @@ export class DataPlane {
   draining = false;
   active = 0;
   #onIdle: (() => void) | null = null;
+  /** Bytes of request bodies held for mirror copies now, at most MIRROR_BODY_BUDGET_BYTES. */
+  #mirrorBodyBytes = 0;
 
   constructor(deps: ProxyDeps) {
     this.#config = deps.config;
@@ -433,6 +511,7 @@ export class DataPlane {
     this.active++;
     let decision: Decision;
     let mirror = false;
+    let body: Readable | null = hasBody(req) ? req : null;
     const hopValue = req.headers[HOP_HEADER];
     const verdict = hopValue === undefined ? HopVerdict.Forged : this.hop.check(hopValue);
     if (verdict !== HopVerdict.Forged) {
@@ -441,11 +520,11 @@ export class DataPlane {
     } else {
       decision = state.routes.decide(req.headers, this.#random);
       if (state.routes.mirror >= 0 && state.routes.shouldMirror(decision, this.#random))
-        this.#mirror(state, req);
+        body = this.#mirror(state, req, body);
     }
     state.decisionCounters[decision.slot]!.inc();
     const hop = verdict !== HopVerdict.Forged;
-    new ProxyRequest(this, state, req, res as TaggedResponse, decision, hop, mirror).dispatch();
+    new ProxyRequest(this, state, req, res as TaggedResponse, decision, hop, mirror, body).dispatch();
   };
 
   #hopDecision(state: RouteState): Decision {
@@ -454,28 +533,53 @@ export class DataPlane {
     return state.routes.decision(own >= 0 ? own : state.routes.baseline, 'hop');
   }
 
-  #mirror(state: RouteState, req: IncomingMessage): void {
+  /**
+   * Sends a copy of the request to the mirror track; returns the body the live request sends: the
+   * request itself, or a tee that passes it on while keeping the copy's body.
+   */
+  #mirror(state: RouteState, req: IncomingMessage, body: Readable | null): Readable | null {
     const index = state.routes.mirror;
     const track = state.routes.tracks[index]!;
-    if (hasBody(req)) {
-      this.metrics.mirrorDropped(track, 'body');
-      return;
-    }
     const local = state.local[index]!;
     const hop = local ? null : this.hop.header(true);
     if (!local && hop === null) {
       this.metrics.mirrorDropped(track, 'no_hop_token');
-      return;
+      return body;
     }
-    state.pools[index]!.dispatch(
-      {
-        path: req.url ?? '/',
-        method: req.method ?? 'GET',
-        headers: upstreamHeaders(req.headers, state.routes.canaryHeader, req.socket, hop, false),
-        body: null,
-      },
-      new MirrorCopy(this, track, local),
-    );
+    const pool = state.pools[index]!;
+    const copy = {
+      path: req.url ?? '/',
+      method: req.method ?? 'GET',
+      headers: upstreamHeaders(req.headers, state.routes.canaryHeader, req.socket, hop, false),
+      body: null as Buffer | null,
+    };
+    if (body === null) {
+      pool.dispatch(copy, new MirrorCopy(this, track, local, 0));
+      return null;
+    }
+    // A declared length that cannot fit is dropped at once; a chunked body is checked as it arrives.
+    if (Number(req.headers['content-length'] ?? 0) > MIRROR_BODY_BUDGET_BYTES - this.#mirrorBodyBytes) {
+      this.metrics.mirrorDropped(track, 'body');
+      return body;
+    }
+    const tee = new MirrorTee(this, track, (copied, heldBytes) => {
+      copy.body = copied;
+      pool.dispatch(copy, new MirrorCopy(this, track, local, heldBytes));
+    });
+    // Errors reach the live request through the tee (undici fails it); the copy is dropped by the tee.
+    pipeline(body, tee, ignoreError);
+    return tee;
+  }
+
+  /** Reserves mirror budget for `bytes` of a copy's body; false when they do not fit. */
+  holdMirrorBytes(bytes: number): boolean {
+    if (this.#mirrorBodyBytes + bytes > MIRROR_BODY_BUDGET_BYTES) return false;
+    this.#mirrorBodyBytes += bytes;
+    return true;
+  }
+
+  releaseMirrorBytes(bytes: number): void {
+    this.#mirrorBodyBytes -= bytes;
   }
 
   /** Called once per request when it is over (answered, failed or abandoned by the client). */

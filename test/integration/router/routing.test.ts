@@ -1,9 +1,11 @@
 // Every numbered routing behaviour of issue 3, end to end through real sockets: client → router(s) → apps.
 import { createHash } from 'node:crypto';
+import { connect } from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { equalTo, waitFor, waitUntil } from '../../support/wait-for.js';
 import { type App, deadUrl, sequence, startApp, startTestRouter, type TestRouter } from './helpers.js';
 import type { RouterConfig } from '../../../router/config.js';
+import { MIRROR_BODY_BUDGET_BYTES } from '../../../router/proxy.js';
 
 interface Answer {
   status: number;
@@ -336,6 +338,112 @@ describe('6. mirroring', () => {
     } finally {
       await silent.close();
     }
+  });
+
+  describe('request bodies', () => {
+    /** An app that records the SHA-256 of every body it receives. */
+    async function bodyRecorder(): Promise<App & { bodies: string[] }> {
+      const bodies: string[] = [];
+      const app = await startApp('mirror-target', (req, res) => {
+        const hash = createHash('sha256');
+        req.on('data', (chunk: Buffer) => hash.update(chunk));
+        req.on('end', () => {
+          bodies.push(hash.digest('hex'));
+          res.end('mirror answer');
+        });
+        return true;
+      });
+      return Object.assign(app, { bodies });
+    }
+    const sha256 = (data: Buffer) => createHash('sha256').update(data).digest('hex');
+    const chunked = (data: Buffer) =>
+      new ReadableStream<Uint8Array>({
+        start(controller) {
+          for (let at = 0; at < data.length; at += 64 * 1024)
+            controller.enqueue(data.subarray(at, at + 64 * 1024));
+          controller.close();
+        },
+      });
+    const post = (url: string, body: Buffer | ReadableStream<Uint8Array>) =>
+      get(url, {}, { method: 'POST', body, duplex: 'half' } as RequestInit);
+
+    it('copies the body, fixed-length or chunked: the app and the mirror get the same bytes', async () => {
+      const target = await bodyRecorder();
+      try {
+        const r = await canaryPodMirroringToItself(target.url);
+        const fixed = Buffer.alloc(300 * 1024, 'a');
+        const streamed = Buffer.alloc(200 * 1024 + 7, 'b');
+        const first = await post(r.url, fixed);
+        expect([first.app, first.body.bytes]).toEqual(['stable', fixed.length]);
+        const second = await post(r.url, chunked(streamed));
+        expect([second.app, second.body.bytes]).toEqual(['stable', streamed.length]);
+        expect(stable.seen.map((seen) => seen.headers['transfer-encoding'])).toEqual([undefined, 'chunked']);
+        await waitFor(
+          'both copies counted at the mirror',
+          () => r.metric('switchyard_mirrored_requests_total', { track: 'canary', code_class: '2xx' }),
+          equalTo(2),
+        );
+        expect(target.bodies.sort()).toEqual([sha256(fixed), sha256(streamed)].sort());
+        // Sent copies give their bytes back: a body of the whole budget is copied next.
+        const full = Buffer.alloc(MIRROR_BODY_BUDGET_BYTES, 'f');
+        await post(r.url, full);
+        await waitUntil('the budget-sized copy', () => target.bodies.length === 3);
+        expect(target.bodies).toContain(sha256(full));
+      } finally {
+        await target.close();
+      }
+    });
+
+    it('a body beyond the mirror budget reaches the app whole and is not copied; the budget is freed', async () => {
+      const target = await bodyRecorder();
+      try {
+        const r = await canaryPodMirroringToItself(target.url);
+        const large = Buffer.alloc(MIRROR_BODY_BUDGET_BYTES + 1, 'c');
+        // Declared length: dropped at once. Chunked: dropped when the copy outgrows the budget.
+        expect((await post(r.url, large)).body.bytes).toBe(large.length);
+        expect((await post(r.url, chunked(large))).body.bytes).toBe(large.length);
+        expect(await r.metric('switchyard_mirror_dropped_total', { track: 'canary', reason: 'body' })).toBe(
+          2,
+        );
+        const small = Buffer.from('{"order":1}');
+        await post(r.url, small);
+        await waitUntil('the small body copied', () => target.bodies.length === 1);
+        expect(target.bodies).toEqual([sha256(small)]);
+      } finally {
+        await target.close();
+      }
+    });
+
+    it('an upload the client abandons is not copied, and its bytes return to the budget', async () => {
+      const target = await bodyRecorder();
+      try {
+        const r = await canaryPodMirroringToItself(target.url);
+        const { port } = new URL(r.url);
+        const socket = connect(Number(port), '127.0.0.1', () =>
+          socket.write(
+            `POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: ${MIRROR_BODY_BUDGET_BYTES}\r\n\r\n${'d'.repeat(4096)}`,
+          ),
+        );
+        socket.on('error', () => undefined);
+        await waitFor(
+          'the request decided and its upload under way',
+          () => r.metric('switchyard_routing_decisions_total', { track: 'stable', reason: 'weight' }),
+          equalTo(1),
+        );
+        socket.destroy();
+        await waitFor(
+          'the copy dropped',
+          () => r.metric('switchyard_mirror_dropped_total', { track: 'canary', reason: 'error' }),
+          equalTo(1),
+        );
+        const full = Buffer.alloc(MIRROR_BODY_BUDGET_BYTES, 'e');
+        await post(r.url, full);
+        await waitUntil('a budget-sized body copied', () => target.bodies.length === 1);
+        expect(target.bodies).toEqual([sha256(full)]);
+      } finally {
+        await target.close();
+      }
+    });
   });
 
   it('a failing mirror never fails the client response', async () => {
