@@ -122,6 +122,15 @@ describe('SelfManagedTls', () => {
     expect(bundle).toContain(oldCa);
     expect(bundle).toContain(store.bundle!.ca.certPem.trim());
   });
+  it('checks never overlap: calls during a check share one follow-up, so an empty store gets one CA', async () => {
+    const store = new MemoryCertStore();
+    const publisher = new RecordingPublisher();
+    const leader = manager(store, new FakeClock(T0), true, publisher);
+    await Promise.all([leader.check(), leader.check(), leader.check()]);
+    // The first check creates the CA; the follow-up finds it and republishes the same bundle.
+    expect(new Set(publisher.published)).toEqual(new Set([store.bundle!.caBundlePem]));
+    expect(leader.current().certPem).toBe(store.bundle!.serving.certPem);
+  });
 });
 
 describe('watchTlsFiles', () => {

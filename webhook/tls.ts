@@ -202,6 +202,9 @@ export class SelfManagedTls implements TlsSource {
   private readonly listeners = new Set<(pair: KeyPairPem) => void>();
   private timer: NodeJS.Timeout | null = null;
   private stopped = false;
+  /** The check under way, and the one queued behind it (calls meanwhile share that one). */
+  private running: Promise<void> | null = null;
+  private queued: Promise<void> | null = null;
   private readonly log: Logger;
   private readonly renewFraction: number;
   private readonly servingLifetimeMs: number;
@@ -257,8 +260,28 @@ export class SelfManagedTls implements TlsSource {
     this.timer = null;
   }
 
-  /** One tick: load, and when leader create/renew/publish. */
-  async check(): Promise<void> {
+  /**
+   * One tick: load, and when leader create/renew/publish. Ticks never overlap: two at once could both
+   * create a CA, and the second would publish a bundle without the first. A call while one runs
+   * waits for a single follow-up tick, shared with every other call made meanwhile.
+   */
+  check(): Promise<void> {
+    if (this.running === null) {
+      this.running = this.checkOnce().finally(() => {
+        this.running = null;
+      });
+      return this.running;
+    }
+    this.queued ??= this.running
+      .catch(() => undefined)
+      .then(() => {
+        this.queued = null;
+        return this.check();
+      });
+    return this.queued;
+  }
+
+  private async checkOnce(): Promise<void> {
     const now = this.options.clock.now();
     let bundle = await this.options.store.load();
     if (this.options.isLeader()) {

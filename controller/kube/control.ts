@@ -118,6 +118,19 @@ export async function startKubeControl(options: KubeControlOptions): Promise<Kub
     routerPort: options.routerPort,
     adminPort: options.adminPort,
     caBundle: () => (tls === null ? caFromFile() : safeCaBundle(tls)),
+    ...(fileSource === null
+      ? {
+          tlsSecret: {
+            namespace: options.namespace,
+            name: options.tlsSecretName,
+            onChange: () => {
+              tls
+                ?.check()
+                .catch((error: unknown) => log.warn({ err: errorMessage(error) }, 'TLS check failed'));
+            },
+          },
+        }
+      : {}),
     onLeadership: (leading) => {
       // The new leader checks (creates/renews/publishes) the webhook certificate at once.
       if (leading && tls !== null)

@@ -1,5 +1,5 @@
 // The Kubernetes-mode controller of one control replica: informers (Deployments, Canaries, injected
-// pods, Services), a route projection every replica runs (route tables derived from Canary
+// pods, Services, the webhook's TLS Secret), a route projection every replica runs (route tables derived from Canary
 // status), and — only while this replica holds the Lease — the work queue, the reconciler and the
 // analysis loop.
 
@@ -10,12 +10,15 @@ import {
   CustomObjectsApi,
   type KubeConfig,
   type KubernetesObject,
+  ListWatch,
   makeInformer,
   type ObjectCache,
   type Informer,
   type V1Deployment,
   type V1Pod,
+  type V1Secret,
   type V1Service,
+  Watch,
 } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { isOptedIn, Label, type RolloutSettings } from '../../api/annotations.js';
@@ -65,6 +68,11 @@ export interface KubeControllerOptions {
   readonly caBundle?: () => string | null;
   /** Called when this replica starts/stops leading (control starts/stops writing TLS). */
   readonly onLeadership?: (leading: boolean) => void;
+  /**
+   * The webhook's self-managed TLS Secret: `onChange` runs on every change to it (also on its
+   * deletion), so each replica serves a new certificate at once, not at its next timed check.
+   */
+  readonly tlsSecret?: { readonly namespace: string; readonly name: string; readonly onChange: () => void };
 }
 
 type Cached<T extends KubernetesObject> = Informer<T> & ObjectCache<T>;
@@ -77,6 +85,7 @@ export class KubeController {
   readonly #canaries: Cached<CanaryObject & KubernetesObject>;
   readonly #pods: Cached<V1Pod>;
   readonly #services: Cached<V1Service>;
+  readonly #tlsSecret: Cached<V1Secret> | null;
   readonly #queue: WorkQueue;
   readonly #reconciler: Reconciler;
   readonly #election: LeaderElection;
@@ -126,6 +135,20 @@ export class KubeController {
       '/api/v1/services',
       this.#synced('services', () => core.listServiceForAllNamespaces()),
     );
+    const secret = options.tlsSecret;
+    const onlyTheSecret = secret && `metadata.name=${secret.name}`;
+    this.#tlsSecret =
+      secret === undefined
+        ? null
+        : // makeInformer takes no field selector; ListWatch does (not started until start()).
+          new ListWatch(
+            `/api/v1/namespaces/${secret.namespace}/secrets`,
+            new Watch(kc),
+            () => core.listNamespacedSecret({ namespace: secret.namespace, fieldSelector: onlyTheSecret }),
+            false,
+            undefined,
+            onlyTheSecret,
+          );
     const adminPort = options.adminPort ?? 15020;
     this.#reconciler = new Reconciler({
       apps,
@@ -275,12 +298,19 @@ export class KubeController {
     this.#keep('canaries', this.#canaries);
     this.#keep('pods', this.#pods);
     this.#keep('services', this.#services);
-    for (const [name, informer] of [
+    const informers: [string, Cached<KubernetesObject>][] = [
       ['deployments', this.#deployments],
       ['canaries', this.#canaries],
       ['pods', this.#pods],
       ['services', this.#services],
-    ] as const) {
+    ];
+    if (this.#tlsSecret !== null) {
+      const onChange = (): void => this.#options.tlsSecret!.onChange();
+      for (const event of ['add', 'update', 'delete'] as const) this.#tlsSecret.on(event, onChange);
+      this.#keep('tls-secret', this.#tlsSecret);
+      informers.push(['tls-secret', this.#tlsSecret]);
+    }
+    for (const [name, informer] of informers) {
       (informer.start() as Promise<void>).catch((error: unknown) =>
         this.#log.warn({ informer: name, err: errorMessage(error) }, 'informer failed to start'),
       );
@@ -345,6 +375,7 @@ export class KubeController {
       this.#canaries.stop(),
       this.#pods.stop(),
       this.#services.stop(),
+      this.#tlsSecret?.stop(),
     ]);
   }
 }

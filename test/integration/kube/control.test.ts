@@ -4,6 +4,7 @@
 
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { connect as connectTls } from 'node:tls';
 import {
   AdmissionregistrationV1Api,
   AppsV1Api,
@@ -154,6 +155,18 @@ async function replaceImage(name: string, image: string): Promise<void> {
   }
 }
 
+/** SHA-256 fingerprint of the certificate a control replica serves now (no verification). */
+function servedCertificate(url: string): Promise<string> {
+  const { hostname, port } = new URL(url);
+  return new Promise((resolve, reject) => {
+    const socket = connectTls({ host: hostname, port: Number(port), rejectUnauthorized: false }, () => {
+      resolve(socket.getPeerCertificate().fingerprint256);
+      socket.destroy();
+    });
+    socket.on('error', reject);
+  });
+}
+
 describe('switchyard control, Kubernetes mode', () => {
   it('creates its webhook certificate and publishes the CA into the webhook configuration', async () => {
     const config = await harness.kubeConfig
@@ -299,6 +312,58 @@ describe('switchyard control, Kubernetes mode', () => {
           control.routes.get(NAMESPACE, 'web')?.generation,
         KUBE_WAIT,
       );
+    } finally {
+      await follower.close();
+    }
+  });
+  // Last in the file: it replaces the CA the shared agent trusts.
+  it('a deleted TLS Secret is re-created by the leader and served by every replica at once', async () => {
+    const follower = await startKubeControl({ ...options(), identity: 'control-2' });
+    try {
+      expect(follower.controller.isLeader).toBe(false);
+      const before = await servedCertificate(control.server.url);
+      expect(await servedCertificate(follower.server.url)).toBe(before);
+      await harness.core.deleteNamespacedSecret({
+        name: 'switchyard-webhook-tls',
+        namespace: CONTROL_NAMESPACE,
+      });
+      // Both replicas check on their own only every 60 s: within the wait, only the Secret's watch
+      // events can carry the change.
+      await waitFor(
+        'leader and follower to serve one new certificate',
+        async () => {
+          const served = [
+            await servedCertificate(control.server.url),
+            await servedCertificate(follower.server.url),
+          ];
+          return served[0] !== before && served[0] === served[1];
+        },
+        (same) => same,
+        KUBE_WAIT,
+      );
+      const secret = await harness.core.readNamespacedSecret({
+        name: 'switchyard-webhook-tls',
+        namespace: CONTROL_NAMESPACE,
+      });
+      const config = await harness.kubeConfig
+        .makeApiClient(AdmissionregistrationV1Api)
+        .readMutatingWebhookConfiguration({ name: 'switchyard' });
+      expect(config.webhooks?.[0]?.clientConfig.caBundle).toBe(secret.data?.['ca-bundle.crt']);
+      const trusting = new Agent({
+        connect: {
+          ca: Buffer.from(secret.data?.['ca.crt'] ?? '', 'base64').toString(),
+          servername: 'switchyard-control.switchyard-system.svc',
+        },
+      });
+      try {
+        for (const replica of [control, follower]) {
+          const health = await request(`${replica.server.url}/healthz`, { dispatcher: trusting });
+          expect(health.statusCode).toBe(200);
+          await health.body.dump();
+        }
+      } finally {
+        await trusting.close();
+      }
     } finally {
       await follower.close();
     }
