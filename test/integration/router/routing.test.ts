@@ -341,10 +341,11 @@ describe('6. mirroring', () => {
   });
 
   describe('request bodies', () => {
-    /** An app that records the SHA-256 of every body it receives. */
-    async function bodyRecorder(): Promise<App & { bodies: string[] }> {
-      const bodies: string[] = [];
-      const app = await startApp('mirror-target', (req, res) => {
+    const bodies: string[] = [];
+    let target: App;
+    beforeAll(async () => {
+      // The mirror's app: records the SHA-256 of every body it receives.
+      target = await startApp('mirror-target', (req, res) => {
         const hash = createHash('sha256');
         req.on('data', (chunk: Buffer) => hash.update(chunk));
         req.on('end', () => {
@@ -353,8 +354,12 @@ describe('6. mirroring', () => {
         });
         return true;
       });
-      return Object.assign(app, { bodies });
-    }
+    });
+    afterEach(() => {
+      bodies.length = 0;
+    });
+    afterAll(() => target.close());
+
     const sha256 = (data: Buffer) => createHash('sha256').update(data).digest('hex');
     const chunked = (data: Buffer) =>
       new ReadableStream<Uint8Array>({
@@ -367,82 +372,63 @@ describe('6. mirroring', () => {
     const post = (url: string, body: Buffer | ReadableStream<Uint8Array>) =>
       get(url, {}, { method: 'POST', body, duplex: 'half' } as RequestInit);
 
+    /** A body of the whole budget is copied: true only once every earlier copy gave its bytes back. */
+    async function expectWholeBudgetCopied(r: TestRouter): Promise<void> {
+      const full = Buffer.alloc(MIRROR_BODY_BUDGET_BYTES, 'f');
+      await post(r.url, full);
+      await waitUntil('the budget-sized copy', () => bodies.includes(sha256(full)));
+    }
+
     it('copies the body, fixed-length or chunked: the app and the mirror get the same bytes', async () => {
-      const target = await bodyRecorder();
-      try {
-        const r = await canaryPodMirroringToItself(target.url);
-        const fixed = Buffer.alloc(300 * 1024, 'a');
-        const streamed = Buffer.alloc(200 * 1024 + 7, 'b');
-        const first = await post(r.url, fixed);
-        expect([first.app, first.body.bytes]).toEqual(['stable', fixed.length]);
-        const second = await post(r.url, chunked(streamed));
-        expect([second.app, second.body.bytes]).toEqual(['stable', streamed.length]);
-        expect(stable.seen.map((seen) => seen.headers['transfer-encoding'])).toEqual([undefined, 'chunked']);
-        await waitFor(
-          'both copies counted at the mirror',
-          () => r.metric('switchyard_mirrored_requests_total', { track: 'canary', code_class: '2xx' }),
-          equalTo(2),
-        );
-        expect(target.bodies.sort()).toEqual([sha256(fixed), sha256(streamed)].sort());
-        // Sent copies give their bytes back: a body of the whole budget is copied next.
-        const full = Buffer.alloc(MIRROR_BODY_BUDGET_BYTES, 'f');
-        await post(r.url, full);
-        await waitUntil('the budget-sized copy', () => target.bodies.length === 3);
-        expect(target.bodies).toContain(sha256(full));
-      } finally {
-        await target.close();
-      }
+      const r = await canaryPodMirroringToItself(target.url);
+      const fixed = Buffer.alloc(300 * 1024, 'a');
+      const streamed = Buffer.alloc(200 * 1024 + 7, 'b');
+      const first = await post(r.url, fixed);
+      expect([first.app, first.body.bytes]).toEqual(['stable', fixed.length]);
+      const second = await post(r.url, chunked(streamed));
+      expect([second.app, second.body.bytes]).toEqual(['stable', streamed.length]);
+      expect(stable.seen.map((seen) => seen.headers['transfer-encoding'])).toEqual([undefined, 'chunked']);
+      await waitFor(
+        'both copies counted at the mirror',
+        () => r.metric('switchyard_mirrored_requests_total', { track: 'canary', code_class: '2xx' }),
+        equalTo(2),
+      );
+      expect(bodies.sort()).toEqual([sha256(fixed), sha256(streamed)].sort());
+      await expectWholeBudgetCopied(r);
     });
 
-    it('a body beyond the mirror budget reaches the app whole and is not copied; the budget is freed', async () => {
-      const target = await bodyRecorder();
-      try {
-        const r = await canaryPodMirroringToItself(target.url);
-        const large = Buffer.alloc(MIRROR_BODY_BUDGET_BYTES + 1, 'c');
-        // Declared length: dropped at once. Chunked: dropped when the copy outgrows the budget.
-        expect((await post(r.url, large)).body.bytes).toBe(large.length);
-        expect((await post(r.url, chunked(large))).body.bytes).toBe(large.length);
-        expect(await r.metric('switchyard_mirror_dropped_total', { track: 'canary', reason: 'body' })).toBe(
-          2,
-        );
-        const small = Buffer.from('{"order":1}');
-        await post(r.url, small);
-        await waitUntil('the small body copied', () => target.bodies.length === 1);
-        expect(target.bodies).toEqual([sha256(small)]);
-      } finally {
-        await target.close();
-      }
+    it('a body beyond the mirror budget reaches the app whole and is not copied', async () => {
+      const r = await canaryPodMirroringToItself(target.url);
+      const large = Buffer.alloc(MIRROR_BODY_BUDGET_BYTES + 1, 'c');
+      // Declared length: dropped at once. Chunked: dropped when the copy outgrows the budget.
+      expect((await post(r.url, large)).body.bytes).toBe(large.length);
+      expect((await post(r.url, chunked(large))).body.bytes).toBe(large.length);
+      expect(await r.metric('switchyard_mirror_dropped_total', { track: 'canary', reason: 'body' })).toBe(2);
+      expect(bodies).toEqual([]);
+      await expectWholeBudgetCopied(r);
     });
 
     it('an upload the client abandons is not copied, and its bytes return to the budget', async () => {
-      const target = await bodyRecorder();
-      try {
-        const r = await canaryPodMirroringToItself(target.url);
-        const { port } = new URL(r.url);
-        const socket = connect(Number(port), '127.0.0.1', () =>
-          socket.write(
-            `POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: ${MIRROR_BODY_BUDGET_BYTES}\r\n\r\n${'d'.repeat(4096)}`,
-          ),
-        );
-        socket.on('error', () => undefined);
-        await waitFor(
-          'the request decided and its upload under way',
-          () => r.metric('switchyard_routing_decisions_total', { track: 'stable', reason: 'weight' }),
-          equalTo(1),
-        );
-        socket.destroy();
-        await waitFor(
-          'the copy dropped',
-          () => r.metric('switchyard_mirror_dropped_total', { track: 'canary', reason: 'error' }),
-          equalTo(1),
-        );
-        const full = Buffer.alloc(MIRROR_BODY_BUDGET_BYTES, 'e');
-        await post(r.url, full);
-        await waitUntil('a budget-sized body copied', () => target.bodies.length === 1);
-        expect(target.bodies).toEqual([sha256(full)]);
-      } finally {
-        await target.close();
-      }
+      const r = await canaryPodMirroringToItself(target.url);
+      const socket = connect(Number(new URL(r.url).port), '127.0.0.1', () =>
+        socket.write(
+          `POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: ${MIRROR_BODY_BUDGET_BYTES}\r\n\r\n${'d'.repeat(4096)}`,
+        ),
+      );
+      socket.on('error', () => undefined);
+      await waitFor(
+        'the request decided and its upload under way',
+        () => r.metric('switchyard_routing_decisions_total', { track: 'stable', reason: 'weight' }),
+        equalTo(1),
+      );
+      socket.destroy();
+      await waitFor(
+        'the copy dropped',
+        () => r.metric('switchyard_mirror_dropped_total', { track: 'canary', reason: 'error' }),
+        equalTo(1),
+      );
+      await expectWholeBudgetCopied(r);
+      expect(bodies).toHaveLength(1);
     });
   });
 
