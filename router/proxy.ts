@@ -371,12 +371,12 @@ class MirrorCopy extends Expiring implements Dispatcher.DispatchHandler {
 class MirrorTee extends Transform {
   readonly #proxy: DataPlane;
   readonly #track: string;
-  readonly #send: (body: Buffer, heldBytes: number) => void;
+  readonly #send: (body: Buffer) => void;
   /** The copy so far; null once it is sent or dropped. */
   #chunks: Buffer[] | null = [];
   #bytes = 0;
 
-  constructor(proxy: DataPlane, track: string, send: (body: Buffer, heldBytes: number) => void) {
+  constructor(proxy: DataPlane, track: string, send: (body: Buffer) => void) {
     super();
     this.#proxy = proxy;
     this.#track = track;
@@ -399,7 +399,7 @@ class MirrorTee extends Transform {
     const chunks = this.#chunks;
     if (chunks !== null) {
       this.#chunks = null;
-      this.#send(Buffer.concat(chunks, this.#bytes), this.#bytes);
+      this.#send(Buffer.concat(chunks, this.#bytes));
     }
     callback();
   }
@@ -562,9 +562,10 @@ export class DataPlane {
       this.metrics.mirrorDropped(track, 'body');
       return body;
     }
-    const tee = new MirrorTee(this, track, (copied, heldBytes) => {
+    const tee = new MirrorTee(this, track, (copied) => {
       copy.body = copied;
-      pool.dispatch(copy, new MirrorCopy(this, track, local, heldBytes));
+      // The copy's bytes stay held from the budget until its exchange is over.
+      pool.dispatch(copy, new MirrorCopy(this, track, local, copied.length));
     });
     // Errors reach the live request through the tee (undici fails it); the copy is dropped by the tee.
     pipeline(body, tee, ignoreError);

@@ -1,7 +1,7 @@
 // The Kubernetes-mode controller of one control replica: informers (Deployments, Canaries, injected
-// pods, Services, the webhook's TLS Secret), a route projection every replica runs (route tables derived from Canary
-// status), and — only while this replica holds the Lease — the work queue, the reconciler and the
-// analysis loop.
+// pods, Services, the webhook's TLS Secret), a route projection every replica runs (route tables
+// derived from Canary status), and — only while this replica holds the Lease — the work queue, the
+// reconciler and the analysis loop.
 
 import {
   AppsV1Api,
