@@ -397,6 +397,23 @@ describe('6. mirroring', () => {
       await expectWholeBudgetCopied(r);
     });
 
+    it('a copy for another router carries the body as a mirror hop, measured there as mirrored', async () => {
+      const { s, c } = await pair(
+        { mirror: { track: 'canary', percent: 100 } },
+        undefined,
+        undefined,
+        target.url,
+      );
+      const body = Buffer.alloc(100 * 1024 + 3, 'h');
+      expect((await post(s.url, chunked(body))).app).toBe('stable');
+      await waitFor(
+        'the copy counted at the canary router',
+        () => c.metric('switchyard_mirrored_requests_total', { track: 'canary', code_class: '2xx' }),
+        equalTo(1),
+      );
+      expect(bodies).toEqual([sha256(body)]);
+    });
+
     it('a body beyond the mirror budget reaches the app whole and is not copied', async () => {
       const r = await canaryPodMirroringToItself(target.url);
       const large = Buffer.alloc(MIRROR_BODY_BUDGET_BYTES + 1, 'c');
