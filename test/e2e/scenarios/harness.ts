@@ -392,10 +392,16 @@ export function tally(samples: readonly Sample[]): Tally {
   return { total: samples.length, byVersion, failed, failures };
 }
 
-function once(url: string, headers: Readonly<Record<string, string>>): Promise<Omit<Sample, 'at'>> {
+/** One request on a new connection: a GET, or a POST when `body` is given. */
+function once(
+  url: string,
+  headers: Readonly<Record<string, string>>,
+  body: string | undefined,
+): Promise<Omit<Sample, 'at'>> {
   return new Promise((resolve) => {
     // A new connection per request: kube-proxy balances connections, so every pod's router sees some.
-    const req = request(url, { agent: false, headers, timeout: 5000 }, (res) => {
+    const method = body === undefined ? 'GET' : 'POST';
+    const req = request(url, { agent: false, method, headers, timeout: 5000 }, (res) => {
       res.resume();
       res.on('end', () => {
         const version = res.headers['x-shop-version'];
@@ -409,7 +415,7 @@ function once(url: string, headers: Readonly<Record<string, string>>): Promise<O
     });
     req.on('timeout', () => req.destroy(new Error('timeout after 5s')));
     req.on('error', (error) => resolve({ status: 0, version: null, error: error.message }));
-    req.end();
+    req.end(body);
   });
 }
 
@@ -420,16 +426,24 @@ export class Traffic {
   readonly #headers: Readonly<Record<string, string>>;
   readonly #concurrency: number;
   readonly #pauseMs: number;
+  readonly #body: string | undefined;
   #running = false;
   #loops: Promise<void>[] = [];
   #started = 0;
 
   constructor(
     url: string,
-    options: { headers?: Record<string, string>; concurrency?: number; pauseMs?: number } = {},
+    options: {
+      headers?: Record<string, string>;
+      concurrency?: number;
+      pauseMs?: number;
+      /** POST this body with every request instead of GETs. */
+      body?: string;
+    } = {},
   ) {
     this.#url = url;
     this.#headers = options.headers ?? {};
+    this.#body = options.body;
     this.#concurrency = options.concurrency ?? 2;
     this.#pauseMs = options.pauseMs ?? 25;
   }
@@ -449,7 +463,7 @@ export class Traffic {
   async #loop(): Promise<void> {
     while (this.#running) {
       const at = this.now();
-      const result = await once(this.#url, this.#headers);
+      const result = await once(this.#url, this.#headers, this.#body);
       this.samples.push({ at, ...result });
       await new Promise((resolve) => setTimeout(resolve, this.#pauseMs));
     }
@@ -473,7 +487,7 @@ export async function getOnce(
   url: string,
   headers: Readonly<Record<string, string>> = {},
 ): Promise<{ status: number; version: string | null; error: string | null }> {
-  return once(url, headers);
+  return once(url, headers, undefined);
 }
 
 /** Sends `count` requests one after another and tallies them. */
@@ -483,7 +497,8 @@ export async function sample(
   headers: Readonly<Record<string, string>> = {},
 ): Promise<Tally> {
   const samples: Sample[] = [];
-  for (let index = 0; index < count; index++) samples.push({ at: index, ...(await once(url, headers)) });
+  for (let index = 0; index < count; index++)
+    samples.push({ at: index, ...(await once(url, headers, undefined)) });
   return tally(samples);
 }
 

@@ -1,6 +1,6 @@
 // Scenario 6 of issue 6 on one install, one namespace each: an A/B test by header rule, a
-// blue-green switch, a manual promotion that waits for `switchyard promote`, and `switchyard abort`
-// in the middle of a rollout.
+// blue-green switch, a blue-green judged on mirrored POSTs alone, a manual promotion that waits for
+// `switchyard promote`, and `switchyard abort` in the middle of a rollout.
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { waitUntil } from '../../support/wait-for.js';
@@ -126,6 +126,31 @@ describe('scenario 6: steering a rollout', () => {
     const settled = everyone.tally(everyoneFirst! + 3000);
     expect(settled.byVersion, JSON.stringify(settled)).toEqual({ v2: settled.total });
     expect(tester.tally().failed + everyone.tally().failed).toBe(0);
+  });
+
+  it('blue-green on mirrored POSTs: a failing v2 is judged on copies of live writes, clients never see it', async () => {
+    const namespace = 'bluegreen-mirror';
+    const url = await deployShopV1(cluster, namespace, { ...FAST, strategy: 'bluegreen', mirror: '100' });
+    // Only POSTs, no testers: the canary's only traffic is the copies of these requests.
+    const checkout = new Traffic(`${url}/checkout`, { body: '{"items":["tea"]}' }).start();
+    try {
+      await setImage(namespace, 'shop:v2-errors20');
+      // Under the progress deadline (10 intervals = 100 s): a rollout that saw no copies would
+      // still be waiting, inconclusive, when this gives up.
+      await waitCanaryPhase(cluster, namespace, 'shop', 'Failed', 60_000);
+    } finally {
+      await checkout.stop();
+    }
+    const canary = JSON.parse(
+      await kubectlOk(cluster, ['-n', namespace, 'get', 'canary', 'shop', '-o', 'json']),
+    ) as { status: { verdicts: { outcome: string }[] } };
+    expect(
+      canary.status.verdicts.some((verdict) => verdict.outcome === 'fail'),
+      JSON.stringify(canary.status.verdicts),
+    ).toBe(true);
+    const seen = checkout.tally();
+    expect(seen.byVersion, JSON.stringify(seen)).toEqual({ v1: seen.total });
+    expect(seen.failed, seen.failures.join(' | ')).toBe(0);
   });
 
   it('manual promotion waits at the last step until `switchyard promote`', async () => {
