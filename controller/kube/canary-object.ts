@@ -28,7 +28,7 @@ export interface PublishedRoutes {
 }
 
 export interface Condition {
-  readonly type: 'Ready' | 'Progressing' | 'Analysis';
+  readonly type: 'Ready' | 'Progressing' | 'Analysis' | 'RouterInjected';
   readonly status: 'True' | 'False' | 'Unknown';
   readonly reason: string;
   readonly message: string;
@@ -146,8 +146,29 @@ function condition(
   return { type, status, reason, message, lastTransitionTime };
 }
 
-/** Ready / Progressing / Analysis in the usual shape; transition times move only when status flips. */
-export function conditionsFor(status: RolloutStatus, previous: readonly Condition[], now: Date): Condition[] {
+/** How many pod names a RouterInjected message lists. */
+const LISTED_PODS = 5;
+
+/** The RouterInjected condition's message for pods running without the router. */
+export function podsWithoutRouterMessage(pods: readonly string[]): string {
+  const listed = pods.slice(0, LISTED_PODS).join(', ') + (pods.length > LISTED_PODS ? ', …' : '');
+  return (
+    `${pods.length} pod${pods.length === 1 ? '' : 's'} without the router (${listed}): created while ` +
+    'the pod webhook was unreachable or refused to inject, they serve outside the split and ' +
+    'unmeasured; delete them and their ReplicaSet re-creates them with the router'
+  );
+}
+
+/**
+ * Ready / Progressing / Analysis / RouterInjected in the usual shape; transition times move only
+ * when a status flips. `withoutRouter`: the Deployment's pods that run without the router.
+ */
+export function conditionsFor(
+  status: RolloutStatus,
+  previous: readonly Condition[],
+  now: Date,
+  withoutRouter: readonly string[],
+): Condition[] {
   const at = now.toISOString();
   const active = isActivePhase(status.phase);
   const last = status.verdicts[status.verdicts.length - 1];
@@ -169,6 +190,16 @@ export function conditionsFor(status: RolloutStatus, previous: readonly Conditio
           last.outcome === 'pass' ? 'True' : last.outcome === 'fail' ? 'False' : 'Unknown',
           last.outcome === 'pass' ? 'Passed' : last.outcome === 'fail' ? 'Failed' : 'Inconclusive',
           `step ${last.step + 1} at ${last.weight}%: ${last.outcome}`,
+          at,
+        ),
+    withoutRouter.length === 0
+      ? condition(previous, 'RouterInjected', 'True', 'AllPodsRouted', 'every pod runs the router', at)
+      : condition(
+          previous,
+          'RouterInjected',
+          'False',
+          'PodsWithoutRouter',
+          podsWithoutRouterMessage(withoutRouter),
           at,
         ),
   ];

@@ -32,7 +32,13 @@ import { LeaderElection } from './leader.js';
 import { keyOf, splitKey } from './names.js';
 import { Reconciler } from './reconciler.js';
 import { WorkQueue } from './work-queue.js';
-import { optedInSettings, patchServiceOwners, scrapeTargets } from './workloads.js';
+import {
+  hasRouter,
+  optedInSettings,
+  patchServiceOwners,
+  podsWithoutRouter,
+  scrapeTargets,
+} from './workloads.js';
 
 export interface KubeControllerOptions {
   readonly kubeConfig: KubeConfig;
@@ -161,6 +167,7 @@ export class KubeController {
       routerPort: options.routerPort ?? 15001,
       targets: (namespace, name, track) =>
         scrapeTargets(this.#pods.list(namespace), namespace, name, track, adminPort),
+      podsWithoutRouter: (namespace, name) => podsWithoutRouter(this.#pods.list(namespace), namespace, name),
       services: (namespace) => this.#services.list(namespace),
       caBundle: options.caBundle ?? (() => null),
     });
@@ -294,6 +301,14 @@ export class KubeController {
     };
     this.#services.on('add', onService);
     this.#services.on('update', onService);
+    // A pod without the router appearing or going changes its Deployment's RouterInjected condition.
+    const onPod = (pod: V1Pod): void => {
+      const name = pod.metadata?.labels?.[Label.service];
+      const namespace = pod.metadata?.namespace ?? '';
+      if (!hasRouter(pod) && name !== undefined && this.settingsOf(namespace, name) !== null)
+        this.#queue.add(keyOf(namespace, name));
+    };
+    for (const event of ['add', 'update', 'delete'] as const) this.#pods.on(event, onPod);
     this.#keep('deployments', this.#deployments);
     this.#keep('canaries', this.#canaries);
     this.#keep('pods', this.#pods);

@@ -42,6 +42,7 @@ import {
   type CanaryObject,
   type CanaryStatus,
   type CommandRecord,
+  type Condition,
   conditionsFor,
   publishedFrom,
   stableOnlyRoutes,
@@ -85,6 +86,8 @@ export interface ReconcilerOptions {
   readonly routerPort: number;
   /** Scrape targets (router admin URLs) of one track's ready pods. */
   readonly targets: (namespace: string, name: string, track: 'stable' | 'canary') => string[];
+  /** Names of the Deployment's live pods that run without the router. */
+  readonly podsWithoutRouter: (namespace: string, name: string) => string[];
   /** The Services of a namespace as control's watch last saw them (patch-service compares against them). */
   readonly services: (namespace: string) => readonly V1Service[];
   /** PEM bundle routers trust for control (kept in the `switchyard-ca` ConfigMap), or null. */
@@ -138,6 +141,17 @@ export function canonical(value: unknown): string {
     return Object.fromEntries(entries.map(([key, child]) => [key, normalize(child)]));
   };
   return JSON.stringify(normalize(value) ?? null);
+}
+
+/** The message of condition `type` when it turned False from `before` to `after`, else null. */
+function newlyFalse(
+  before: readonly Condition[],
+  after: readonly Condition[],
+  type: Condition['type'],
+): string | null {
+  const now = after.find((condition) => condition.type === type);
+  if (now?.status !== 'False') return null;
+  return before.find((condition) => condition.type === type)?.status === 'False' ? null : now.message;
 }
 
 export class Reconciler {
@@ -210,7 +224,9 @@ export class Reconciler {
       canary = await this.#createCanary(deployment, settings);
       if (canary === null) return 'conflict';
     }
-    let status = statusOf(canary);
+    const withoutRouter = this.#options.podsWithoutRouter(namespace, name);
+    const stored = statusOf(canary);
+    let status = stored;
     if (status === null) {
       const revision =
         pendingRevisionOf(deployment) === null ? podTemplateHash(deployment.spec?.template) : null;
@@ -218,7 +234,14 @@ export class Reconciler {
       // at the wall-clock second so they stay above anything published before (≪ 1 publish/s).
       const generation = Math.max(1, Math.floor(this.#options.now().getTime() / 1000));
       const initial = { ...initialStatus(this.#options.now(), revision), routeGeneration: generation };
-      status = this.#withExtras(initial, stableOnlyRoutes(generation, settings), settings, [], null);
+      status = this.#withExtras(
+        initial,
+        stableOnlyRoutes(generation, settings),
+        settings,
+        [],
+        null,
+        withoutRouter,
+      );
     }
     const key = `${namespace}/${name}`;
     await this.#ensureNamespaceObjects(deployment, canary, key, status.canaryRevision);
@@ -276,7 +299,7 @@ export class Reconciler {
     // before its canary is created.
     if (canaryWorkload !== null) feed({ type: 'canary-present' });
 
-    const next = this.#withExtras(state, routes, settings, status.conditions, lastCommand);
+    const next = this.#withExtras(state, routes, settings, status.conditions, lastCommand, withoutRouter);
     const changed = canonical(next) !== canonical(canary.status ?? null);
     if (changed) {
       try {
@@ -303,6 +326,14 @@ export class Reconciler {
     // fails after them (the canary delete ending a rollout) must not lose them, and the retry,
     // deciding from that status, emits none of them again.
     const events = actions.filter((action) => action.type === 'record-event');
+    const routerMissing = newlyFalse(stored?.conditions ?? [], next.conditions, 'RouterInjected');
+    if (routerMissing !== null)
+      events.push({
+        type: 'record-event',
+        eventType: 'Warning',
+        reason: 'RouterMissing',
+        message: routerMissing,
+      });
     const effects = actions.filter((action) => action.type !== 'record-event');
     for (const action of [...events, ...effects])
       await this.#execute(action, deployment, canary, next, settings, canaryWorkload);
@@ -356,6 +387,7 @@ export class Reconciler {
     settings: RolloutSettings,
     previous: CanaryStatus['conditions'],
     lastCommand: CommandRecord | null,
+    withoutRouter: readonly string[],
   ): CanaryStatus {
     const base: RolloutStatus = {
       phase: state.phase,
@@ -373,7 +405,7 @@ export class Reconciler {
       message: state.message,
       verdicts: state.verdicts,
     };
-    const conditions = conditionsFor(base, previous, this.#options.now());
+    const conditions = conditionsFor(base, previous, this.#options.now(), withoutRouter);
     return { ...base, routes, steps: settings.steps, strategy: settings.strategy, conditions, lastCommand };
   }
 

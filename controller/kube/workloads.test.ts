@@ -10,7 +10,7 @@ import {
 import { makeInjectConfig, ROUTER_CONTAINER_NAME } from '../../webhook/config.js';
 import { injectPod } from '../../webhook/inject.js';
 import { initialStatus } from '../rollout-types.js';
-import { conditionsFor, routeTableOf, stableOnlyRoutes } from './canary-object.js';
+import { conditionsFor, podsWithoutRouterMessage, routeTableOf, stableOnlyRoutes } from './canary-object.js';
 import { parseCommandAnnotation } from './commands.js';
 import {
   ORIGINAL_TARGET_PORTS_ANNOTATION,
@@ -24,6 +24,7 @@ import {
   ownerReference,
   patchedService,
   patchServiceOwners,
+  podsWithoutRouter,
   promotionComplete,
   repointedService,
   restoredService,
@@ -169,6 +170,33 @@ describe('canary workload', () => {
     expect(scrapeTargets(pods, 'prod', 'shop', 'canary', 15020)).toEqual(['http://10.0.0.4:15020']);
     expect(scrapeTargets(pods, 'other', 'shop', 'canary', 15020)).toEqual([]);
   });
+
+  it('finds the live pods of a Deployment, either track, that run without the router', () => {
+    const pod = (
+      name: string,
+      extra: { injected?: boolean; phase?: string; deleting?: boolean } = {},
+    ): V1Pod => ({
+      metadata: {
+        name,
+        namespace: 'prod',
+        labels: { [Label.service]: name.startsWith('cart') ? 'cart' : 'shop', [Label.track]: 'stable' },
+        annotations: extra.injected ? { [OwnedAnnotation.injected]: 'v0.1.0' } : {},
+        ...(extra.deleting ? { deletionTimestamp: new Date() } : {}),
+      },
+      status: { phase: extra.phase ?? 'Running' },
+    });
+    const pods = [
+      pod('shop-b'),
+      pod('shop-a', { phase: 'Pending' }),
+      pod('shop-routed', { injected: true }),
+      pod('shop-done', { phase: 'Succeeded' }),
+      pod('shop-crashed', { phase: 'Failed' }),
+      pod('shop-going', { deleting: true }),
+      pod('cart-x'),
+    ];
+    expect(podsWithoutRouter(pods, 'prod', 'shop')).toEqual(['shop-a', 'shop-b']);
+    expect(podsWithoutRouter(pods, 'other', 'shop')).toEqual([]);
+  });
 });
 
 describe('Canary status', () => {
@@ -198,20 +226,35 @@ describe('Canary status', () => {
     const t0 = new Date('2026-01-01T00:00:00Z');
     const t1 = new Date('2026-01-01T00:05:00Z');
     const idle = initialStatus(t0, 'r1');
-    const first = conditionsFor(idle, [], t0);
+    const first = conditionsFor(idle, [], t0, []);
     expect(first.map((c) => `${c.type}=${c.status}`)).toEqual([
       'Ready=True',
       'Progressing=False',
       'Analysis=Unknown',
+      'RouterInjected=True',
     ]);
-    const again = conditionsFor(idle, first, t1);
+    const again = conditionsFor(idle, first, t1, []);
     expect(again[0]?.lastTransitionTime).toBe(t0.toISOString());
-    const failed = conditionsFor({ ...idle, phase: 'Failed', message: 'rolled back' }, again, t1);
+    const failed = conditionsFor({ ...idle, phase: 'Failed', message: 'rolled back' }, again, t1, []);
     expect(failed[0]).toMatchObject({
       status: 'False',
       message: 'rolled back',
       lastTransitionTime: t1.toISOString(),
     });
+  });
+
+  it('RouterInjected names up to five pods without the router and tells how to fix them', () => {
+    const t0 = new Date('2026-01-01T00:00:00Z');
+    const idle = initialStatus(t0, 'r1');
+    const pods = ['shop-1', 'shop-2', 'shop-3', 'shop-4', 'shop-5', 'shop-6'];
+    const [, , , missing] = conditionsFor(idle, [], t0, pods);
+    expect(missing).toMatchObject({ type: 'RouterInjected', status: 'False', reason: 'PodsWithoutRouter' });
+    expect(missing?.message).toBe(podsWithoutRouterMessage(pods));
+    expect(missing?.message).toMatch(
+      /^6 pods without the router \(shop-1, shop-2, shop-3, shop-4, shop-5, …\)/,
+    );
+    expect(missing?.message).toContain('delete them');
+    expect(podsWithoutRouterMessage(['shop-1'])).toMatch(/^1 pod without the router \(shop-1\)/);
   });
 
   it('compares statuses the way the API server stores them (key order, pruned nulls)', () => {

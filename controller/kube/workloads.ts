@@ -1,5 +1,6 @@
 // Pure builders and predicates over Kubernetes objects: the canary Deployment, the per-track
-// Services, readiness of a rollout, and the analysis scrape targets. No I/O here.
+// Services, readiness of a rollout, the analysis scrape targets and pods missing the router. No I/O
+// here.
 
 import type {
   V1Deployment,
@@ -194,6 +195,31 @@ export function canaryFailure(canary: V1Deployment | null): string | null {
       return condition.message ?? condition.reason ?? 'progress deadline exceeded';
   }
   return null;
+}
+
+/** Whether the pod webhook put the router into this pod (its mark, also set by `switchyard inject`). */
+export function hasRouter(pod: V1Pod): boolean {
+  return pod.metadata?.annotations?.[OwnedAnnotation.injected] !== undefined;
+}
+
+/**
+ * Names of one Deployment's live pods (either track) that run without the router: created while the
+ * pod webhook was unreachable (its failurePolicy is Ignore) or when it refused to inject. They serve
+ * their connections from the Service outside the split and unmeasured.
+ */
+export function podsWithoutRouter(pods: readonly V1Pod[], namespace: string, service: string): string[] {
+  return pods
+    .filter(
+      (pod) =>
+        pod.metadata?.namespace === namespace &&
+        pod.metadata.labels?.[Label.service] === service &&
+        pod.metadata.deletionTimestamp === undefined &&
+        pod.status?.phase !== 'Succeeded' &&
+        pod.status?.phase !== 'Failed' &&
+        !hasRouter(pod),
+    )
+    .map((pod) => pod.metadata!.name!)
+    .sort();
 }
 
 function podReady(pod: V1Pod): boolean {

@@ -853,6 +853,53 @@ describe('Kubernetes adapter', () => {
     ).toEqual([]);
   });
 
+  it('names pods running without the router in RouterInjected, with one Warning Event, until they are gone', async () => {
+    const deployment = appDeployment('bare', 'app:v1');
+    deployment.spec!.replicas = 0;
+    await harness.apps.createNamespacedDeployment({ namespace: NAMESPACE, body: deployment });
+    const routerInjected = async () =>
+      statusOf((await readCanary(harness.custom, 'bare')) ?? undefined)?.conditions.find(
+        (condition) => condition.type === 'RouterInjected',
+      );
+    await waitFor(
+      'RouterInjected True',
+      routerInjected,
+      (condition) => condition?.status === 'True',
+      KUBE_WAIT,
+    );
+    // A pod of the Deployment admitted while the pod webhook was down: its labels, no router. Only
+    // the pod watch can notice it (the Deployment does not change).
+    await harness.core.createNamespacedPod({
+      namespace: NAMESPACE,
+      body: {
+        metadata: { name: 'bare-unrouted', labels: deployment.spec!.template.metadata!.labels! },
+        spec: deployment.spec!.template.spec!,
+      },
+    });
+    const missing = await waitFor(
+      'RouterInjected False naming the pod',
+      routerInjected,
+      (condition) => condition?.status === 'False',
+      KUBE_WAIT,
+    );
+    expect(missing?.message).toMatch(/^1 pod without the router \(bare-unrouted\)/);
+    const routerMissingEvents = async () =>
+      (await harness.core.listNamespacedEvent({ namespace: NAMESPACE })).items
+        .filter((event) => event.involvedObject.name === 'bare' && event.reason === 'RouterMissing')
+        .map((event) => [event.type, event.message]);
+    await waitFor('the RouterMissing Event', routerMissingEvents, (events) => events.length > 0, KUBE_WAIT);
+    expect(await routerMissingEvents()).toEqual([['Warning', missing?.message]]);
+    // Deleted (its ReplicaSet would re-create it through the webhook), the pod no longer counts.
+    await harness.core.deleteNamespacedPod({ name: 'bare-unrouted', namespace: NAMESPACE });
+    await waitFor(
+      'RouterInjected True again',
+      routerInjected,
+      (condition) => condition?.status === 'True',
+      KUBE_WAIT,
+    );
+    expect(await routerMissingEvents()).toHaveLength(1);
+  });
+
   it('opting out deletes the Canary and serves no table for it any more', async () => {
     await harness.apps.patchNamespacedDeployment(
       {
