@@ -3,7 +3,7 @@ import type { Verdict } from '../api/canary.js';
 import { ErrorCode } from '../api/errors.js';
 import { initialStatus } from '../controller/rollout-types.js';
 import type { RolloutSummary } from '../controller/api.js';
-import { formatAge, formatVerdict, operate, renderTable, statusRows } from './operate.js';
+import { formatAge, formatVerdict, operate, renderTable, statusRows, warningLines } from './operate.js';
 
 const io = { stdout: { write: () => true }, stderr: { write: () => true }, env: {}, now: () => 0 };
 
@@ -77,6 +77,10 @@ describe('status rendering', () => {
     );
     expect(cart).toMatch(/Succeeded .* 3\/3 /);
     expect(header!.indexOf('AGE')).toBe(shop!.indexOf('1m05s'));
+    // Warnings go below the table, one line each, naming the rollout.
+    expect(
+      warningLines([rollout, { ...rollout, name: 'cart', warnings: ['1 pod without the router (cart-1)'] }]),
+    ).toBe('warning: default/cart: 1 pod without the router (cart-1)\n');
   });
 });
 

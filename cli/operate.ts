@@ -166,6 +166,15 @@ export function statusRows(rollouts: readonly RolloutSummary[], nowMs: number): 
 
 const HEADER = ['NAMESPACE', 'NAME', 'PHASE', 'WEIGHT', 'STEP', 'LAST VERDICT', 'AGE'];
 
+/** One line per warning of a rollout, below the table: `warning: <ns>/<name>: <text>`. */
+export function warningLines(rollouts: readonly RolloutSummary[]): string {
+  return rollouts
+    .flatMap((rollout) =>
+      (rollout.warnings ?? []).map((text) => `warning: ${rollout.namespace}/${rollout.name}: ${text}\n`),
+    )
+    .join('');
+}
+
 export function renderTable(rows: readonly (readonly string[])[]): string {
   const all = [HEADER, ...rows];
   const widths = HEADER.map((_, column) => Math.max(...all.map((row) => (row[column] ?? '').length)));
@@ -304,7 +313,7 @@ async function status(client: RolloutClient, parsed: Parsed, io: OperateIo): Pro
       ? `${JSON.stringify(name === undefined ? { items: rollouts } : rollouts[0], null, 2)}\n`
       : rollouts.length === 0
         ? 'No rollouts.\n'
-        : renderTable(statusRows(rollouts, io.now()));
+        : renderTable(statusRows(rollouts, io.now())) + warningLines(rollouts);
   if (parsed.values.watch !== true) {
     io.stdout.write(render(await fetch()));
     return 0;

@@ -27,6 +27,8 @@ export interface RolloutSummary {
   readonly lastVerdicts: readonly Verdict[];
   /** Upstreams per track as routed now (file mode), when the backend knows them. */
   readonly tracks?: Readonly<Record<string, string>>;
+  /** Problems beside the rollout an operator should act on (Kubernetes: pods without the router). */
+  readonly warnings?: readonly string[];
   readonly status: RolloutStatus;
 }
 

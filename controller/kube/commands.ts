@@ -88,13 +88,17 @@ export class KubeRollouts {
   #summary(object: CanaryObject): RolloutSummary | null {
     const status = statusOf(object);
     if (status === null) return null;
-    return summarize(
+    const summary = summarize(
       object.metadata.namespace,
       object.metadata.name,
       status,
       { steps: status.steps, strategy: status.strategy },
       this.#options.now(),
     );
+    const unrouted = status.conditions.find(
+      (condition) => condition.type === 'RouterInjected' && condition.status === 'False',
+    );
+    return unrouted === undefined ? summary : { ...summary, warnings: [unrouted.message] };
   }
 
   async #read(namespace: string, name: string): Promise<CanaryObject> {

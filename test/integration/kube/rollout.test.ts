@@ -889,6 +889,8 @@ describe('Kubernetes adapter', () => {
         .map((event) => [event.type, event.message]);
     await waitFor('the RouterMissing Event', routerMissingEvents, (events) => events.length > 0, KUBE_WAIT);
     expect(await routerMissingEvents()).toEqual([['Warning', missing?.message]]);
+    // `switchyard status` shows it too.
+    expect((await operator().get(NAMESPACE, 'bare')).warnings).toEqual([missing?.message]);
     // Deleted (its ReplicaSet would re-create it through the webhook), the pod no longer counts.
     await harness.core.deleteNamespacedPod({ name: 'bare-unrouted', namespace: NAMESPACE });
     await waitFor(
@@ -898,6 +900,7 @@ describe('Kubernetes adapter', () => {
       KUBE_WAIT,
     );
     expect(await routerMissingEvents()).toHaveLength(1);
+    expect((await operator().get(NAMESPACE, 'bare')).warnings).toBeUndefined();
   });
 
   it('opting out deletes the Canary and serves no table for it any more', async () => {
