@@ -18,6 +18,7 @@ import {
   sample,
   shopManifests,
   startCluster,
+  switchyardOk,
   waitForControl,
   waitRolledOut,
   scaleControl,
@@ -144,7 +145,7 @@ describe('scenario 9: bad annotation', () => {
 });
 
 describe('scenario 8: webhook down', () => {
-  it('opted-in pods are still created (without the router) and unrelated Deployments are never blocked', async () => {
+  it('opted-in pods are still created (without the router), then named by control until replaced; unrelated Deployments are never blocked', async () => {
     // The opted-in shop from scenario 2 is running; control goes away entirely.
     await scaleControl(cluster, 0);
     await waitUntil(
@@ -191,6 +192,43 @@ describe('scenario 8: webhook down', () => {
       { timeoutMs: 20_000, intervalMs: 500 },
     );
     expect(answers.byVersion).toEqual({ v1: 20 });
+
+    // Control back: the Canary names the pod that runs without the router, and status warns.
+    await scaleControl(cluster, 1);
+    await waitForControl(cluster, { replicas: 1 });
+    const routerInjected = (): Promise<string> =>
+      jsonpath(
+        cluster,
+        'optin',
+        'canary',
+        'shop',
+        '{.status.conditions[?(@.type=="RouterInjected")].status} {.status.conditions[?(@.type=="RouterInjected")].message}',
+      );
+    const named = await waitUntil(
+      'RouterInjected False naming the replacement pod',
+      async () => {
+        const condition = await routerInjected();
+        return condition.startsWith('False ') && condition.includes(replacement.name) ? condition : undefined;
+      },
+      { timeoutMs: 30_000, intervalMs: 500, seen: routerInjected },
+    );
+    expect(named).toContain('1 pod without the router');
+    expect(await switchyardOk(cluster, ['status', '-n', 'optin', 'shop'])).toContain(
+      `warning: optin/shop: 1 pod without the router (${replacement.name})`,
+    );
+    // The fix the message gives: delete it; its replacement comes through the webhook, with the router.
+    await kubectlOk(cluster, ['-n', 'optin', 'delete', 'pod', replacement.name, '--wait=false']);
+    await waitUntil(
+      'RouterInjected True once the pod is replaced with the router',
+      async () => ((await routerInjected()).startsWith('True ') ? true : undefined),
+      { timeoutMs: 30_000, intervalMs: 500, seen: routerInjected },
+    );
+    await waitRolledOut(cluster, 'optin', 'shop');
+    const routed = await podContainers(cluster, 'optin', 'app=shop');
+    expect(
+      routed.every((pod) => [...pod.init, ...pod.main].includes('switchyard-router')),
+      JSON.stringify(routed),
+    ).toBe(true);
   });
 });
 
