@@ -153,9 +153,10 @@ const LISTED_PODS = 5;
 export function podsWithoutRouterMessage(pods: readonly string[]): string {
   const listed = pods.slice(0, LISTED_PODS).join(', ') + (pods.length > LISTED_PODS ? ', …' : '');
   return (
-    `${pods.length} pod${pods.length === 1 ? '' : 's'} without the router (${listed}): created while ` +
-    'the pod webhook was unreachable or refused to inject, they serve outside the split and ' +
-    'unmeasured; delete them and their ReplicaSet re-creates them with the router'
+    `${pods.length} pod${pods.length === 1 ? '' : 's'} without the router (${listed}): admitted while ` +
+    "the pod webhook was unreachable, or refused by it (the pod's admission warning says why); they " +
+    'serve outside the split and unmeasured. Delete them: their ReplicaSet re-creates them through ' +
+    'the webhook'
   );
 }
 

@@ -253,7 +253,7 @@ describe('Canary status', () => {
     expect(missing?.message).toMatch(
       /^6 pods without the router \(shop-1, shop-2, shop-3, shop-4, shop-5, …\)/,
     );
-    expect(missing?.message).toContain('delete them');
+    expect(missing?.message).toContain('Delete them: their ReplicaSet re-creates them through the webhook');
     expect(podsWithoutRouterMessage(['shop-1'])).toMatch(/^1 pod without the router \(shop-1\)/);
   });
 
