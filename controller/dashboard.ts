@@ -37,6 +37,7 @@ const PAGE = `<!doctype html>
   button:hover { background: #eaeef2; }
   button.danger { color: var(--bad); }
   #error { color: var(--bad); }
+  .warning { color: var(--warn); margin: 4px 0; }
   .empty { padding: 30px; text-align: center; }
 </style>
 </head>
@@ -94,6 +95,7 @@ function card(rollout) {
     '<span class="weight">' + Number(rollout.weight) + ' % canary</span>' +
     '<span class="muted">steps ' + steps + ' · ' + esc(rollout.strategy) + ' · ' + age(rollout.timeInPhaseSeconds) + ' in phase</span></div>' +
     '<p class="message">' + esc(rollout.message) + '</p>' +
+    (rollout.warnings || []).map((text) => '<p class="warning">warning: ' + esc(text) + '</p>').join('') +
     verdictRows(rollout.lastVerdicts) +
     '<div class="row">' + buttons + ' <input type="number" min="0" max="100" size="4" aria-label="weight" data-weight="' + esc(id) + '">' +
     '<button data-verb="set-weight" data-id="' + esc(id) + '">set weight</button></div></section>';

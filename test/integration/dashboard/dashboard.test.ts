@@ -225,6 +225,7 @@ describe.skipIf(!existsSync(CHROMIUM))('dashboard in Chromium', () => {
     const verdict = good.lastVerdicts[0]!;
     backend.rollout = {
       ...good,
+      warnings: [markup],
       steps: [5, markup as unknown as number],
       lastVerdicts: [
         {
@@ -245,6 +246,23 @@ describe.skipIf(!existsSync(CHROMIUM))('dashboard in Chromium', () => {
       expect(await card.locator('img').count()).toBe(0);
       expect(await card.textContent()).toContain(markup);
       expect(await page.evaluate(() => (globalThis as { __injected?: boolean }).__injected)).toBe(undefined);
+      await page.close();
+    } finally {
+      backend.rollout = good;
+    }
+  });
+
+  it('shows the warnings of a rollout (pods without the router) under its message', async () => {
+    const good = backend.rollout;
+    const warning = '1 pod without the router (shop-7d4-x2): … Delete them: …';
+    backend.rollout = { ...good, warnings: [warning] };
+    try {
+      const page = await browser.newPage();
+      page.on('dialog', (dialog) => void dialog.accept(TOKEN));
+      await page.goto(`${control.url}/dashboard`);
+      const shown = page.locator('[data-rollout="default/shop"] .warning');
+      await shown.waitFor({ timeout: 15_000 });
+      expect(await shown.allTextContents()).toEqual([`warning: ${warning}`]);
       await page.close();
     } finally {
       backend.rollout = good;
