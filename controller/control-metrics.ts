@@ -37,6 +37,18 @@ export function registerControlMetrics(
     },
   });
   new Gauge({
+    name: 'switchyard_rollout_warnings',
+    help: 'Problems beside the rollout an operator should act on (Kubernetes: pods without the router)',
+    labelNames: ['namespace', 'name'] as const,
+    registers: [registry],
+    async collect() {
+      this.reset();
+      for (const rollout of await backend.list()) {
+        this.labels(rollout.namespace, rollout.name).set(rollout.warnings?.length ?? 0);
+      }
+    },
+  });
+  new Gauge({
     name: 'switchyard_route_polls_waiting',
     help: 'Router long polls currently held by the route server',
     registers: [registry],

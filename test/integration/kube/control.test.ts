@@ -280,6 +280,21 @@ describe('switchyard control, Kubernetes mode', () => {
     expect(items.map((item) => `${item.name}:${item.phase}`)).toEqual(['web:Succeeded']);
   });
 
+  it('exports a warnings gauge per rollout: here, pods created without the router', async () => {
+    // This cluster has no pod webhook, so the pods of 'web' never got the router.
+    const scrape = async () => {
+      const response = await request(`${control.server.url}/metrics`, { dispatcher: agent });
+      return response.body.text();
+    };
+    const text = await waitFor(
+      'switchyard_rollout_warnings for web',
+      scrape,
+      (metrics) => /switchyard_rollout_warnings\{namespace="default",name="web"\} 1\b/.test(metrics),
+      KUBE_WAIT,
+    );
+    expect(text).toContain('# HELP switchyard_rollout_warnings');
+  });
+
   it('a second replica serves with --tls-cert-file/--tls-key-file (cert-manager style) as a follower', async () => {
     const secret = await harness.core.readNamespacedSecret({
       name: 'switchyard-webhook-tls',
