@@ -285,6 +285,7 @@ async function kubeMain(flags: ControlFlags, logger: Logger): Promise<number> {
     tlsSecretName: kube.tlsSecret,
     webhookConfigurationName: kube.webhookConfiguration,
     controllerUsernames: [kube.controllerUsername],
+    prometheusConfigured: flags.prometheusUrl !== null,
     routerImage: kube.routerImage,
     controlUrl: kube.controlUrl,
     routerPort: 15001,

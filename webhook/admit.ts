@@ -4,16 +4,14 @@
 
 import { errorMessage } from '../api/errors.js';
 import { type InjectConfig, ROUTER_CONTAINER_NAME } from './config.js';
-import { admitDeployment } from './deployment.js';
+import { admitDeployment, type DeploymentOptions } from './deployment.js';
 import { injectPod } from './inject.js';
 import { diffPatch } from './patch.js';
 import { type AdmissionRequest, type AdmissionResponse, type PatchOperation, allow, deny } from './review.js';
 import type { Pod } from './types.js';
 
-export interface AdmitOptions {
+export interface AdmitOptions extends DeploymentOptions {
   readonly inject: InjectConfig;
-  /** Usernames (`system:serviceaccount:<ns>:<sa>`) whose Deployment updates pass unchanged. */
-  readonly controllerUsernames: readonly string[];
 }
 
 export type Resource = 'pod' | 'deployment' | 'other';

@@ -140,3 +140,32 @@ describe('admitDeployment: the fronted port is part of the pod template', () => 
     });
   });
 });
+
+describe('admitDeployment: custom checks without Prometheus', () => {
+  const withChecks = (): AdmissionRequest => {
+    const request = create('shop');
+    const metadata = (request.object as { metadata: { annotations: Record<string, string> } }).metadata;
+    metadata.annotations['switchyard.io/check.errors'] = 'sum(rate(errors_total[1m])) < 1';
+    metadata.annotations['switchyard.io/interval'] = '30s';
+    return request;
+  };
+  const warnings = (decision: DeploymentDecision) =>
+    decision.warnings.filter((text) => text.includes('check.'));
+
+  it('warns when control has no --prometheus-url: the checks could never pass', () => {
+    const decision = admitDeployment(withChecks(), { controllerUsernames: [], prometheusConfigured: false });
+    expect(admitted(decision)).toBe(true);
+    expect(warnings(decision)).toEqual([
+      "switchyard.io/check.errors: custom checks need control's --prometheus-url, which is not set; with the builtin provider they stay inconclusive and every rollout fails at its progress deadline (5m)",
+    ]);
+  });
+
+  it('says nothing with Prometheus, when it is not known (offline inject), or without checks', () => {
+    for (const prometheusConfigured of [true, undefined]) {
+      const options = prometheusConfigured === undefined ? {} : { prometheusConfigured };
+      expect(warnings(admitDeployment(withChecks(), { controllerUsernames: [], ...options }))).toEqual([]);
+    }
+    const plain = admitDeployment(create('shop'), { controllerUsernames: [], prometheusConfigured: false });
+    expect(plain.warnings).toEqual([]);
+  });
+});

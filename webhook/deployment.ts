@@ -11,7 +11,10 @@ import {
   isOptedIn,
   parseAnnotations,
   podTemplateHash,
+  progressDeadlineMs,
+  type RolloutSettings,
 } from '../api/annotations.js';
+import { formatDurationMs } from '../api/duration.js';
 import { isSwitchyardError } from '../api/errors.js';
 import { hasRouter } from './inject.js';
 import { resolveAppPort } from './ports.js';
@@ -51,6 +54,11 @@ export type DeploymentDecision =
 export interface DeploymentOptions {
   /** `request.userInfo.username` values of the controller; their updates pass unchanged. */
   readonly controllerUsernames: readonly string[];
+  /**
+   * Whether control's analysis queries Prometheus (`--prometheus-url`), which custom checks
+   * (`switchyard.io/check.*`) need. Absent (offline `switchyard inject`): not known, assumed.
+   */
+  readonly prometheusConfigured?: boolean;
 }
 
 /**
@@ -95,6 +103,12 @@ function optOut(old: Deployment, next: Deployment): DeploymentDecision {
   }
   if (template?.annotations) delete template.annotations[Annotation.port];
   return { allowed: true, reason: DeploymentReason.optedOut, deployment: copy, warnings: [] };
+}
+
+/** The warning for custom checks that control, without Prometheus, can never evaluate. */
+function checksWithoutPrometheus(settings: RolloutSettings): string {
+  const names = settings.checks.map((check) => `${Annotation.checkPrefix}${check.name}`).join(', ');
+  return `${names}: custom checks need control's --prometheus-url, which is not set; with the builtin provider they stay inconclusive and every rollout fails at its progress deadline (${formatDurationMs(progressDeadlineMs(settings))})`;
 }
 
 /** Admission of one Deployment CREATE/UPDATE. */
@@ -142,6 +156,9 @@ export function admitDeployment(request: AdmissionRequest, options: DeploymentOp
   const resolution = preInjected ? null : resolveAppPort(next.spec.template.spec, parsed.settings.port);
   if (resolution !== null && !resolution.ok) {
     return denied(DeploymentReason.portNotFound, resolution.message, warnings);
+  }
+  if (options.prometheusConfigured === false && parsed.settings.checks.length > 0) {
+    warnings.push(checksWithoutPrometheus(parsed.settings));
   }
   if (resolution !== null && resolution.port.name === null && !parsed.settings.patchService) {
     warnings.push(

@@ -138,6 +138,38 @@ describe('POST /mutate', () => {
     );
   });
 
+  it('warns about custom checks when control runs without Prometheus', async () => {
+    const withoutPrometheus = Fastify({ logger: false });
+    await registerWebhook(withoutPrometheus, {
+      inject: () => makeInjectConfig({ routerImage: 'switchyard:test', version: '0.1.0' }),
+      prometheusConfigured: false,
+      registry: new Registry(),
+      logger: pino({ level: 'silent' }),
+    });
+    const review = structuredClone(fixture('deployment-create')) as {
+      request: { object: { metadata: { annotations: Record<string, string> } } };
+    };
+    review.request.object.metadata.annotations = {
+      'switchyard.io/canary': 'enabled',
+      'switchyard.io/check.errors': 'sum(rate(errors_total[1m])) < 1',
+    };
+    const answer = async (server: FastifyInstance) => {
+      const response = await server.inject({ method: 'POST', url: '/mutate', payload: review });
+      return JSON.parse(response.body).response as { allowed: boolean; warnings?: string[] };
+    };
+    try {
+      const warned = await answer(withoutPrometheus);
+      expect(warned.allowed).toBe(true);
+      expect(warned.warnings?.some((text) => text.includes("need control's --prometheus-url"))).toBe(true);
+      // The server the other tests use does not know, and so says nothing.
+      expect((await answer(app)).warnings ?? []).not.toContainEqual(
+        expect.stringContaining('--prometheus-url'),
+      );
+    } finally {
+      await withoutPrometheus.close();
+    }
+  });
+
   it('fuzz: 2 000 Deployments with random switchyard.io annotation values are admitted or denied, never a 500', async () => {
     const deployment = fixture('deployment-create');
     const names = [

@@ -15,6 +15,8 @@ export interface WebhookServerOptions {
   readonly inject: InjectConfig | (() => InjectConfig);
   /** Usernames whose Deployment updates pass unchanged. Default: the control service account. */
   readonly controllerUsernames?: readonly string[];
+  /** Whether control's analysis has Prometheus (custom checks need it). Default: not known, assumed. */
+  readonly prometheusConfigured?: boolean;
   readonly registry: Registry;
   readonly logger: Logger;
   /** Largest accepted body. Default 4 MiB (Kubernetes objects are ≤1.5 MiB; old+new fit). */
@@ -73,7 +75,13 @@ export async function registerWebhook(app: FastifyInstance, options: WebhookServ
         if (!isSwitchyardError(error)) throw error;
         return reply.code(400).send(badRequest(error.message));
       }
-      const admitOptions: AdmitOptions = { inject: injectConfig(), controllerUsernames };
+      const admitOptions: AdmitOptions = {
+        inject: injectConfig(),
+        controllerUsernames,
+        ...(options.prometheusConfigured === undefined
+          ? {}
+          : { prometheusConfigured: options.prometheusConfigured }),
+      };
       const decision = admit(admissionRequest, admitOptions);
       metrics.record(decision, Number(process.hrtime.bigint() - started) / 1e9);
       const fields = {

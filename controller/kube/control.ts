@@ -57,6 +57,8 @@ export interface KubeControlOptions {
   readonly webhookConfigurationName: string;
   /** Usernames whose Deployment updates the webhook lets through (this controller's identity). */
   readonly controllerUsernames: readonly string[];
+  /** Whether `analyzer` queries Prometheus: without it the webhook warns about custom checks. */
+  readonly prometheusConfigured: boolean;
   readonly routerImage: string;
   /** URL routers use to reach control. */
   readonly controlUrl: string;
@@ -208,6 +210,7 @@ export async function startKubeControl(options: KubeControlOptions): Promise<Kub
       registerWebhook(app, {
         inject,
         controllerUsernames: options.controllerUsernames,
+        prometheusConfigured: options.prometheusConfigured,
         registry: options.registry,
         logger,
       }),

@@ -60,6 +60,7 @@ function options(): KubeControlOptions {
     webhookConfigurationName: 'switchyard',
     // The controller talks to the API as the admin user of the fake cluster's kubeconfig.
     controllerUsernames: ['kubernetes-admin'],
+    prometheusConfigured: false,
     routerImage: 'ghcr.io/switchyard/switchyard:test',
     controlUrl: 'https://switchyard-control.switchyard-system.svc:443',
     routerPort: 15001,
