@@ -138,6 +138,31 @@ describe('POST /mutate', () => {
     );
   });
 
+  it('logs why a pod was left without the router: its creator (a ReplicaSet) drops the warning', async () => {
+    const lines: string[] = [];
+    const logged = Fastify({ logger: false });
+    await registerWebhook(logged, {
+      inject: () => makeInjectConfig({ routerImage: 'switchyard:test', version: '0.1.0' }),
+      registry: new Registry(),
+      logger: pino({ level: 'info' }, { write: (line: string) => lines.push(line) }),
+    });
+    try {
+      const skipped = fixture('pod-missing-service-label');
+      await logged.inject({ method: 'POST', url: '/mutate', payload: skipped });
+      const warned = lines
+        .map((line) => JSON.parse(line))
+        .filter((entry) => entry.msg === 'router not injected');
+      expect(warned).toHaveLength(1);
+      expect(warned[0]).toMatchObject({ level: 40, outcome: 'skipped', reason: 'missing_service_label' });
+      expect(warned[0].warnings[0]).toContain('router not injected into pod');
+      // An injected pod is not worth a line at info.
+      await logged.inject({ method: 'POST', url: '/mutate', payload: fixture('pod-named-port') });
+      expect(lines.map((line) => JSON.parse(line).msg)).toEqual(['router not injected']);
+    } finally {
+      await logged.close();
+    }
+  });
+
   it('warns about custom checks when control runs without Prometheus', async () => {
     const withoutPrometheus = Fastify({ logger: false });
     await registerWebhook(withoutPrometheus, {

@@ -92,8 +92,13 @@ export async function registerWebhook(app: FastifyInstance, options: WebhookServ
         reason: decision.reason,
         dryRun: admissionRequest.dryRun,
       };
+      const explained = decision.response.warnings ?? [];
       if (decision.outcome === 'error')
         log.error({ ...fields, err: decision.error }, 'admission failed; admitted unchanged');
+      // Pods are created by ReplicaSet controllers, which drop admission warnings: a pod left
+      // without the router is explained here, in control's log, or nowhere.
+      else if (decision.outcome === 'skipped' && explained.length > 0)
+        log.warn({ ...fields, warnings: explained }, 'router not injected');
       else log.debug(fields, 'admission decided');
       return reply
         .code(200)

@@ -154,7 +154,7 @@ export function podsWithoutRouterMessage(pods: readonly string[]): string {
   const listed = pods.slice(0, LISTED_PODS).join(', ') + (pods.length > LISTED_PODS ? ', …' : '');
   return (
     `${pods.length} pod${pods.length === 1 ? '' : 's'} without the router (${listed}): admitted while ` +
-    "the pod webhook was unreachable, or refused by it (the pod's admission warning says why); they " +
+    "the pod webhook was unreachable, or refused by it (control's log says why); they " +
     'serve outside the split and unmeasured. Delete them: their ReplicaSet re-creates them through ' +
     'the webhook'
   );
