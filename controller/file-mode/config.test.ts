@@ -37,6 +37,14 @@ function errorOf(yaml: string): { field?: string; message: string } {
 }
 
 describe('file-mode config', () => {
+  it('warns about custom checks the builtin provider can never evaluate, not with prometheus', () => {
+    expect(parseConfig(parse(EXAMPLE)).warnings).toEqual([
+      'config: services[0].rollout.check.errors: custom checks need analysis.provider prometheus; with builtin they stay inconclusive and every rollout of shop fails at its progress deadline',
+    ]);
+    const withPrometheus = `${EXAMPLE}\nanalysis: { provider: prometheus, prometheusUrl: "http://127.0.0.1:9090" }\n`;
+    expect(parseConfig(parse(withPrometheus)).warnings).toEqual([]);
+  });
+
   it('parses services, tracks and rollout settings in the annotation vocabulary', () => {
     const config = parseConfig(parse(EXAMPLE));
     expect(config.routerAuth).toEqual({ secret: '0123456789abcdef-router' });

@@ -42,6 +42,8 @@ export interface FileConfig {
   readonly tickMs: number;
   /** Intervals under 10 s allowed (tests and demos only). */
   readonly unsafeShortIntervals: boolean;
+  /** Valid but self-defeating settings, each naming its field: control logs them at every load. */
+  readonly warnings: readonly string[];
 }
 
 const TOP_KEYS = ['services', 'routerAuth', 'analysis', 'tickInterval', 'unsafeShortIntervals'];
@@ -175,12 +177,23 @@ export function parseConfig(input: unknown, options: ParseConfigOptions = {}): F
     tickMs = parsed;
   }
 
+  // Custom checks need Prometheus: with builtin they stay inconclusive until the progress deadline.
+  const warnings =
+    provider === 'prometheus'
+      ? []
+      : services.flatMap((entry, index) =>
+          entry.settings.checks.map(
+            (check) =>
+              `config: services[${index}].rollout.check.${check.name}: custom checks need analysis.provider prometheus; with builtin they stay inconclusive and every rollout of ${entry.name} fails at its progress deadline`,
+          ),
+        );
   return Object.freeze({
     services: Object.freeze(services),
     routerAuth,
     analysis: Object.freeze({ provider, prometheusUrl }),
     tickMs,
     unsafeShortIntervals: unsafe,
+    warnings: Object.freeze(warnings),
   });
 }
 

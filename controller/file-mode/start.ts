@@ -56,7 +56,11 @@ function isLoopback(host: string): boolean {
 export async function startFileModeControl(options: FileModeControlOptions): Promise<FileModeControl> {
   const log = options.logger;
   // `--prometheus-url` wins over the file's analysis.prometheusUrl, at start and on every reload.
-  const readConfig = () => loadConfig(options.configPath, { prometheusUrl: options.prometheusUrl });
+  const readConfig = async () => {
+    const read = await loadConfig(options.configPath, { prometheusUrl: options.prometheusUrl });
+    for (const warning of read.warnings) log.warn(warning);
+    return read;
+  };
   const config = await readConfig();
   const loopback = isLoopback(options.host);
 
