@@ -126,6 +126,14 @@ describe.skipIf(!existsSync(CHROMIUM))('dashboard in Chromium', () => {
     await control?.close();
   });
 
+  /** A page showing the dashboard (its token prompt answered) and the shop card on it. */
+  async function openDashboard() {
+    const page = await browser.newPage();
+    page.on('dialog', (dialog) => void dialog.accept(TOKEN));
+    await page.goto(`${control.url}/dashboard`);
+    return { page, card: page.locator('[data-rollout="default/shop"]') };
+  }
+
   it('shows the rollout after the token prompt and aborts it with a click', async () => {
     const page = await browser.newPage();
     const dialogs: string[] = [];
@@ -155,10 +163,7 @@ describe.skipIf(!existsSync(CHROMIUM))('dashboard in Chromium', () => {
   });
 
   it('sends the weight typed before a refresh redrew the cards', async () => {
-    const page = await browser.newPage();
-    page.on('dialog', (dialog) => void dialog.accept(TOKEN));
-    await page.goto(`${control.url}/dashboard`);
-    const card = page.locator('[data-rollout="default/shop"]');
+    const { page, card } = await openDashboard();
     await card.waitFor({ timeout: 15_000 });
     await card.locator('input[data-weight]').fill('30');
     // Let the once-a-second refresh redraw the cards between typing and clicking.
@@ -174,10 +179,7 @@ describe.skipIf(!existsSync(CHROMIUM))('dashboard in Chromium', () => {
   });
 
   it('keeps the reason a command was rejected on screen across refreshes', async () => {
-    const page = await browser.newPage();
-    page.on('dialog', (dialog) => void dialog.accept(TOKEN));
-    await page.goto(`${control.url}/dashboard`);
-    const card = page.locator('[data-rollout="default/shop"]');
+    const { page, card } = await openDashboard();
     await card.waitFor({ timeout: 15_000 });
     await card.locator('button[data-verb="retry"]').click();
     const error = page.locator('#error');
@@ -188,10 +190,7 @@ describe.skipIf(!existsSync(CHROMIUM))('dashboard in Chromium', () => {
   });
 
   it('sends no weight when none was typed', async () => {
-    const page = await browser.newPage();
-    page.on('dialog', (dialog) => void dialog.accept(TOKEN));
-    await page.goto(`${control.url}/dashboard`);
-    const card = page.locator('[data-rollout="default/shop"]');
+    const { page, card } = await openDashboard();
     await card.waitFor({ timeout: 15_000 });
     const sent = backend.commands.length;
     await card.locator('button[data-verb="set-weight"]').click();
@@ -238,10 +237,7 @@ describe.skipIf(!existsSync(CHROMIUM))('dashboard in Chromium', () => {
       ],
     };
     try {
-      const page = await browser.newPage();
-      page.on('dialog', (dialog) => void dialog.accept(TOKEN));
-      await page.goto(`${control.url}/dashboard`);
-      const card = page.locator('[data-rollout="default/shop"]');
+      const { page, card } = await openDashboard();
       await card.waitFor({ timeout: 15_000 });
       expect(await card.locator('img').count()).toBe(0);
       expect(await card.textContent()).toContain(markup);
@@ -257,10 +253,8 @@ describe.skipIf(!existsSync(CHROMIUM))('dashboard in Chromium', () => {
     const warning = '1 pod without the router (shop-7d4-x2): … Delete them: …';
     backend.rollout = { ...good, warnings: [warning] };
     try {
-      const page = await browser.newPage();
-      page.on('dialog', (dialog) => void dialog.accept(TOKEN));
-      await page.goto(`${control.url}/dashboard`);
-      const shown = page.locator('[data-rollout="default/shop"] .warning');
+      const { page, card } = await openDashboard();
+      const shown = card.locator('.warning');
       await shown.waitFor({ timeout: 15_000 });
       expect(await shown.allTextContents()).toEqual([`warning: ${warning}`]);
       await page.close();
