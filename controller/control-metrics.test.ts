@@ -1,29 +1,14 @@
 import { Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
 import { initialStatus } from './rollout-types.js';
-import type { RolloutBackend, RolloutSummary } from './api.js';
+import { type RolloutBackend, type RolloutSummary, summarize } from './api.js';
 import { registerControlMetrics } from './control-metrics.js';
 import { RouteStore } from './route-server.js';
 
 function summary(name: string, warnings?: string[]): RolloutSummary {
   const status = { ...initialStatus(new Date(0)), phase: 'Progressing' as const, weight: 25 };
-  return {
-    namespace: 'shop',
-    name,
-    phase: 'Progressing',
-    weight: 25,
-    step: 1,
-    steps: [5, 25, 50],
-    strategy: 'canary',
-    message: '',
-    phaseSince: status.phaseSince,
-    timeInPhaseSeconds: 0,
-    stableRevision: null,
-    canaryRevision: 'abc',
-    lastVerdicts: [],
-    ...(warnings ? { warnings } : {}),
-    status,
-  };
+  const made = summarize('shop', name, status, { steps: [5, 25, 50], strategy: 'canary' }, new Date(0));
+  return warnings ? { ...made, warnings } : made;
 }
 
 describe('control metrics', () => {
