@@ -88,6 +88,14 @@ export function parseHostPort(flag: string, text: string, example: string): Host
   return { host, port };
 }
 
+/** A TCP port flag, 1–65535. */
+export function flagPort(flag: string, text: string): number {
+  const port = Number(text);
+  if (!/^\d{1,5}$/.test(text) || port < 1 || port > 65_535)
+    flagError(flag, `"${text}" is not a port 1–65535`);
+  return port;
+}
+
 /** The value if it is one of `allowed`; otherwise an error listing them. */
 export function flagOneOf(flag: string, text: string, allowed: readonly string[]): string {
   if (!allowed.includes(text)) flagError(flag, `"${text}" is not one of ${allowed.join(', ')}`);

@@ -19,6 +19,8 @@ describe('switchyard control flags, Kubernetes mode', () => {
       serviceName: 'switchyard-control',
       controlUrl: 'https://switchyard-control.sy.svc:8443',
       routerImage: 'registry.local/switchyard:1.2.3',
+      routerPort: 15001,
+      adminPort: 15020,
       controllerUsername: 'system:serviceaccount:sy:switchyard-control',
       leaseName: 'switchyard-control',
       leaseDurationMs: 15_000,
@@ -29,7 +31,16 @@ describe('switchyard control flags, Kubernetes mode', () => {
     });
   });
 
+  it('takes the injected router ports from flags or env', () => {
+    expect(
+      parseControlFlags(['--router-port', '16001'], { SWITCHYARD_ROUTER_ADMIN_PORT: '16020' }),
+    ).toMatchObject({ kube: { routerPort: 16001, adminPort: 16020 } });
+  });
+
   it.each([
+    [['--router-port', '0'], '--router-port'],
+    [['--router-admin-port', '70000'], '--router-admin-port'],
+    [['--router-port', '16001', '--router-admin-port', '16001'], '--router-admin-port'],
     [['--lease-duration', 'soon'], '--lease-duration'],
     [['--lease-renew', '20s'], '--lease-renew'],
     [['--lease-duration', '500ms'], '--lease-duration'],

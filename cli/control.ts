@@ -11,6 +11,7 @@ import {
   flagDuration,
   flagError,
   flagOneOf,
+  flagPort,
   flagUsage,
   parseHostPort,
   readFlags,
@@ -24,6 +25,7 @@ import { hostname } from 'node:os';
 import { dirname, join } from 'node:path';
 import { VERSION } from '../api/version.js';
 import { LOG_LEVELS } from '../router/log.js';
+import { DEFAULT_ADMIN_PORT, DEFAULT_ROUTER_PORT } from '../webhook/config.js';
 import { untilSignal } from './signals.js';
 
 export const CONTROL_FLAGS: FlagTable = {
@@ -72,6 +74,16 @@ export const CONTROL_FLAGS: FlagTable = {
     value: 'url',
     help: 'Kubernetes mode: URL injected routers use (default https://<service-name>.<pod-namespace>.svc:<listen port>)',
   },
+  'router-port': {
+    value: 'port',
+    default: String(DEFAULT_ROUTER_PORT),
+    help: "Kubernetes mode: port the injected router listens on; it takes over the app port's name and the per-track Services target it",
+  },
+  'router-admin-port': {
+    value: 'port',
+    default: String(DEFAULT_ADMIN_PORT),
+    help: "Kubernetes mode: the injected router's admin port (/metrics, /readyz), which the builtin analysis scrapes",
+  },
   'router-image': {
     value: 'image',
     default: `ghcr.io/switchyard/switchyard:${VERSION}`,
@@ -112,6 +124,8 @@ export interface KubeFlags {
   readonly serviceName: string;
   readonly controlUrl: string;
   readonly routerImage: string;
+  readonly routerPort: number;
+  readonly adminPort: number;
   readonly controllerUsername: string;
   readonly leaseName: string;
   readonly leaseDurationMs: number;
@@ -178,6 +192,10 @@ export function parseControlFlags(
   const leaseDurationMs = duration('lease-duration');
   const renewMs = duration('lease-renew');
   if (renewMs >= leaseDurationMs) flagError('lease-renew', 'must be shorter than --lease-duration');
+  const routerPort = flagPort('router-port', get('router-port')!);
+  const adminPort = flagPort('router-admin-port', get('router-admin-port')!);
+  if (adminPort === routerPort)
+    flagError('router-admin-port', `${adminPort} — must differ from --router-port`);
   const kube: KubeFlags = Object.freeze({
     kubeconfig: get('kubeconfig'),
     podNamespace,
@@ -185,6 +203,8 @@ export function parseControlFlags(
     serviceName,
     controlUrl: get('control-url') ?? `https://${serviceName}.${podNamespace}.svc:${port}`,
     routerImage: get('router-image')!,
+    routerPort,
+    adminPort,
     controllerUsername:
       get('controller-username') ?? `system:serviceaccount:${podNamespace}:switchyard-control`,
     leaseName: get('lease-name')!,
@@ -288,8 +308,8 @@ async function kubeMain(flags: ControlFlags, logger: Logger): Promise<number> {
     prometheusConfigured: flags.prometheusUrl !== null,
     routerImage: kube.routerImage,
     controlUrl: kube.controlUrl,
-    routerPort: 15001,
-    adminPort: 15020,
+    routerPort: kube.routerPort,
+    adminPort: kube.adminPort,
     apiToken: await readSecret('api-token-file', flags.apiTokenFile),
     analyzer: new ProviderAnalyzer(
       createProvider(
