@@ -16,7 +16,7 @@ import {
 } from '../api/annotations.js';
 import { formatDurationMs } from '../api/duration.js';
 import { isSwitchyardError } from '../api/errors.js';
-import { hasRouter } from './inject.js';
+import { isInjected } from './inject.js';
 import { resolveAppPort } from './ports.js';
 import type { AdmissionRequest } from './review.js';
 import type { Deployment } from './types.js';
@@ -150,10 +150,9 @@ export function admitDeployment(request: AdmissionRequest, options: DeploymentOp
     );
   }
   // A template injected offline (`switchyard inject`) already handed the port's name to the router.
-  const preInjected =
-    hasRouter(next.spec.template.spec) ||
-    next.spec.template.metadata?.annotations?.[OwnedAnnotation.injected] !== undefined;
-  const resolution = preInjected ? null : resolveAppPort(next.spec.template.spec, parsed.settings.port);
+  const resolution = isInjected(next.spec.template)
+    ? null
+    : resolveAppPort(next.spec.template.spec, parsed.settings.port);
   if (resolution !== null && !resolution.ok) {
     return denied(DeploymentReason.portNotFound, resolution.message, warnings);
   }

@@ -52,8 +52,25 @@ function skip(reason: SkipReason, message: string | null = null): InjectResult {
   return { injected: false, reason, message };
 }
 
-export function hasRouter(spec: PodSpec): boolean {
+/** The container lists of a pod spec, as far as finding the router needs them. */
+interface Containers {
+  readonly containers: readonly { readonly name: string }[];
+  readonly initContainers?: readonly { readonly name: string }[] | undefined;
+}
+
+function hasRouter(spec: Containers): boolean {
   return [...(spec.initContainers ?? []), ...spec.containers].some((c) => c.name === ROUTER_CONTAINER_NAME);
+}
+
+/** Whether the router is in this pod already: the injector's mark, or its container (added by hand). */
+export function isInjected(pod: {
+  readonly metadata?: { readonly annotations?: Readonly<Record<string, string>> | undefined } | undefined;
+  readonly spec?: Containers | undefined;
+}): boolean {
+  return (
+    pod.metadata?.annotations?.[OwnedAnnotation.injected] !== undefined ||
+    (pod.spec !== undefined && hasRouter(pod.spec))
+  );
 }
 
 /** Applies named-port takeover to the app container: renames its port and keeps its probes on the app. */
@@ -168,9 +185,7 @@ export function injectPod(input: Pod, config: InjectConfig): InjectResult {
   const labels = input.metadata?.labels ?? {};
   const annotations = input.metadata?.annotations ?? {};
   if (labels[Label.inject] !== 'true') return skip(SkipReason.notOptedIn);
-  if (annotations[OwnedAnnotation.injected] !== undefined || hasRouter(input.spec)) {
-    return skip(SkipReason.alreadyInjected);
-  }
+  if (isInjected(input)) return skip(SkipReason.alreadyInjected);
   if (input.spec.hostNetwork === true) {
     return skip(
       SkipReason.hostNetwork,

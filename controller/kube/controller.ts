@@ -32,13 +32,8 @@ import { LeaderElection } from './leader.js';
 import { keyOf, splitKey } from './names.js';
 import { Reconciler } from './reconciler.js';
 import { WorkQueue } from './work-queue.js';
-import {
-  hasRouter,
-  optedInSettings,
-  patchServiceOwners,
-  podsWithoutRouter,
-  scrapeTargets,
-} from './workloads.js';
+import { optedInSettings, patchServiceOwners, podsWithoutRouter, scrapeTargets } from './workloads.js';
+import { isInjected } from '../../webhook/inject.js';
 
 export interface KubeControllerOptions {
   readonly kubeConfig: KubeConfig;
@@ -305,7 +300,7 @@ export class KubeController {
     const onPod = (pod: V1Pod): void => {
       const name = pod.metadata?.labels?.[Label.service];
       const namespace = pod.metadata?.namespace ?? '';
-      if (!hasRouter(pod) && name !== undefined && this.settingsOf(namespace, name) !== null)
+      if (!isInjected(pod) && name !== undefined && this.settingsOf(namespace, name) !== null)
         this.#queue.add(keyOf(namespace, name));
     };
     for (const event of ['add', 'update', 'delete'] as const) this.#pods.on(event, onPod);

@@ -174,7 +174,7 @@ describe('canary workload', () => {
   it('finds the live pods of a Deployment, either track, that run without the router', () => {
     const pod = (
       name: string,
-      extra: { injected?: boolean; phase?: string; deleting?: boolean } = {},
+      extra: { injected?: boolean; phase?: string; deleting?: boolean; routerContainer?: boolean } = {},
     ): V1Pod => ({
       metadata: {
         name,
@@ -183,12 +183,17 @@ describe('canary workload', () => {
         annotations: extra.injected ? { [OwnedAnnotation.injected]: 'v0.1.0' } : {},
         ...(extra.deleting ? { deletionTimestamp: new Date() } : {}),
       },
+      spec: {
+        containers: [{ name: 'app' }, ...(extra.routerContainer ? [{ name: ROUTER_CONTAINER_NAME }] : [])],
+      },
       status: { phase: extra.phase ?? 'Running' },
     });
     const pods = [
       pod('shop-b'),
       pod('shop-a', { phase: 'Pending' }),
       pod('shop-routed', { injected: true }),
+      // Injected by hand without the mark: the webhook treats it as injected, and so does this.
+      pod('shop-by-hand', { routerContainer: true }),
       pod('shop-done', { phase: 'Succeeded' }),
       pod('shop-crashed', { phase: 'Failed' }),
       pod('shop-going', { deleting: true }),

@@ -10,7 +10,7 @@ import type {
   V1ServicePort,
 } from '@kubernetes/client-node';
 import { ROUTER_CONTAINER_NAME } from '../../webhook/config.js';
-import { ROUTER_PORT_FALLBACK_NAME } from '../../webhook/inject.js';
+import { isInjected, ROUTER_PORT_FALLBACK_NAME } from '../../webhook/inject.js';
 import {
   CANARY_TRACK,
   isOptedIn,
@@ -197,11 +197,6 @@ export function canaryFailure(canary: V1Deployment | null): string | null {
   return null;
 }
 
-/** Whether the pod webhook put the router into this pod (its mark, also set by `switchyard inject`). */
-export function hasRouter(pod: V1Pod): boolean {
-  return pod.metadata?.annotations?.[OwnedAnnotation.injected] !== undefined;
-}
-
 /**
  * Names of one Deployment's live pods (either track) that run without the router: created while the
  * pod webhook was unreachable (its failurePolicy is Ignore) or when it refused to inject. They serve
@@ -216,7 +211,7 @@ export function podsWithoutRouter(pods: readonly V1Pod[], namespace: string, ser
         pod.metadata.deletionTimestamp === undefined &&
         pod.status?.phase !== 'Succeeded' &&
         pod.status?.phase !== 'Failed' &&
-        !hasRouter(pod),
+        !isInjected(pod),
     )
     .map((pod) => pod.metadata!.name!)
     .sort();
