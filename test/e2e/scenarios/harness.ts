@@ -396,7 +396,7 @@ export function tally(samples: readonly Sample[]): Tally {
 function once(
   url: string,
   headers: Readonly<Record<string, string>>,
-  body: string | undefined,
+  body?: string,
 ): Promise<Omit<Sample, 'at'>> {
   return new Promise((resolve) => {
     // A new connection per request: kube-proxy balances connections, so every pod's router sees some.
@@ -487,7 +487,7 @@ export async function getOnce(
   url: string,
   headers: Readonly<Record<string, string>> = {},
 ): Promise<{ status: number; version: string | null; error: string | null }> {
-  return once(url, headers, undefined);
+  return once(url, headers);
 }
 
 /** Sends `count` requests one after another and tallies them. */
@@ -497,8 +497,7 @@ export async function sample(
   headers: Readonly<Record<string, string>> = {},
 ): Promise<Tally> {
   const samples: Sample[] = [];
-  for (let index = 0; index < count; index++)
-    samples.push({ at: index, ...(await once(url, headers, undefined)) });
+  for (let index = 0; index < count; index++) samples.push({ at: index, ...(await once(url, headers)) });
   return tally(samples);
 }
 
