@@ -97,9 +97,10 @@ export function flagPort(flag: string, text: string): number {
 }
 
 /** The value if it is one of `allowed`; otherwise an error listing them. */
-export function flagOneOf(flag: string, text: string, allowed: readonly string[]): string {
-  if (!allowed.includes(text)) flagError(flag, `"${text}" is not one of ${allowed.join(', ')}`);
-  return text;
+export function flagOneOf<T extends string>(flag: string, text: string, allowed: readonly T[]): T {
+  if (!(allowed as readonly string[]).includes(text))
+    flagError(flag, `"${text}" is not one of ${allowed.join(', ')}`);
+  return text as T;
 }
 
 /** A duration flag (`500ms`, `30s`, `2m`, `1h30m`) in milliseconds, between `minMs` and `maxMs`. */

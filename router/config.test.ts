@@ -17,6 +17,7 @@ describe('parseRouterConfig', () => {
       namespace: 'default',
       headersTimeoutMs: 30_000,
       drainTimeoutMs: 20_000,
+      protocol: 'http',
     });
     expect(Object.isFrozen(config)).toBe(true);
   });
@@ -32,6 +33,7 @@ describe('parseRouterConfig', () => {
       SWITCHYARD_NAMESPACE: 'prod',
       SWITCHYARD_CONTROL_TOKEN_FILE: '/var/run/token',
       SWITCHYARD_IDLE_TIMEOUT: '2m',
+      SWITCHYARD_PROTOCOL: 'h2c',
     });
     expect(config).toMatchObject({
       listen: { host: '127.0.0.1', port: 1 },
@@ -41,6 +43,7 @@ describe('parseRouterConfig', () => {
       namespace: 'prod',
       controlTokenFile: '/var/run/token',
       idleTimeoutMs: 120_000,
+      protocol: 'h2c',
     });
   });
 
@@ -58,6 +61,7 @@ describe('parseRouterConfig', () => {
       '--local: "ftp://x": expected http:// or https://',
     ],
     [[...required, '--routes-file', 'a', '--body-timeout', '5'], '--body-timeout: "5" is not a duration'],
+    [[...required, '--routes-file', 'a', '--protocol', 'grpc'], '--protocol: "grpc" is not one of http, h2c'],
     [[...required, '--routes-file', 'a', '--bogus', 'x'], "Unknown option '--bogus'"],
   ])('rejects %j', (argv, message) => {
     expect(() => parseRouterConfig(argv, {})).toThrow(message);

@@ -33,7 +33,12 @@ export interface RouterConfig {
   readonly idleTimeoutMs: number;
   readonly drainTimeoutMs: number;
   readonly logLevel: string;
+  /** What clients, the app and the other tracks' routers speak: HTTP/1.1, or HTTP/2 cleartext (gRPC). */
+  readonly protocol: RouterProtocol;
 }
+
+export const ROUTER_PROTOCOLS = ['http', 'h2c'] as const;
+export type RouterProtocol = (typeof ROUTER_PROTOCOLS)[number];
 
 export const ROUTER_FLAGS: FlagTable = {
   listen: {
@@ -49,6 +54,11 @@ export const ROUTER_FLAGS: FlagTable = {
   service: { value: 'name', help: 'the opted-in Deployment this router belongs to (required)' },
   track: { value: 'name', help: 'this pod’s track, e.g. stable or canary (required)' },
   local: { value: 'url', help: 'the app container, e.g. http://127.0.0.1:8080 (required)' },
+  protocol: {
+    value: 'http|h2c',
+    default: 'http',
+    help: 'spoken on --listen and to upstreams: HTTP/1.1, or HTTP/2 cleartext (gRPC)',
+  },
   'routes-file': { value: 'path', help: 'route table JSON file, watched and reloaded on change' },
   control: { value: 'url', help: 'control base URL; long-polls /v1/routes/{namespace}/{service}' },
   namespace: { value: 'name', default: 'default', help: 'namespace part of the control route path' },
@@ -139,5 +149,6 @@ export function parseRouterConfig(
     idleTimeoutMs: duration('idle-timeout', required('idle-timeout')),
     drainTimeoutMs: duration('drain-timeout', required('drain-timeout')),
     logLevel,
+    protocol: flagOneOf('protocol', required('protocol'), ROUTER_PROTOCOLS),
   });
 }

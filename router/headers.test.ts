@@ -42,7 +42,7 @@ describe('upstreamHeaders', () => {
       'x-canary',
       { remoteAddress: '10.0.0.7' },
       'hop-token',
-      false,
+      'http',
     );
     expect(pairs(out)).toEqual([
       ['host', 'shop.example'],
@@ -67,7 +67,7 @@ describe('upstreamHeaders', () => {
       'x-test-version',
       { remoteAddress: '::1', encrypted: false },
       null,
-      true,
+      'upgrade',
     );
     expect(pairs(out)).toEqual([
       ['x-forwarded-for', '::1'],
@@ -75,6 +75,36 @@ describe('upstreamHeaders', () => {
       ['connection', 'upgrade'],
       ['upgrade', 'websocket'],
     ]);
+  });
+
+  it('over HTTP/2 drops the pseudo-headers, turns :authority into Host and keeps te: trailers', () => {
+    const headers = {
+      ':method': 'POST',
+      ':path': '/shop.Cart/Add',
+      ':scheme': 'http',
+      ':authority': 'cart.shop:8080',
+      'content-type': 'application/grpc',
+      te: 'trailers',
+      'x-canary': 'always',
+    };
+    const out = upstreamHeaders(headers, 'x-canary', { remoteAddress: '10.0.0.7' }, null, 'h2c');
+    expect(pairs(out)).toEqual([
+      ['content-type', 'application/grpc'],
+      ['x-forwarded-for', '10.0.0.7'],
+      ['x-forwarded-proto', 'http'],
+      ['x-forwarded-host', 'cart.shop:8080'],
+      ['te', 'trailers'],
+      ['host', 'cart.shop:8080'],
+    ]);
+    // Any other TE value is not HTTP/2's to send (RFC 9113 8.2.2); a Host the client sent wins.
+    const other = upstreamHeaders(
+      { ...headers, te: 'gzip', host: 'cart' },
+      'x-canary',
+      { remoteAddress: '10.0.0.7' },
+      null,
+      'h2c',
+    );
+    expect(pairs(other).filter(([name]) => name === 'te' || name === 'host')).toEqual([['host', 'cart']]);
   });
 });
 

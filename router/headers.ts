@@ -17,6 +17,15 @@ const DROP_REQUEST: Readonly<Record<string, true>> = Object.assign(Object.create
   'x-forwarded-host': true,
 });
 
+/** Over HTTP/2 the pseudo-headers are the request line: the client library writes them anew. */
+const DROP_REQUEST_H2C: Readonly<Record<string, true>> = Object.assign(Object.create(null), DROP_REQUEST, {
+  ':method': true,
+  ':path': true,
+  ':scheme': true,
+  ':authority': true,
+  ':protocol': true,
+});
+
 const DROP_RESPONSE: Readonly<Record<string, true>> = Object.assign(Object.create(null), {
   connection: true,
   'keep-alive': true,
@@ -52,20 +61,27 @@ export interface ForwardedFrom {
 }
 
 /**
+ * How a request travels on: plain HTTP/1.1; an HTTP/1.1 Upgrade, which keeps Connection/Upgrade; or
+ * HTTP/2, where `:authority` becomes Host and `te: trailers` (which gRPC requires) is kept.
+ */
+export type UpstreamMode = 'http' | 'upgrade' | 'h2c';
+
+/**
  * Builds the flat [name, value, ...] header list for the app or the next router. `hop` is the
- * x-switchyard-hop value to add (null: none); `keepUpgrade` keeps Connection/Upgrade for upgrades.
+ * x-switchyard-hop value to add (null: none).
  */
 export function upstreamHeaders(
   headers: Readonly<Record<string, string | string[] | undefined>>,
   canaryHeader: string,
   from: ForwardedFrom,
   hop: string | null,
-  keepUpgrade: boolean,
+  mode: UpstreamMode,
 ): string[] {
   const named = connectionNamed(headers.connection as string | undefined);
+  const drop = mode === 'h2c' ? DROP_REQUEST_H2C : DROP_REQUEST;
   const out: string[] = [];
   for (const name in headers) {
-    if (DROP_REQUEST[name] === true || name === canaryHeader || isProxyHeader(name)) continue;
+    if (drop[name] === true || name === canaryHeader || isProxyHeader(name)) continue;
     if (named?.has(name)) continue;
     const value = headers[name];
     if (typeof value === 'string') out.push(name, value);
@@ -79,10 +95,15 @@ export function upstreamHeaders(
     'x-forwarded-proto',
     typeof proto === 'string' ? proto : from.encrypted === true ? 'https' : 'http',
   );
-  const forwardedHost = headers['x-forwarded-host'] ?? headers.host;
+  const forwardedHost = headers['x-forwarded-host'] ?? headers.host ?? headers[':authority'];
   if (typeof forwardedHost === 'string') out.push('x-forwarded-host', forwardedHost);
   if (hop !== null) out.push(HOP_HEADER, hop);
-  if (keepUpgrade) {
+  if (mode === 'h2c') {
+    // The one TE value HTTP/2 allows; it says the client accepts trailers, where gRPC puts its status.
+    if (headers.te === 'trailers') out.push('te', 'trailers');
+    const authority = headers[':authority'];
+    if (headers.host === undefined && typeof authority === 'string') out.push('host', authority);
+  } else if (mode === 'upgrade') {
     out.push('connection', 'upgrade');
     const upgrade = headers.upgrade;
     if (typeof upgrade === 'string') out.push('upgrade', upgrade);

@@ -2,15 +2,17 @@
 // or the next router through one undici Pool per upstream and streams the answer back.
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
 import type { Readable, TransformCallback } from 'node:stream';
 import type { RouteTable } from '../api/routes.js';
 import type { RouterConfig } from './config.js';
 import { type CompiledRoutes, compileRoutes, type Decision, type Random } from './decide.js';
-import { downstreamHeaders, upstreamHeaders } from './headers.js';
+import { httpStatusOfGrpc, isGrpcContentType } from './grpc.js';
+import { downstreamHeaders, type UpstreamMode, upstreamHeaders } from './headers.js';
 import { HOP_HEADER, type HopSecret, HopVerdict } from './hop.js';
 import { CLIENT_CLOSED_REQUEST, codeClassOf, type RouterMetrics, type UpstreamErrorKind } from './metrics.js';
 import { Expiring, Timeouts } from './timeouts.js';
-import { type Dispatcher, Pool } from './undici.js';
+import { buildConnector, type Dispatcher, Pool } from './undici.js';
 import type { Log } from './log.js';
 
 /** A route table made ready for traffic: decision core, one pool per track, pre-bound counters. */
@@ -55,6 +57,8 @@ const IDEMPOTENT: Readonly<Record<string, true>> = {
 };
 
 function hasBody(req: IncomingMessage): boolean {
+  // HTTP/2 marks a request without a body on its HEADERS frame; gRPC bodies have no length.
+  if (req.httpVersionMajor === 2) return !(req as unknown as Http2ServerRequest).stream.endAfterHeaders;
   const length = req.headers['content-length'];
   return (length !== undefined && length !== '0') || req.headers['transfer-encoding'] !== undefined;
 }
@@ -103,6 +107,9 @@ class ProxyRequest extends Expiring implements Dispatcher.DispatchHandler {
   #done = false;
   #waitingDrain = false;
   #status = 0;
+  /** h2c: the answer is gRPC's, measured by its grpc-status (a header when Trailers-Only, else a trailer). */
+  #grpc = false;
+  #grpcStatus: string | undefined;
 
   constructor(
     proxy: DataPlane,
@@ -137,7 +144,13 @@ class ProxyRequest extends Expiring implements Dispatcher.DispatchHandler {
       {
         path: req.url ?? '/',
         method: req.method ?? 'GET',
-        headers: upstreamHeaders(req.headers, this.#state.routes.canaryHeader, req.socket, hop, false),
+        headers: upstreamHeaders(
+          req.headers,
+          this.#state.routes.canaryHeader,
+          req.socket,
+          hop,
+          this.#proxy.upstreamMode,
+        ),
         body: this.#body,
       },
       this,
@@ -169,7 +182,17 @@ class ProxyRequest extends Expiring implements Dispatcher.DispatchHandler {
     this.#responded = true;
     this.#status = statusCode;
     this.#proxy.timeouts.awaitBody(this);
-    const headers = downstreamHeaders(rawHeaders, this.#decision.setCookie, this.#proxy.draining);
+    const h2c = this.#proxy.h2c;
+    if (h2c) this.#readGrpcHeaders(rawHeaders);
+    // HTTP/2 has no Connection header: a draining router sends GOAWAY instead (router/start.ts).
+    const headers = downstreamHeaders(rawHeaders, this.#decision.setCookie, this.#proxy.draining && !h2c);
+    if (this.#grpc && this.#grpcStatus !== undefined) {
+      // A gRPC Trailers-Only answer (an error without messages): clients read its status only from
+      // a HEADERS frame that ends the stream, which node's compatibility response never sends.
+      respondTrailersOnly(this.#res, statusCode, headers);
+      this.#finish(httpStatusOfGrpc(this.#grpcStatus));
+      return true;
+    }
     if (statusText) this.#res.writeHead(statusCode, statusText, headers);
     else this.#res.writeHead(statusCode, headers);
     if (statusCode === 304 || statusCode === 204) {
@@ -181,19 +204,21 @@ class ProxyRequest extends Expiring implements Dispatcher.DispatchHandler {
     return true;
   }
 
+  #readGrpcHeaders(rawHeaders: Buffer[]): void {
+    for (let i = 0; i < rawHeaders.length; i += 2) {
+      const name = rawHeaders[i]!.toString('latin1').toLowerCase();
+      if (name === 'content-type') this.#grpc = isGrpcContentType(rawHeaders[i + 1]!.toString('latin1'));
+      else if (name === 'grpc-status') this.#grpcStatus = rawHeaders[i + 1]!.toString('latin1');
+    }
+  }
+
   /** Forwards 102 and 103 (RFC 9110: a proxy forwards 1xx), never to HTTP/1.0 clients; drops others. */
   #interim(statusCode: number, rawHeaders: Buffer[]): void {
     const req = this.#req;
     if (req.httpVersionMajor === 1 && req.httpVersionMinor === 0) return;
     if (statusCode === 102) this.#res.writeProcessing();
     if (statusCode !== 103) return;
-    const hints: Record<string, string | string[]> = {};
-    const flat = downstreamHeaders(rawHeaders, null, false);
-    for (let i = 0; i < flat.length; i += 2) {
-      const name = flat[i]!.toLowerCase();
-      const seen = hints[name];
-      hints[name] = seen === undefined ? flat[i + 1]! : [seen, flat[i + 1]!].flat();
-    }
+    const hints = headerObject(downstreamHeaders(rawHeaders, null, false));
     try {
       this.#res.writeEarlyHints(hints);
     } catch {
@@ -222,10 +247,30 @@ class ProxyRequest extends Expiring implements Dispatcher.DispatchHandler {
     this.#resume?.();
   }
 
-  onComplete(): void {
+  /**
+   * undici passes HTTP/2 trailers as an object, not the array its types declare; HTTP/1.1 trailers
+   * are not forwarded.
+   */
+  onComplete(trailers: unknown[] | null): void {
     if (this.#done) return;
+    if (this.#proxy.h2c && trailers != null && !Array.isArray(trailers)) {
+      this.#forwardTrailers(trailers as Readonly<Record<string, string | string[] | undefined>>);
+    }
     this.#res.end();
-    this.#finish(this.#status);
+    this.#finish(this.#grpc ? httpStatusOfGrpc(this.#grpcStatus) : this.#status);
+  }
+
+  #forwardTrailers(trailers: Readonly<Record<string, string | string[] | undefined>>): void {
+    const out: Record<string, string | string[]> = {};
+    let any = false;
+    for (const name in trailers) {
+      const value = trailers[name];
+      if (value === undefined || name.charCodeAt(0) === 58 /* : */) continue;
+      out[name] = value;
+      any = true;
+      if (name === 'grpc-status' && typeof value === 'string') this.#grpcStatus = value;
+    }
+    if (any) this.#res.addTrailers(out);
   }
 
   onError(error: Error): void {
@@ -279,8 +324,9 @@ class ProxyRequest extends Expiring implements Dispatcher.DispatchHandler {
     if (this.#done) return;
     if (this.#res.writableFinished) return;
     // Once the app has answered, a client leaving mid-body (a stream, server-sent events) does not
-    // change what the app did: measure it by its status. Before any answer: 499, like nginx.
-    this.#finish(this.#responded ? this.#status : CLIENT_CLOSED_REQUEST);
+    // change what the app did: measure it by its status. Before any answer: 499, like nginx; and a
+    // gRPC call whose status never came: CANCELLED, which gRPC's gateways also map to 499.
+    this.#finish(this.#responded && !this.#grpc ? this.#status : CLIENT_CLOSED_REQUEST);
     this.#abort?.(new Error('client closed the connection'));
   }
 
@@ -418,6 +464,23 @@ class MirrorTee extends Transform {
 
 function ignoreError(): void {}
 
+/** A flat [name, value, ...] list as an object of lower-case names; repeated names get arrays. */
+function headerObject(flat: readonly string[]): Record<string, string | string[]> {
+  const headers: Record<string, string | string[]> = {};
+  for (let i = 0; i < flat.length; i += 2) {
+    const name = flat[i]!.toLowerCase();
+    const seen = headers[name];
+    headers[name] = seen === undefined ? flat[i + 1]! : [seen, flat[i + 1]!].flat();
+  }
+  return headers;
+}
+
+function respondTrailersOnly(res: ServerResponse, statusCode: number, flat: readonly string[]): void {
+  const headers = headerObject(flat);
+  headers[':status'] = String(statusCode);
+  (res as unknown as Http2ServerResponse).stream.respond(headers, { endStream: true });
+}
+
 export interface ProxyDeps {
   readonly config: RouterConfig;
   readonly metrics: RouterMetrics;
@@ -433,6 +496,9 @@ export class DataPlane {
   readonly hop: HopSecret;
   readonly hrtime: () => number;
   readonly timeouts: Timeouts;
+  /** `--protocol h2c`: clients, apps and the other routers speak HTTP/2 without TLS. */
+  readonly h2c: boolean;
+  readonly upstreamMode: UpstreamMode;
   readonly #config: RouterConfig;
   readonly #random: Random;
   readonly #logger: Log;
@@ -453,6 +519,8 @@ export class DataPlane {
     this.hrtime = deps.hrtime;
     this.timeouts = new Timeouts(deps.hrtime, deps.config.headersTimeoutMs, deps.config.bodyTimeoutMs);
     this.#logger = deps.logger;
+    this.h2c = deps.config.protocol === 'h2c';
+    this.upstreamMode = this.h2c ? 'h2c' : 'http';
     this.#localPool = this.#newPool(deps.config.local);
   }
 
@@ -465,6 +533,11 @@ export class DataPlane {
       bodyTimeout: 0,
       keepAliveTimeout: config.idleTimeoutMs,
       keepAliveMaxTimeout: Math.max(config.idleTimeoutMs, 1000),
+      // HTTP/2 by prior knowledge, up to 100 concurrent streams on a connection (node's default
+      // limit as a server) before the pool opens another.
+      ...(this.h2c
+        ? { allowH2: true, pipelining: 100, connect: buildConnector({ allowH2: true, useH2c: true }) }
+        : {}),
     });
   }
 
@@ -550,7 +623,7 @@ export class DataPlane {
     const copy = {
       path: req.url ?? '/',
       method: req.method ?? 'GET',
-      headers: upstreamHeaders(req.headers, state.routes.canaryHeader, req.socket, hop, false),
+      headers: upstreamHeaders(req.headers, state.routes.canaryHeader, req.socket, hop, this.upstreamMode),
       body: null as Buffer | null,
     };
     if (body === null) {

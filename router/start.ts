@@ -1,8 +1,8 @@
 // Wires the router together: proxy server, admin server, route source (file or control), hop secret,
 // metrics. `startRouter` is what the CLI, the demo and the tests embed.
 
-import type { Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { Http2Session } from 'node:http2';
+import type { AddressInfo, Server } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Registry } from 'prom-client';
@@ -77,6 +77,74 @@ function listen(server: Server, at: HostPort): Promise<BoundAddress> {
 
 function closeServer(server: Server): Promise<void> {
   return new Promise((resolve) => server.close(() => resolve()));
+}
+
+/** The server clients reach: node's HTTP/1.1 server, or its HTTP/2 one with `--protocol h2c`. */
+interface Front {
+  readonly server: Server;
+  /** Ends keep-alive: idle HTTP/1.1 connections are closed, HTTP/2 sessions get a GOAWAY. */
+  closeIdle(): void;
+  /**
+   * Resolves once the answers of settled requests are delivered: at once for HTTP/1.1, where an
+   * answer is written before its request settles; for HTTP/2, once the sessions told to close have
+   * sent their last frames and closed.
+   */
+  delivered(): Promise<void>;
+  /** Drops every connection, in-flight requests and tunnels included. */
+  closeAll(): void;
+}
+
+function http1Front(config: RouterConfig, proxy: DataPlane, random: Random, logger: Log): Front {
+  const tunnels = new Set<Duplex>();
+  const server = createServer({ requestTimeout: 0, keepAliveTimeout: config.idleTimeoutMs }, proxy.handle);
+  server.on('upgrade', (req, socket: Duplex, head: Buffer) => {
+    if (isH2cUpgrade(req)) replayWithoutUpgrade(server, req, socket, head);
+    else handleUpgrade(proxy, config.local, random, tunnels, req, socket, head);
+  });
+  server.on('clientError', (error, socket) => {
+    logger.debug({ err: errorMessage(error) }, 'client error');
+    if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\n\r\n');
+  });
+  return {
+    server,
+    closeIdle: () => server.closeIdleConnections(),
+    delivered: () => Promise.resolve(),
+    closeAll: () => {
+      server.closeAllConnections();
+      for (const socket of tunnels) socket.destroy();
+    },
+  };
+}
+
+/**
+ * HTTP/2 by prior knowledge, as gRPC clients speak it without TLS. node:http2 is loaded only here:
+ * it costs a router ~5 MB of RSS (router/undici.ts).
+ */
+function h2cFront(config: RouterConfig, proxy: DataPlane, logger: Log): Front {
+  const { createServer: createH2cServer } = process.getBuiltinModule('node:http2');
+  const sessions = new Set<Http2Session>();
+  // The compatibility API's request and response have the members the data plane uses.
+  const server = createH2cServer({}, proxy.handle as unknown as Parameters<typeof createH2cServer>[1]);
+  server.on('session', (session: Http2Session) => {
+    sessions.add(session);
+    session.once('close', () => sessions.delete(session));
+    // Idle sessions end like idle keep-alive connections; close() lets open streams finish.
+    session.setTimeout(config.idleTimeoutMs, () => session.close());
+  });
+  server.on('sessionError', (error) => logger.debug({ err: errorMessage(error) }, 'client error'));
+  return {
+    server,
+    closeIdle: () => {
+      for (const session of sessions) session.close();
+    },
+    delivered: () =>
+      Promise.all(
+        [...sessions].map((session) => new Promise((resolve) => session.once('close', resolve))),
+      ).then(() => undefined),
+    closeAll: () => {
+      for (const session of sessions) session.destroy();
+    },
+  };
 }
 
 export async function startRouter(config: RouterConfig, deps: RouterDeps): Promise<RunningRouter> {
@@ -168,38 +236,32 @@ export async function startRouter(config: RouterConfig, deps: RouterDeps): Promi
     });
   }
 
-  const tunnels = new Set<Duplex>();
-  const server = createServer({ requestTimeout: 0, keepAliveTimeout: config.idleTimeoutMs }, proxy.handle);
-  server.on('upgrade', (req, socket: Duplex, head: Buffer) => {
-    if (isH2cUpgrade(req)) replayWithoutUpgrade(server, req, socket, head);
-    else handleUpgrade(proxy, config.local, random, tunnels, req, socket, head);
-  });
-  server.on('clientError', (error, socket) => {
-    logger.debug({ err: errorMessage(error) }, 'client error');
-    if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\n\r\n');
-  });
+  const front =
+    config.protocol === 'h2c' ? h2cFront(config, proxy, logger) : http1Front(config, proxy, random, logger);
   const admin = createAdminServer(proxy, deps.registry);
-  const listenAddress = await listen(server, config.listen);
+  const listenAddress = await listen(front.server, config.listen);
   const adminAddress = await listen(admin, config.admin);
   logger.info(
-    { listen: listenAddress.url, admin: adminAddress.url, local: config.local },
+    { listen: listenAddress.url, admin: adminAddress.url, local: config.local, protocol: config.protocol },
     'router listening',
   );
 
   let closing: Promise<void> | null = null;
   const close = async (): Promise<void> => {
     proxy.draining = true;
-    const stopped = closeServer(server);
-    server.closeIdleConnections();
+    const stopped = closeServer(front.server);
+    front.closeIdle();
     const timeout = new AbortController();
     const drained = await Promise.race([
-      proxy.idle().then(() => true),
+      proxy
+        .idle()
+        .then(() => front.delivered())
+        .then(() => true),
       sleep(config.drainTimeoutMs, false, { signal: timeout.signal }).catch(() => false),
     ]);
     timeout.abort(); // the timer must not keep the process alive once drained
     if (!drained) logger.warn({ inFlight: proxy.active }, 'drain timeout: closing remaining connections');
-    server.closeAllConnections();
-    for (const socket of tunnels) socket.destroy();
+    front.closeAll();
     await stopped;
     for (const watch of watches) watch.close();
     await control?.close();

@@ -7,15 +7,21 @@ import type * as Undici from 'undici';
 const require = createRequire(import.meta.url);
 
 // undici's Client requires its HTTP/2 module at load, which loads node:http2 and node:tls (~5 MB of
-// RSS per pod). It is only used when a TLS handshake negotiates h2, which needs `allowH2`, an option
-// the router never sets; a stand-in that fails loudly takes its place in the module cache.
+// RSS per pod). Only routers with `--protocol h2c` speak HTTP/2 to their upstreams: a stand-in takes
+// the module's place in the cache and loads it on the first HTTP/2 connection.
 const h2Path = require.resolve('undici/lib/dispatcher/client-h2.js');
 if (require.cache[h2Path] === undefined) {
+  type ConnectH2 = (this: unknown, ...args: unknown[]) => unknown;
+  let connectH2: ConnectH2 | null = null;
   const stub = new Module(h2Path);
   stub.filename = h2Path;
   stub.loaded = true;
-  stub.exports = function connectH2(): never {
-    throw new Error('switchyard router: HTTP/2 upstreams are not supported (allowH2 is off)');
+  stub.exports = function connectH2Lazily(this: unknown, ...args: unknown[]): unknown {
+    if (connectH2 === null) {
+      delete require.cache[h2Path];
+      connectH2 = require(h2Path) as ConnectH2;
+    }
+    return connectH2.apply(this, args);
   };
   require.cache[h2Path] = stub;
 }
@@ -25,6 +31,10 @@ export type Pool = Undici.Pool;
 export const Agent: typeof Undici.Agent = require('undici/lib/dispatcher/agent.js');
 export type Agent = Undici.Agent;
 export type { Dispatcher } from 'undici';
+/** undici's socket connector; `useH2c` makes it speak HTTP/2 over plain TCP (prior knowledge). */
+export const buildConnector: (
+  options: Undici.buildConnector.BuildOptions & { useH2c?: boolean },
+) => Undici.buildConnector.connector = require('undici/lib/core/connect.js');
 /** undici's timeout errors, raised by the router's own timeouts (router/timeouts.ts). */
 export const {
   HeadersTimeoutError,

@@ -92,7 +92,7 @@ export function handleUpgrade(
   state.decisionCounters[decision.slot]!.inc();
   const origin = new URL(local ? localOrigin : state.origins[decision.index]!);
   const hop = local ? null : proxy.hop.header(false);
-  const headers = upstreamHeaders(req.headers, state.routes.canaryHeader, req.socket, hop, true);
+  const headers = upstreamHeaders(req.headers, state.routes.canaryHeader, req.socket, hop, 'upgrade');
   const port = Number(origin.port) || (origin.protocol === 'https:' ? 443 : 80);
   // URL keeps the brackets of an IPv6 literal ("[::1]"); net and tls want the bare address.
   const host = origin.hostname.startsWith('[') ? origin.hostname.slice(1, -1) : origin.hostname;

@@ -165,6 +165,7 @@ export async function startTestRouter(options: TestRouterOptions): Promise<TestR
     idleTimeoutMs: 5000,
     drainTimeoutMs: 2000,
     logLevel: 'debug',
+    protocol: 'http',
     ...options.config,
   };
   const router = await startRouter(config, {

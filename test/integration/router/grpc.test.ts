@@ -1,0 +1,274 @@
+// `--protocol h2c`: real gRPC clients and servers (@grpc/grpc-js) through the router over HTTP/2
+// cleartext: routing, trailers, per-version metrics by grpc-status, streaming, hops, drain.
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import * as grpc from '@grpc/grpc-js';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { equalTo, waitFor } from '../../support/wait-for.js';
+import { deadUrl, sequence, spawnRouterCli, startTestRouter, type TestRouter, tableJson } from './helpers.js';
+
+const identity = (value: Buffer): Buffer => value;
+const SAY = {
+  path: '/shop.Echo/Say',
+  requestStream: false,
+  responseStream: false,
+  requestSerialize: identity,
+  requestDeserialize: identity,
+  responseSerialize: identity,
+  responseDeserialize: identity,
+} as const;
+const CHAT = { ...SAY, path: '/shop.Echo/Chat', requestStream: true, responseStream: true } as const;
+
+/** A gRPC app: Say answers "<name>:<text>" (or the error the text names), Chat echoes each message. */
+interface GrpcApp {
+  readonly url: string;
+  /** Metadata of every call it received. */
+  readonly seen: Record<string, grpc.MetadataValue>[];
+  close(): Promise<void>;
+}
+
+const ERRORS: Readonly<Record<string, grpc.status>> = {
+  unavailable: grpc.status.UNAVAILABLE,
+  'not-found': grpc.status.NOT_FOUND,
+};
+
+async function startGrpcApp(name: string): Promise<GrpcApp> {
+  const seen: Record<string, grpc.MetadataValue>[] = [];
+  const server = new grpc.Server();
+  server.addService(
+    { Say: SAY, Chat: CHAT },
+    {
+      Say: (call: grpc.ServerUnaryCall<Buffer, Buffer>, callback: grpc.sendUnaryData<Buffer>) => {
+        seen.push(call.metadata.getMap());
+        const text = call.request.toString();
+        const code = ERRORS[text];
+        if (code !== undefined) {
+          callback({ code, details: `${name} says ${text}` });
+          return;
+        }
+        const headers = new grpc.Metadata();
+        headers.set('x-app', name);
+        call.sendMetadata(headers);
+        const trailers = new grpc.Metadata();
+        trailers.set('x-served-by', name);
+        callback(null, Buffer.from(`${name}:${text}`), trailers);
+      },
+      Chat: (call: grpc.ServerDuplexStream<Buffer, Buffer>) => {
+        seen.push(call.metadata.getMap());
+        call.on('data', (message: Buffer) => call.write(Buffer.from(`${name}:${message}`)));
+        call.on('end', () => call.end());
+      },
+    },
+  );
+  const port = await new Promise<number>((resolve, reject) =>
+    server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (error, bound) =>
+      error ? reject(error) : resolve(bound),
+    ),
+  );
+  return {
+    url: `http://127.0.0.1:${port}`,
+    seen,
+    close: () => new Promise((resolve) => server.tryShutdown(() => resolve())),
+  };
+}
+
+interface Reply {
+  readonly text: string | null;
+  readonly code: grpc.status;
+  readonly details: string;
+  readonly headers: grpc.Metadata | null;
+  readonly trailers: grpc.Metadata | null;
+}
+
+const clients: grpc.Client[] = [];
+
+function client(url: string): grpc.Client {
+  const made = new grpc.Client(new URL(url).host, grpc.credentials.createInsecure());
+  clients.push(made);
+  return made;
+}
+
+function say(url: string, text: string, metadata: Record<string, string> = {}): Promise<Reply> {
+  const meta = new grpc.Metadata();
+  for (const [key, value] of Object.entries(metadata)) meta.set(key, value);
+  return new Promise((resolve) => {
+    let headers: grpc.Metadata | null = null;
+    let trailers: grpc.Metadata | null = null;
+    let done: { text: string | null; code: grpc.status; details: string } | null = null;
+    const finish = (): void => {
+      if (done !== null && trailers !== null) resolve({ ...done, headers, trailers });
+    };
+    const call = client(url).makeUnaryRequest(
+      SAY.path,
+      identity,
+      identity,
+      Buffer.from(text),
+      meta,
+      (error, value) => {
+        done = error
+          ? { text: null, code: error.code, details: error.details }
+          : { text: value!.toString(), code: grpc.status.OK, details: '' };
+        finish();
+      },
+    );
+    call.on('metadata', (received) => {
+      headers = received;
+    });
+    call.on('status', (status) => {
+      trailers = status.metadata;
+      finish();
+    });
+  });
+}
+
+let stable: GrpcApp;
+let canary: GrpcApp;
+const routers: TestRouter[] = [];
+
+beforeAll(async () => {
+  stable = await startGrpcApp('stable');
+  canary = await startGrpcApp('canary');
+});
+afterEach(async () => {
+  for (const made of clients.splice(0)) made.close();
+  await Promise.all(routers.splice(0).map((router) => router.close()));
+  stable.seen.length = 0;
+  canary.seen.length = 0;
+});
+afterAll(async () => {
+  await stable.close();
+  await canary.close();
+});
+
+async function h2cRouter(options: Parameters<typeof startTestRouter>[0]): Promise<TestRouter> {
+  const started = await startTestRouter({ ...options, config: { ...options.config, protocol: 'h2c' } });
+  routers.push(started);
+  return started;
+}
+
+/** An h2c router in front of the stable app whose table sends canary straight to the canary app. */
+async function stableRouter(weights = { stable: 90, canary: 10 }, random = () => 0.5): Promise<TestRouter> {
+  return h2cRouter({
+    local: stable.url,
+    random,
+    table: { tracks: { stable: await deadUrl(), canary: canary.url }, weights },
+  });
+}
+
+describe('gRPC over --protocol h2c', () => {
+  it('routes calls by weight and X-Canary metadata, passing headers and trailers both ways', async () => {
+    // 0.05 falls in canary's 10 %, 0.5 in stable's 90 %.
+    const r = await stableRouter({ stable: 90, canary: 10 }, sequence(0.05, 0.5));
+    const first = await say(r.url, 'hello');
+    expect(first).toMatchObject({ text: 'canary:hello', code: grpc.status.OK });
+    expect(first.headers?.get('x-app')).toEqual(['canary']);
+    expect(first.trailers?.get('x-served-by')).toEqual(['canary']);
+    expect((await say(r.url, 'hello')).text).toBe('stable:hello');
+    expect((await say(r.url, 'hello', { 'x-canary': 'always' })).text).toBe('canary:hello');
+    expect((await say(r.url, 'hello', { 'x-canary': 'never' })).text).toBe('stable:hello');
+    for (const seen of [...stable.seen, ...canary.seen]) {
+      expect(seen['x-canary']).toBeUndefined();
+      expect(seen['x-forwarded-for']).toBe('127.0.0.1');
+    }
+    expect(await r.metric('switchyard_routing_decisions_total', { track: 'canary', reason: 'header' })).toBe(
+      1,
+    );
+    expect(await r.metric('switchyard_routing_decisions_total', { track: 'canary', reason: 'weight' })).toBe(
+      1,
+    );
+  });
+
+  it('counts each call once, by its grpc-status: OK as 2xx, NOT_FOUND as 4xx, UNAVAILABLE as 5xx', async () => {
+    const r = await stableRouter({ stable: 100, canary: 0 });
+    expect((await say(r.url, 'hello')).code).toBe(grpc.status.OK);
+    const notFound = await say(r.url, 'not-found');
+    expect(notFound).toMatchObject({ code: grpc.status.NOT_FOUND, details: 'stable says not-found' });
+    const unavailable = await say(r.url, 'unavailable');
+    expect(unavailable).toMatchObject({ code: grpc.status.UNAVAILABLE, details: 'stable says unavailable' });
+    const counted = (codeClass: string) =>
+      r.metric('switchyard_requests_total', { service: 'shop', track: 'stable', code_class: codeClass });
+    expect([await counted('2xx'), await counted('4xx'), await counted('5xx')]).toEqual([1, 1, 1]);
+    expect(await r.metric('switchyard_request_duration_seconds_count', { track: 'stable' })).toBe(3);
+  });
+
+  it('streams both ways: a bidirectional call echoes message by message', async () => {
+    const r = await stableRouter({ stable: 100, canary: 0 });
+    const call = client(r.url).makeBidiStreamRequest(CHAT.path, identity, identity);
+    const received: string[] = [];
+    const status = new Promise<grpc.StatusObject>((resolve) => call.on('status', resolve));
+    // Each answer arrives before the next message is sent: nothing waits for the request to end.
+    for (const message of ['one', 'two', 'three']) {
+      const answer = new Promise<Buffer>((resolve) => call.once('data', resolve));
+      call.write(Buffer.from(message));
+      received.push((await answer).toString());
+    }
+    call.end();
+    expect((await status).code).toBe(grpc.status.OK);
+    expect(received).toEqual(['stable:one', 'stable:two', 'stable:three']);
+    expect(await r.metric('switchyard_requests_total', { track: 'stable', code_class: '2xx' })).toBe(1);
+  });
+
+  it('hops to the canary router, which serves and counts the call; a dead app is UNAVAILABLE', async () => {
+    const c = await h2cRouter({ local: canary.url, track: 'canary', hopSecret: 'hop-token' });
+    const s = await h2cRouter({
+      local: stable.url,
+      hopSecret: 'hop-token',
+      table: { tracks: { stable: await deadUrl(), canary: c.url }, weights: { stable: 90, canary: 10 } },
+    });
+    c.writeTable({ tracks: { stable: s.url, canary: await deadUrl() }, weights: { stable: 90, canary: 10 } });
+    await waitFor(
+      'the canary router’s table',
+      async () => (await fetch(`${c.admin}/routes`)).status,
+      equalTo(200),
+    );
+    expect((await say(s.url, 'hello', { 'x-canary': 'always' })).text).toBe('canary:hello');
+    expect(canary.seen[0]?.['x-switchyard-hop']).toBeUndefined();
+    expect(await c.metric('switchyard_routing_decisions_total', { reason: 'hop' })).toBe(1);
+    expect(await c.metric('switchyard_requests_total', { track: 'canary', code_class: '2xx' })).toBe(1);
+    expect(await s.metric('switchyard_requests_total', {})).toBe(0);
+
+    const lost = await h2cRouter({
+      local: await deadUrl(),
+      table: { tracks: { stable: await deadUrl() }, weights: { stable: 100 } },
+    });
+    expect((await say(lost.url, 'hello')).code).toBe(grpc.status.UNAVAILABLE);
+    expect(await lost.metric('switchyard_upstream_errors_total', { kind: 'connect' })).toBe(1);
+  });
+
+  it('drains on close: an open stream finishes, then the router stops', async () => {
+    const r = await stableRouter({ stable: 100, canary: 0 });
+    const call = client(r.url).makeBidiStreamRequest(CHAT.path, identity, identity);
+    const status = new Promise<grpc.StatusObject>((resolve) => call.on('status', resolve));
+    const first = new Promise<Buffer>((resolve) => call.once('data', resolve));
+    call.write(Buffer.from('before'));
+    expect((await first).toString()).toBe('stable:before');
+    routers.splice(routers.indexOf(r), 1);
+    const closed = r.close();
+    const second = new Promise<Buffer>((resolve) => call.once('data', resolve));
+    call.write(Buffer.from('during'));
+    expect((await second).toString()).toBe('stable:during');
+    call.end();
+    expect((await status).code).toBe(grpc.status.OK);
+    await closed;
+    expect((await say(r.url, 'after')).code).toBe(grpc.status.UNAVAILABLE);
+  });
+
+  it('the CLI serves gRPC with --protocol h2c', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'switchyard-grpc-'));
+    const routes = join(dir, 'routes.json');
+    writeFileSync(routes, tableJson({ tracks: { stable: await deadUrl() }, weights: { stable: 100 } }));
+    const cli = await spawnRouterCli({
+      local: stable.url,
+      args: ['--protocol', 'h2c'],
+      env: { SWITCHYARD_ROUTES_FILE: routes },
+    });
+    try {
+      expect((await say(`http://127.0.0.1:${cli.port}`, 'hello')).text).toBe('stable:hello');
+    } finally {
+      cli.child.kill('SIGTERM');
+      await cli.exited;
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
