@@ -33,6 +33,7 @@ describe('parseAnnotations', () => {
     const { settings } = parseAnnotations({
       'switchyard.io/canary': 'enabled',
       'switchyard.io/port': 'http',
+      'switchyard.io/protocol': 'h2c',
       'switchyard.io/steps': '10, 20,60',
       'switchyard.io/interval': '1m30s',
       'switchyard.io/progress-deadline': '15m',
@@ -53,6 +54,7 @@ describe('parseAnnotations', () => {
     });
     expect(settings).toEqual({
       port: 'http',
+      protocol: 'h2c',
       steps: [10, 20, 60],
       intervalMs: 90_000,
       progressDeadlineMs: 900_000,
@@ -90,6 +92,7 @@ describe('parseAnnotations', () => {
     ['switchyard.io/success-rate', '1.2', 'from 0 to 1'],
     ['switchyard.io/max-failed-checks', '0', 'integer 1–100'],
     ['switchyard.io/promotion', 'sometimes', 'one of auto, manual'],
+    ['switchyard.io/protocol', 'grpc', 'one of http, h2c'],
     ['switchyard.io/strategy', 'random', 'one of canary, ab, bluegreen'],
     ['switchyard.io/match', '[{"header":{"name":"a","regex":"(a+)+"}}]', 'nested quantifiers'],
     ['switchyard.io/match', 'not json', 'JSON array'],

@@ -11,6 +11,7 @@ export const ANNOTATION_PREFIX = 'switchyard.io/';
 export const Annotation = {
   canary: 'switchyard.io/canary',
   port: 'switchyard.io/port',
+  protocol: 'switchyard.io/protocol',
   steps: 'switchyard.io/steps',
   interval: 'switchyard.io/interval',
   progressDeadline: 'switchyard.io/progress-deadline',
@@ -29,8 +30,13 @@ export const Annotation = {
   checkPrefix: 'switchyard.io/check.',
 } as const;
 
+/** Deployment annotations the Deployment webhook copies into the pod template for the pod webhook. */
+export const POD_ANNOTATIONS: readonly string[] = Object.freeze([Annotation.port, Annotation.protocol]);
+
 export type Strategy = 'canary' | 'ab' | 'bluegreen';
 export type Promotion = 'auto' | 'manual';
+/** What the app's port speaks, and so the router: HTTP/1.1, or HTTP/2 cleartext (gRPC). */
+export type Protocol = 'http' | 'h2c';
 export type CheckOperator = '<' | '<=' | '>' | '>=' | '==' | '!=';
 
 export interface CustomCheck {
@@ -63,6 +69,8 @@ export type MatchRule =
 export interface RolloutSettings {
   /** App container port to front: a port name or number; null = the first TCP port. */
   readonly port: string | number | null;
+  /** What the app port speaks; the router speaks it too. Default http. */
+  readonly protocol: Protocol;
   /** Ascending canary weights in percent, each 1-99; 100 is implied after the last. Default [5,25,50]. */
   readonly steps: readonly number[];
   /** Time per step in milliseconds. Default 60 000, minimum 10 000. */
@@ -99,6 +107,7 @@ export interface RolloutSettings {
 
 export const DEFAULT_SETTINGS: RolloutSettings = Object.freeze({
   port: null,
+  protocol: 'http',
   steps: Object.freeze([5, 25, 50]),
   intervalMs: 60_000,
   progressDeadlineMs: null,
@@ -414,6 +423,9 @@ export function parseAnnotations(
       case Annotation.port:
         settings.port = parsePort(value);
         break;
+      case Annotation.protocol:
+        settings.protocol = oneOf<Protocol>(annotation, value, ['http', 'h2c']);
+        break;
       case Annotation.steps:
         settings.steps = parseSteps(value);
         break;
@@ -513,9 +525,10 @@ function canonicalJson(value: unknown): string {
 /**
  * A stable 16-hex-digit hash of a pod template that ignores what switchyard itself adds (the
  * inject/track/service labels and the `switchyard.io/*` template annotations) and key order, so
- * the webhook's gate and the controller agree on what "the same template" is. The template's copy
- * of `switchyard.io/port` counts: it decides which port the injected router fronts, and changing it
- * re-creates every pod, so it must go through a canary like any other template change.
+ * the webhook's gate and the controller agree on what "the same template" is. The template's copies
+ * of `switchyard.io/port` and `switchyard.io/protocol` count: they decide which port the injected
+ * router fronts and what it speaks, and changing them re-creates every pod, so they go through a
+ * canary like any other template change.
  */
 export function podTemplateHash(template: unknown): string {
   const copy = (typeof template === 'object' && template !== null ? structuredClone(template) : {}) as {
@@ -529,7 +542,7 @@ export function podTemplateHash(template: unknown): string {
     delete copy.metadata.creationTimestamp;
     for (const label of HASH_IGNORED_LABELS) delete copy.metadata.labels?.[label];
     for (const key of Object.keys(copy.metadata.annotations ?? {})) {
-      if (key.startsWith(ANNOTATION_PREFIX) && key !== Annotation.port)
+      if (key.startsWith(ANNOTATION_PREFIX) && !POD_ANNOTATIONS.includes(key))
         delete copy.metadata.annotations![key];
     }
     // An emptied map and an absent one are the same template.

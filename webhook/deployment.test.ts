@@ -169,3 +169,53 @@ describe('admitDeployment: custom checks without Prometheus', () => {
     expect(plain.warnings).toEqual([]);
   });
 });
+
+describe('admitDeployment: switchyard.io/protocol', () => {
+  /** `update` with the protocol annotation set on the old and the new Deployment. */
+  const protocols = (oldProtocol: string | undefined, newProtocol: string | undefined): AdmissionRequest => {
+    const request = update('http', 'http');
+    for (const [object, protocol] of [
+      [request.object, newProtocol],
+      [request.oldObject, oldProtocol],
+    ] as const) {
+      const annotations = (object as { metadata: { annotations: Record<string, string> } }).metadata
+        .annotations;
+      if (protocol !== undefined) annotations['switchyard.io/protocol'] = protocol;
+    }
+    return request;
+  };
+  const templateProtocol = (decision: DeploymentDecision) =>
+    decision.allowed
+      ? decision.deployment?.spec.template.metadata?.annotations?.['switchyard.io/protocol']
+      : null;
+  const protocolWarnings = (decision: DeploymentDecision) =>
+    decision.warnings.filter((text) => text.startsWith('switchyard.io/protocol'));
+
+  it('copies the protocol into the pod template for the pod webhook', () => {
+    const request = create('shop');
+    const metadata = (request.object as { metadata: { annotations: Record<string, string> } }).metadata;
+    metadata.annotations['switchyard.io/protocol'] = ' h2c ';
+    expect(templateProtocol(admitDeployment(request, { controllerUsernames: [] }))).toBe('h2c');
+  });
+
+  it('warns when a running Deployment changes protocol: its routers could not forward between tracks', () => {
+    const decision = admitDeployment(protocols(undefined, 'h2c'), { controllerUsernames: [] });
+    expect(decision).toMatchObject({ allowed: true, reason: 'release_gate' });
+    expect(templateProtocol(decision)).toBe('h2c');
+    expect(protocolWarnings(decision)).toEqual([
+      'switchyard.io/protocol changes from "http" to "h2c": during the rollout stable and canary routers speak different protocols and cannot forward requests between the tracks; to switch protocols, set switchyard.io/canary: "disabled" first and opt in again afterwards',
+    ]);
+    for (const [from, to] of [
+      ['h2c', 'h2c'],
+      ['http', undefined],
+    ] as const) {
+      expect(protocolWarnings(admitDeployment(protocols(from, to), { controllerUsernames: [] }))).toEqual([]);
+    }
+  });
+
+  it('denies a protocol it does not know, naming the values it does', () => {
+    const decision = admitDeployment(protocols(undefined, 'grpc'), { controllerUsernames: [] });
+    expect(decision).toMatchObject({ allowed: false, reason: 'invalid_annotation' });
+    expect(decision.allowed ? '' : decision.message).toContain('one of http, h2c');
+  });
+});

@@ -3,6 +3,8 @@
 // until the controller has released it as a canary. Pure: works on a deep copy, never calls the API.
 
 import {
+  DEFAULT_SETTINGS,
+  POD_ANNOTATIONS,
   Annotation,
   Label,
   OwnedAnnotation,
@@ -101,7 +103,7 @@ function optOut(old: Deployment, next: Deployment): DeploymentDecision {
   for (const label of [Label.inject, Label.track, Label.service]) {
     if (template?.labels && selector[label] === undefined) delete template.labels[label];
   }
-  if (template?.annotations) delete template.annotations[Annotation.port];
+  if (template?.annotations) for (const name of POD_ANNOTATIONS) delete template.annotations[name];
   return { allowed: true, reason: DeploymentReason.optedOut, deployment: copy, warnings: [] };
 }
 
@@ -174,14 +176,17 @@ export function admitDeployment(request: AdmissionRequest, options: DeploymentOp
   labels[Label.inject] ??= 'true';
   labels[Label.track] ??= STABLE_TRACK;
   labels[Label.service] ??= name;
-  // The pod webhook reads the port from the template: keep the copy equal to the Deployment's
-  // annotation, also when that is removed, so a change reaches the pods through the release gate.
-  const portAnnotation = annotations[Annotation.port];
-  if (portAnnotation !== undefined) {
-    template.metadata.annotations ??= {};
-    template.metadata.annotations[Annotation.port] = portAnnotation.trim();
-  } else if (template.metadata.annotations?.[Annotation.port] !== undefined) {
-    delete template.metadata.annotations[Annotation.port];
+  // The pod webhook reads the port and protocol from the template: keep the copies equal to the
+  // Deployment's annotations, also when those are removed, so a change reaches the pods through
+  // the release gate.
+  for (const name of POD_ANNOTATIONS) {
+    const value = annotations[name];
+    if (value !== undefined) {
+      template.metadata.annotations ??= {};
+      template.metadata.annotations[name] = value.trim();
+    } else if (template.metadata.annotations?.[name] !== undefined) {
+      delete template.metadata.annotations[name];
+    }
   }
 
   let reason: DeploymentReason = DeploymentReason.labelled;
@@ -189,6 +194,12 @@ export function admitDeployment(request: AdmissionRequest, options: DeploymentOp
     old !== null && wasOptedIn && old.spec.template.metadata?.labels?.[Label.inject] === 'true';
   if (old !== null && runningInjected) {
     const oldAnnotations = old.metadata?.annotations ?? {};
+    const oldProtocol = oldAnnotations[Annotation.protocol]?.trim() ?? DEFAULT_SETTINGS.protocol;
+    if (oldProtocol !== parsed.settings.protocol) {
+      warnings.push(
+        `${Annotation.protocol} changes from "${oldProtocol}" to "${parsed.settings.protocol}": during the rollout stable and canary routers speak different protocols and cannot forward requests between the tracks; to switch protocols, set ${Annotation.canary}: "disabled" first and opt in again afterwards`,
+      );
+    }
     const newHash = podTemplateHash(template);
     copy.metadata ??= {};
     copy.metadata.annotations ??= {};

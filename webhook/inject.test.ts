@@ -56,3 +56,34 @@ describe('injectPod named-port takeover', () => {
     expect(app.lifecycle).toEqual(lifecycle);
   });
 });
+
+describe('injectPod protocol', () => {
+  const routerArgs = (annotations: Record<string, string>): readonly string[] => {
+    const input = pod({ ports: [{ name: 'grpc', containerPort: 9090 }] });
+    input.metadata!.annotations = annotations;
+    const result = injectPod(input, config);
+    if (!result.injected) throw new Error(`not injected: ${result.reason}`);
+    const router = [...(result.pod.spec.initContainers ?? []), ...result.pod.spec.containers].find(
+      (container) => container.name === 'switchyard-router',
+    );
+    return (router?.args as string[] | undefined) ?? [];
+  };
+
+  it('starts the router with --protocol h2c when the template says so, and HTTP/1.1 otherwise', () => {
+    expect(routerArgs({ 'switchyard.io/protocol': 'h2c' }).join(' ')).toContain(
+      '--local http://127.0.0.1:9090 --protocol h2c',
+    );
+    expect(routerArgs({})).not.toContain('--protocol');
+    expect(routerArgs({ 'switchyard.io/protocol': 'http' })).not.toContain('--protocol');
+  });
+
+  it('skips a pod whose protocol annotation is invalid, saying why', () => {
+    const input = pod({ ports: [{ name: 'grpc', containerPort: 9090 }] });
+    input.metadata!.annotations = { 'switchyard.io/protocol': 'http2' };
+    expect(injectPod(input, config)).toMatchObject({
+      injected: false,
+      reason: 'invalid_annotation',
+      message: expect.stringContaining('one of http, h2c'),
+    });
+  });
+});

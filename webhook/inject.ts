@@ -2,14 +2,16 @@
 // copy into a JSON Patch. Pure: no I/O, no clock; a skipped pod comes back with a stable reason.
 
 import {
-  Annotation,
   CA_CONFIGMAP,
   CONTROL_TOKEN_AUDIENCE,
   HOP_SECRET,
   Label,
   OwnedAnnotation,
-  STABLE_TRACK,
+  POD_ANNOTATIONS,
+  type Protocol,
   parseAnnotations,
+  type RolloutSettings,
+  STABLE_TRACK,
 } from '../api/annotations.js';
 import { isSwitchyardError } from '../api/errors.js';
 import { TRACK_NAME_PATTERN } from '../api/routes.js';
@@ -99,7 +101,14 @@ function takeOverPort(spec: PodSpec, app: AppPort): string | null {
 
 function routerContainer(
   config: InjectConfig,
-  options: { service: string; track: string; app: AppPort; portName: string; native: boolean },
+  options: {
+    service: string;
+    track: string;
+    app: AppPort;
+    protocol: Protocol;
+    portName: string;
+    native: boolean;
+  },
 ): Container {
   const tls = config.controlUrl.startsWith('https:');
   const args = [
@@ -116,6 +125,7 @@ function routerContainer(
     '$(SWITCHYARD_NAMESPACE)',
     '--local',
     `http://127.0.0.1:${options.app.number}`,
+    ...(options.protocol === 'h2c' ? ['--protocol', 'h2c'] : []),
     '--control',
     config.controlUrl,
     '--hop-secret-file',
@@ -207,18 +217,16 @@ export function injectPod(input: Pod, config: InjectConfig): InjectResult {
       `label ${Label.track}: ${JSON.stringify(track)} is not a lower-case DNS label`,
     );
   }
-  let setting: string | number | null;
+  let settings: RolloutSettings;
   try {
-    const portAnnotation = annotations[Annotation.port];
-    setting =
-      portAnnotation === undefined
-        ? null
-        : parseAnnotations({ [Annotation.port]: portAnnotation }).settings.port;
+    // Only the annotations the Deployment webhook copies into pod templates are the pod's to read.
+    const copied = POD_ANNOTATIONS.filter((name) => annotations[name] !== undefined);
+    settings = parseAnnotations(Object.fromEntries(copied.map((name) => [name, annotations[name]]))).settings;
   } catch (error) {
     if (!isSwitchyardError(error)) throw error;
     return skip(SkipReason.invalidAnnotation, error.message);
   }
-  const resolution = resolveAppPort(input.spec, setting);
+  const resolution = resolveAppPort(input.spec, settings.port);
   if (!resolution.ok) return skip(resolution.reason, resolution.message);
   const app = resolution.port;
   const taken = [...(input.spec.initContainers ?? []), ...input.spec.containers].flatMap((c) =>
@@ -245,6 +253,7 @@ export function injectPod(input: Pod, config: InjectConfig): InjectResult {
     service,
     track,
     app,
+    protocol: settings.protocol,
     portName: originalName ?? ROUTER_PORT_FALLBACK_NAME,
     native,
   });
