@@ -6,6 +6,8 @@
 //   the pod IP and the container's first port (SHOP_LISTEN; 8080 when no port is declared):
 //     shop:v1 healthy · shop:v2 healthy v2 · shop:v2-errors20 → 20 % of requests answer 500 ·
 //     shop:v2-slow100 → 100 ms added to every response (suffixes combine: v3-errors5-slow50).
+// - `greeter*:<tag>`: the gRPC app fixtures/greeter.mjs on the pod IP and the first port (50051
+//   when none is declared); version, `-errorsN` and `-slowN` from the tag, as for the shop.
 // Rules given to startFakeCluster() are tried before these.
 
 import { basename, join } from 'node:path';
@@ -88,6 +90,22 @@ export const DEFAULT_IMAGE_RULES: readonly ImageRule[] = [
           SHOP_VERSION: version,
           SHOP_ERROR_RATE: String(errorRate),
           SHOP_LATENCY: `${latencyMs}ms`,
+        },
+      };
+    },
+  },
+  {
+    match: (image) => imageName(image).name.startsWith('greeter'),
+    command: ({ image, container, podIp, repoRoot }) => {
+      const { version, errorRate, latencyMs } = parseShopTag(imageName(image).tag);
+      const port = (container.ports ?? []).find((entry) => isObject(entry))?.containerPort ?? 50051;
+      return {
+        argv: [process.execPath, join(repoRoot, 'test', 'e2e', 'cluster', 'fixtures', 'greeter.mjs')],
+        env: {
+          GREETER_LISTEN: `${podIp}:${port}`,
+          GREETER_VERSION: version,
+          GREETER_ERROR_RATE: String(errorRate),
+          GREETER_LATENCY_MS: String(latencyMs),
         },
       };
     },
