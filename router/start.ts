@@ -101,8 +101,18 @@ function http1Front(config: RouterConfig, proxy: DataPlane, random: Random, logg
     if (isH2cUpgrade(req)) replayWithoutUpgrade(server, req, socket, head);
     else handleUpgrade(proxy, config.local, random, tunnels, req, socket, head);
   });
-  server.on('clientError', (error, socket) => {
-    logger.debug({ err: errorMessage(error) }, 'client error');
+  let warnedHttp2 = false;
+  server.on('clientError', (error: Error & { code?: string }, socket) => {
+    if (error.code === 'HPE_PAUSED_H2_UPGRADE' && !warnedHttp2) {
+      // The HTTP/2 preface: a gRPC client (or another h2c one) reached a router that speaks HTTP/1.1.
+      warnedHttp2 = true;
+      logger.warn(
+        { listen: config.listen },
+        'an HTTP/2 client (gRPC?) connected, but this router speaks HTTP/1.1: set switchyard.io/protocol: h2c on the Deployment (router flag --protocol h2c); reported once',
+      );
+    } else {
+      logger.debug({ err: errorMessage(error) }, 'client error');
+    }
     if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\n\r\n');
   });
   return {

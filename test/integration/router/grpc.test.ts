@@ -254,6 +254,17 @@ describe('gRPC over --protocol h2c', () => {
     expect((await say(r.url, 'after')).code).toBe(grpc.status.UNAVAILABLE);
   });
 
+  it('a gRPC client of an HTTP/1.1 router fails, and the router says once which setting is missing', async () => {
+    const r = await startTestRouter({
+      local: stable.url,
+      table: { tracks: { stable: await deadUrl() }, weights: { stable: 100 } },
+    });
+    routers.push(r);
+    for (let i = 0; i < 2; i++) expect((await say(r.url, 'hello')).code).toBe(grpc.status.UNAVAILABLE);
+    const warnings = r.logs.filter((line) => line.level === 40 && String(line.msg).includes('protocol: h2c'));
+    expect(warnings).toHaveLength(1);
+  });
+
   it('the CLI serves gRPC with --protocol h2c', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'switchyard-grpc-'));
     const routes = join(dir, 'routes.json');
