@@ -37,3 +37,35 @@ export function httpStatusOfGrpc(grpcStatus: string | undefined): number {
 export function isGrpcContentType(contentType: string | undefined): boolean {
   return contentType !== undefined && /^application\/grpc(?:[+;]|$)/i.test(contentType);
 }
+
+/** undici's trailers over HTTP/2: an object (not the raw array its types declare for HTTP/1.1). */
+export type Trailers = Readonly<Record<string, string | string[] | undefined>>;
+
+/**
+ * Follows one answer over HTTP/2 as undici hands it over (headers, then trailers) and tells the
+ * HTTP status it counts as: its grpc-status mapped for a gRPC answer, its own status otherwise.
+ */
+export class GrpcAnswer {
+  /** The answer's content type is gRPC's. */
+  grpc = false;
+  #status: string | undefined;
+
+  /** Reads the response headers; true for a gRPC Trailers-Only answer (its status is already here). */
+  readHeaders(raw: readonly Buffer[]): boolean {
+    for (let i = 0; i < raw.length; i += 2) {
+      const name = raw[i]!.toString('latin1').toLowerCase();
+      if (name === 'content-type') this.grpc = isGrpcContentType(raw[i + 1]!.toString('latin1'));
+      else if (name === 'grpc-status') this.#status = raw[i + 1]!.toString('latin1');
+    }
+    return this.grpc && this.#status !== undefined;
+  }
+
+  readTrailers(trailers: Trailers): void {
+    const status = trailers['grpc-status'];
+    if (typeof status === 'string') this.#status = status;
+  }
+
+  countedStatus(httpStatus: number): number {
+    return this.grpc ? httpStatusOfGrpc(this.#status) : httpStatus;
+  }
+}

@@ -7,7 +7,7 @@ import type { Readable, TransformCallback } from 'node:stream';
 import type { RouteTable } from '../api/routes.js';
 import type { RouterConfig } from './config.js';
 import { type CompiledRoutes, compileRoutes, type Decision, type Random } from './decide.js';
-import { httpStatusOfGrpc, isGrpcContentType } from './grpc.js';
+import { GrpcAnswer, type Trailers } from './grpc.js';
 import { downstreamHeaders, type UpstreamMode, upstreamHeaders } from './headers.js';
 import { HOP_HEADER, type HopSecret, HopVerdict } from './hop.js';
 import { CLIENT_CLOSED_REQUEST, codeClassOf, type RouterMetrics, type UpstreamErrorKind } from './metrics.js';
@@ -107,9 +107,8 @@ class ProxyRequest extends Expiring implements Dispatcher.DispatchHandler {
   #done = false;
   #waitingDrain = false;
   #status = 0;
-  /** h2c: the answer is gRPC's, measured by its grpc-status (a header when Trailers-Only, else a trailer). */
-  #grpc = false;
-  #grpcStatus: string | undefined;
+  /** h2c: the answer, measured by its grpc-status when it is gRPC's; null over HTTP/1.1. */
+  readonly #answer: GrpcAnswer | null;
 
   constructor(
     proxy: DataPlane,
@@ -130,6 +129,7 @@ class ProxyRequest extends Expiring implements Dispatcher.DispatchHandler {
     this.#res = res;
     this.#decision = decision;
     this.#mirror = mirror;
+    this.#answer = proxy.h2c ? new GrpcAnswer() : null;
     this.#started = proxy.hrtime();
     res[kRequest] = this;
     res.on('close', onResponseClose);
@@ -182,15 +182,16 @@ class ProxyRequest extends Expiring implements Dispatcher.DispatchHandler {
     this.#responded = true;
     this.#status = statusCode;
     this.#proxy.timeouts.awaitBody(this);
-    const h2c = this.#proxy.h2c;
-    if (h2c) this.#readGrpcHeaders(rawHeaders);
+    const answer = this.#answer;
+    const trailersOnly = answer !== null && answer.readHeaders(rawHeaders);
     // HTTP/2 has no Connection header: a draining router sends GOAWAY instead (router/start.ts).
-    const headers = downstreamHeaders(rawHeaders, this.#decision.setCookie, this.#proxy.draining && !h2c);
-    if (this.#grpc && this.#grpcStatus !== undefined) {
+    const close = this.#proxy.draining && answer === null;
+    const headers = downstreamHeaders(rawHeaders, this.#decision.setCookie, close);
+    if (trailersOnly) {
       // A gRPC Trailers-Only answer (an error without messages): clients read its status only from
       // a HEADERS frame that ends the stream, which node's compatibility response never sends.
       respondTrailersOnly(this.#res, statusCode, headers);
-      this.#finish(httpStatusOfGrpc(this.#grpcStatus));
+      this.#finish(answer.countedStatus(statusCode));
       return true;
     }
     if (statusText) this.#res.writeHead(statusCode, statusText, headers);
@@ -202,14 +203,6 @@ class ProxyRequest extends Expiring implements Dispatcher.DispatchHandler {
       this.#finish(statusCode);
     }
     return true;
-  }
-
-  #readGrpcHeaders(rawHeaders: Buffer[]): void {
-    for (let i = 0; i < rawHeaders.length; i += 2) {
-      const name = rawHeaders[i]!.toString('latin1').toLowerCase();
-      if (name === 'content-type') this.#grpc = isGrpcContentType(rawHeaders[i + 1]!.toString('latin1'));
-      else if (name === 'grpc-status') this.#grpcStatus = rawHeaders[i + 1]!.toString('latin1');
-    }
   }
 
   /** Forwards 102 and 103 (RFC 9110: a proxy forwards 1xx), never to HTTP/1.0 clients; drops others. */
@@ -247,20 +240,19 @@ class ProxyRequest extends Expiring implements Dispatcher.DispatchHandler {
     this.#resume?.();
   }
 
-  /**
-   * undici passes HTTP/2 trailers as an object, not the array its types declare; HTTP/1.1 trailers
-   * are not forwarded.
-   */
+  /** HTTP/2 trailers are passed on (see Trailers); HTTP/1.1 trailers are not. */
   onComplete(trailers: unknown[] | null): void {
     if (this.#done) return;
-    if (this.#proxy.h2c && trailers != null && !Array.isArray(trailers)) {
-      this.#forwardTrailers(trailers as Readonly<Record<string, string | string[] | undefined>>);
+    const answer = this.#answer;
+    if (answer !== null && trailers != null) {
+      answer.readTrailers(trailers as unknown as Trailers);
+      this.#forwardTrailers(trailers as unknown as Trailers);
     }
     this.#res.end();
-    this.#finish(this.#grpc ? httpStatusOfGrpc(this.#grpcStatus) : this.#status);
+    this.#finish(answer === null ? this.#status : answer.countedStatus(this.#status));
   }
 
-  #forwardTrailers(trailers: Readonly<Record<string, string | string[] | undefined>>): void {
+  #forwardTrailers(trailers: Trailers): void {
     const out: Record<string, string | string[]> = {};
     let any = false;
     for (const name in trailers) {
@@ -268,7 +260,6 @@ class ProxyRequest extends Expiring implements Dispatcher.DispatchHandler {
       if (value === undefined || name.charCodeAt(0) === 58 /* : */) continue;
       out[name] = value;
       any = true;
-      if (name === 'grpc-status' && typeof value === 'string') this.#grpcStatus = value;
     }
     if (any) this.#res.addTrailers(out);
   }
@@ -326,7 +317,7 @@ class ProxyRequest extends Expiring implements Dispatcher.DispatchHandler {
     // Once the app has answered, a client leaving mid-body (a stream, server-sent events) does not
     // change what the app did: measure it by its status. Before any answer: 499, like nginx; and a
     // gRPC call whose status never came: CANCELLED, which gRPC's gateways also map to 499.
-    this.#finish(this.#responded && !this.#grpc ? this.#status : CLIENT_CLOSED_REQUEST);
+    this.#finish(this.#responded && this.#answer?.grpc !== true ? this.#status : CLIENT_CLOSED_REQUEST);
     this.#abort?.(new Error('client closed the connection'));
   }
 
@@ -358,6 +349,8 @@ class MirrorCopy extends Expiring implements Dispatcher.DispatchHandler {
   readonly #started: number;
   /** Bytes of the mirror body budget this copy's body holds until the exchange is over. */
   readonly #bodyBytes: number;
+  /** h2c and measured here: the answer, counted by its grpc-status when it is gRPC's. */
+  readonly #answer: GrpcAnswer | null;
   #abort: ((error?: Error) => void) | null = null;
   #status = 0;
 
@@ -368,6 +361,7 @@ class MirrorCopy extends Expiring implements Dispatcher.DispatchHandler {
     this.#local = local;
     this.#bodyBytes = bodyBytes;
     this.#started = local ? proxy.hrtime() : 0;
+    this.#answer = local && proxy.h2c ? new GrpcAnswer() : null;
   }
   onConnect(abort: (error?: Error) => void): void {
     this.#abort = abort;
@@ -376,8 +370,9 @@ class MirrorCopy extends Expiring implements Dispatcher.DispatchHandler {
   expire(error: Error): void {
     this.#abort?.(error);
   }
-  onHeaders(statusCode: number): boolean {
+  onHeaders(statusCode: number, rawHeaders: Buffer[]): boolean {
     this.#status = statusCode;
+    this.#answer?.readHeaders(rawHeaders);
     if (statusCode >= 200) this.#proxy.timeouts.awaitBody(this);
     return true;
   }
@@ -385,9 +380,12 @@ class MirrorCopy extends Expiring implements Dispatcher.DispatchHandler {
     this.#proxy.timeouts.awaitBody(this);
     return true;
   }
-  onComplete(): void {
+  onComplete(trailers: unknown[] | null): void {
     this.#over();
-    if (this.#local) this.#measure(codeClassOf(this.#status));
+    if (!this.#local) return;
+    const answer = this.#answer;
+    if (answer !== null && trailers != null) answer.readTrailers(trailers as unknown as Trailers);
+    this.#measure(codeClassOf(answer === null ? this.#status : answer.countedStatus(this.#status)));
   }
   onError(error: Error): void {
     this.#over();

@@ -236,6 +236,38 @@ describe('gRPC over --protocol h2c', () => {
     expect(await lost.metric('switchyard_upstream_errors_total', { kind: 'connect' })).toBe(1);
   });
 
+  it('mirrors calls with their bodies; copies count by their grpc-status', async () => {
+    const c = await h2cRouter({ local: canary.url, track: 'canary', hopSecret: 'hop-token' });
+    const s = await h2cRouter({ local: stable.url, hopSecret: 'hop-token' });
+    const table = {
+      tracks: { stable: s.url, canary: c.url },
+      weights: { stable: 100, canary: 0 },
+      mirror: { track: 'canary', percent: 100 },
+    };
+    c.writeTable(table);
+    s.writeTable(table);
+    await waitFor(
+      'tables',
+      async () => [
+        await s.metric('switchyard_route_generation'),
+        await c.metric('switchyard_route_generation'),
+      ],
+      equalTo([1, 1]),
+    );
+    expect((await say(s.url, 'hello')).text).toBe('stable:hello');
+    expect((await say(s.url, 'unavailable')).code).toBe(grpc.status.UNAVAILABLE);
+    const copies = async () => [
+      await c.metric('switchyard_mirrored_requests_total', { track: 'canary', code_class: '2xx' }),
+      await c.metric('switchyard_mirrored_requests_total', { track: 'canary', code_class: '5xx' }),
+    ];
+    await waitFor('both copies counted at the canary router', copies, equalTo([1, 1]));
+    // A call reaching the canary router goes on to stable; its copy goes to the canary router's
+    // own app, and that router counts it the same way.
+    expect((await say(c.url, 'unavailable')).details).toBe('stable says unavailable');
+    await waitFor('the local copy counted', copies, equalTo([1, 2]));
+    expect(canary.seen).toHaveLength(3);
+  });
+
   it('drains on close: an open stream finishes, then the router stops', async () => {
     const r = await stableRouter({ stable: 100, canary: 0 });
     const call = client(r.url).makeBidiStreamRequest(CHAT.path, identity, identity);
