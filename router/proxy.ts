@@ -183,11 +183,10 @@ class ProxyRequest extends Expiring implements Dispatcher.DispatchHandler {
     this.#status = statusCode;
     this.#proxy.timeouts.awaitBody(this);
     const answer = this.#answer;
-    const trailersOnly = answer !== null && answer.readHeaders(rawHeaders);
     // HTTP/2 has no Connection header: a draining router sends GOAWAY instead (router/start.ts).
     const close = this.#proxy.draining && answer === null;
     const headers = downstreamHeaders(rawHeaders, this.#decision.setCookie, close);
-    if (trailersOnly) {
+    if (answer?.readHeaders(rawHeaders)) {
       // A gRPC Trailers-Only answer (an error without messages): clients read its status only from
       // a HEADERS frame that ends the stream, which node's compatibility response never sends.
       respondTrailersOnly(this.#res, statusCode, headers);

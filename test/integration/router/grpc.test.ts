@@ -6,7 +6,15 @@ import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { equalTo, waitFor } from '../../support/wait-for.js';
-import { deadUrl, sequence, spawnRouterCli, startTestRouter, type TestRouter, tableJson } from './helpers.js';
+import {
+  deadUrl,
+  sequence,
+  shareTable,
+  spawnRouterCli,
+  startTestRouter,
+  type TestRouter,
+  tableJson,
+} from './helpers.js';
 
 const identity = (value: Buffer): Buffer => value;
 const SAY = {
@@ -211,17 +219,8 @@ describe('gRPC over --protocol h2c', () => {
 
   it('hops to the canary router, which serves and counts the call; a dead app is UNAVAILABLE', async () => {
     const c = await h2cRouter({ local: canary.url, track: 'canary', hopSecret: 'hop-token' });
-    const s = await h2cRouter({
-      local: stable.url,
-      hopSecret: 'hop-token',
-      table: { tracks: { stable: await deadUrl(), canary: c.url }, weights: { stable: 90, canary: 10 } },
-    });
-    c.writeTable({ tracks: { stable: s.url, canary: await deadUrl() }, weights: { stable: 90, canary: 10 } });
-    await waitFor(
-      'the canary router’s table',
-      async () => (await fetch(`${c.admin}/routes`)).status,
-      equalTo(200),
-    );
+    const s = await h2cRouter({ local: stable.url, hopSecret: 'hop-token' });
+    await shareTable({ tracks: { stable: s.url, canary: c.url }, weights: { stable: 90, canary: 10 } }, s, c);
     expect((await say(s.url, 'hello', { 'x-canary': 'always' })).text).toBe('canary:hello');
     expect(canary.seen[0]?.['x-switchyard-hop']).toBeUndefined();
     expect(await c.metric('switchyard_routing_decisions_total', { reason: 'hop' })).toBe(1);
@@ -244,16 +243,7 @@ describe('gRPC over --protocol h2c', () => {
       weights: { stable: 100, canary: 0 },
       mirror: { track: 'canary', percent: 100 },
     };
-    c.writeTable(table);
-    s.writeTable(table);
-    await waitFor(
-      'tables',
-      async () => [
-        await s.metric('switchyard_route_generation'),
-        await c.metric('switchyard_route_generation'),
-      ],
-      equalTo([1, 1]),
-    );
+    await shareTable(table, s, c);
     expect((await say(s.url, 'hello')).text).toBe('stable:hello');
     expect((await say(s.url, 'unavailable')).code).toBe(grpc.status.UNAVAILABLE);
     const copies = async () => [

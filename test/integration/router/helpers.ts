@@ -197,6 +197,16 @@ export async function startTestRouter(options: TestRouterOptions): Promise<TestR
   };
 }
 
+/** Writes one table to each router (e.g. one naming them all) and waits until every one has it. */
+export async function shareTable(table: TableInput, ...routers: readonly TestRouter[]): Promise<void> {
+  for (const router of routers) router.writeTable(table);
+  await waitFor(
+    'every router to load the shared table',
+    () => Promise.all(routers.map((router) => router.metric('switchyard_route_generation'))),
+    equalTo(routers.map(() => table.generation ?? 1)),
+  );
+}
+
 /** Sum of the samples of `name` whose labels include `labels` (0 when none). */
 export async function metricValue(
   registry: Registry,

@@ -3,7 +3,15 @@ import { createHash } from 'node:crypto';
 import { connect } from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { equalTo, waitFor, waitUntil } from '../../support/wait-for.js';
-import { type App, deadUrl, sequence, startApp, startTestRouter, type TestRouter } from './helpers.js';
+import {
+  type App,
+  deadUrl,
+  sequence,
+  shareTable,
+  startApp,
+  startTestRouter,
+  type TestRouter,
+} from './helpers.js';
 import type { RouterConfig } from '../../../router/config.js';
 import { MIRROR_BODY_BUDGET_BYTES } from '../../../router/proxy.js';
 
@@ -231,17 +239,7 @@ async function pair(
 ) {
   const s = await router({ local: stable.url, hopSecret: secrets[0]!, random: () => 0.5 });
   const c = await router({ local: canaryApp, track: 'canary', hopSecret: secrets[1]!, random: () => 0.5 });
-  const table = { tracks: { stable: s.url, canary: c.url }, weights, ...extra };
-  s.writeTable(table);
-  c.writeTable(table);
-  await waitFor(
-    'both routers loaded',
-    async () => [
-      await s.metric('switchyard_route_generation'),
-      await c.metric('switchyard_route_generation'),
-    ],
-    equalTo([1, 1]),
-  );
+  await shareTable({ tracks: { stable: s.url, canary: c.url }, weights, ...extra }, s, c);
   return { s, c };
 }
 
@@ -276,16 +274,7 @@ describe('6. mirroring', () => {
         weights: { stable: 100, canary: 0 },
         mirror: { track: 'canary', percent: 100 },
       };
-      c.writeTable(table);
-      s.writeTable(table);
-      await waitFor(
-        'tables',
-        async () => [
-          await s.metric('switchyard_route_generation'),
-          await c.metric('switchyard_route_generation'),
-        ],
-        equalTo([1, 1]),
-      );
+      await shareTable(table, s, c);
       const answer = await get(`${s.url}/checkout?x=1`);
       expect(answer.app).toBe('stable');
       expect(answer.body.url).toBe('/checkout?x=1');
