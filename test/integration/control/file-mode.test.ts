@@ -485,3 +485,52 @@ services:
     );
   });
 });
+
+describe('file mode config warnings', () => {
+  it('control logs the warning for custom checks under the builtin provider at start and at every reload', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'switchyard-file-warnings-'));
+    const configPath = join(dir, 'switchyard.yaml');
+    await writeFile(
+      configPath,
+      [
+        'services:',
+        '  - name: shop',
+        '    tracks:',
+        '      stable: { upstream: "http://127.0.0.1:9", admin: "http://127.0.0.1:9" }',
+        '      canary: { upstream: "http://127.0.0.1:9", admin: "http://127.0.0.1:9" }',
+        '    rollout:',
+        '      check.errors: "sum(rate(errors_total[1m])) < 5"',
+        '',
+      ].join('\n'),
+    );
+    const lines: { level: number; msg: string }[] = [];
+    const captured = pino(
+      { level: 'warn' },
+      { write: (line: string) => lines.push(JSON.parse(line) as { level: number; msg: string }) },
+    );
+    const warnings = () => lines.filter((line) => line.level === 40 && line.msg.includes('check.errors'));
+    const control = await startFileModeControl({
+      configPath,
+      stateDir: join(dir, 'state'),
+      host: '127.0.0.1',
+      port: 0,
+      tls: null,
+      routerToken: null,
+      apiToken: null,
+      prometheusUrl: null,
+      logger: captured,
+      analyzer: () => new ProviderAnalyzer(createProvider('builtin', { scrapeTimeoutMs: 1000 })),
+      registry: new Registry(),
+    });
+    try {
+      expect(warnings().map((line) => line.msg)).toEqual([
+        'config: services[0].rollout.check.errors: custom checks need analysis.provider prometheus; with builtin they stay inconclusive and every rollout of shop fails at its progress deadline',
+      ]);
+      await control.controller.reload();
+      expect(warnings()).toHaveLength(2);
+    } finally {
+      await control.close();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
