@@ -473,9 +473,12 @@ function headerObject(flat: readonly string[]): Record<string, string | string[]
 }
 
 function respondTrailersOnly(res: ServerResponse, statusCode: number, flat: readonly string[]): void {
+  const { stream } = res as unknown as Http2ServerResponse;
+  // A client that reset the stream meanwhile gets nothing; the app’s answer is measured all the same.
+  if (stream.destroyed) return;
   const headers = headerObject(flat);
   headers[':status'] = String(statusCode);
-  (res as unknown as Http2ServerResponse).stream.respond(headers, { endStream: true });
+  stream.respond(headers, { endStream: true });
 }
 
 export interface ProxyDeps {
