@@ -35,7 +35,7 @@ export const POD_ANNOTATIONS: readonly string[] = Object.freeze([Annotation.port
 
 export type Strategy = 'canary' | 'ab' | 'bluegreen';
 export type Promotion = 'auto' | 'manual';
-/** What the app's port speaks, and so the router: HTTP/1.1, or HTTP/2 cleartext (gRPC). */
+/** What the app's port speaks, and so the router: HTTP/1.1, or also HTTP/2 cleartext (gRPC). */
 export type Protocol = 'http' | 'h2c';
 export type CheckOperator = '<' | '<=' | '>' | '>=' | '==' | '!=';
 

@@ -18,7 +18,7 @@ function send(res: ServerResponse, status: number, type: string, body: string): 
 
 async function localAnswers(proxy: DataPlane): Promise<string | null> {
   try {
-    const response = await request(proxy.localPool, {
+    const response = await request(proxy.probePool, {
       path: '/',
       method: 'GET',
       headersTimeout: READY_PROBE_TIMEOUT_MS,

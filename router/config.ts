@@ -33,7 +33,7 @@ export interface RouterConfig {
   readonly idleTimeoutMs: number;
   readonly drainTimeoutMs: number;
   readonly logLevel: string;
-  /** What clients, the app and the other tracks' routers speak: HTTP/1.1, or HTTP/2 cleartext (gRPC). */
+  /** What clients, the app and the other tracks' routers speak: HTTP/1.1, or also HTTP/2 cleartext (gRPC). */
   readonly protocol: RouterProtocol;
 }
 
@@ -57,7 +57,7 @@ export const ROUTER_FLAGS: FlagTable = {
   protocol: {
     value: 'http|h2c',
     default: 'http',
-    help: 'spoken on --listen and to upstreams: HTTP/1.1, or HTTP/2 cleartext (gRPC)',
+    help: 'http: HTTP/1.1; h2c: HTTP/1.1 and HTTP/2 cleartext (gRPC) on one port',
   },
   'routes-file': { value: 'path', help: 'route table JSON file, watched and reloaded on change' },
   control: { value: 'url', help: 'control base URL; long-polls /v1/routes/{namespace}/{service}' },

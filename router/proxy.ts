@@ -8,7 +8,7 @@ import type { RouteTable } from '../api/routes.js';
 import type { RouterConfig } from './config.js';
 import { type CompiledRoutes, compileRoutes, type Decision, type Random } from './decide.js';
 import { GrpcAnswer, type Trailers } from './grpc.js';
-import { downstreamHeaders, type UpstreamMode, upstreamHeaders } from './headers.js';
+import { downstreamHeaders, upstreamHeaders } from './headers.js';
 import { HOP_HEADER, type HopSecret, HopVerdict } from './hop.js';
 import { CLIENT_CLOSED_REQUEST, codeClassOf, type RouterMetrics, type UpstreamErrorKind } from './metrics.js';
 import { Expiring, Timeouts } from './timeouts.js';
@@ -19,6 +19,8 @@ import type { Log } from './log.js';
 export interface RouteState {
   readonly routes: CompiledRoutes;
   readonly pools: readonly Pool[];
+  /** `--protocol h2c`: the HTTP/2 pools, indexed like `pools`, for requests that came over HTTP/2. */
+  readonly h2cPools: readonly Pool[];
   readonly origins: readonly string[];
   /** true where a track's requests go to this router's own app (--local). */
   readonly local: readonly boolean[];
@@ -129,7 +131,7 @@ class ProxyRequest extends Expiring implements Dispatcher.DispatchHandler {
     this.#res = res;
     this.#decision = decision;
     this.#mirror = mirror;
-    this.#answer = proxy.h2c ? new GrpcAnswer() : null;
+    this.#answer = req.httpVersionMajor === 2 ? new GrpcAnswer() : null;
     this.#started = proxy.hrtime();
     res[kRequest] = this;
     res.on('close', onResponseClose);
@@ -140,7 +142,10 @@ class ProxyRequest extends Expiring implements Dispatcher.DispatchHandler {
     const local = this.#hop || this.#state.local[index]!;
     const hop = local ? null : this.#proxy.hop.header(false);
     const req = this.#req;
-    (local ? this.#proxy.localPool : this.#state.pools[index]!).dispatch(
+    // A request goes on in the protocol it came in: the app may speak both on one port (cmux).
+    const h2 = this.#answer !== null;
+    const pool = local ? this.#proxy.localPool(h2) : (h2 ? this.#state.h2cPools : this.#state.pools)[index]!;
+    pool.dispatch(
       {
         path: req.url ?? '/',
         method: req.method ?? 'GET',
@@ -149,7 +154,7 @@ class ProxyRequest extends Expiring implements Dispatcher.DispatchHandler {
           this.#state.routes.canaryHeader,
           req.socket,
           hop,
-          this.#proxy.upstreamMode,
+          h2 ? 'h2c' : 'http',
         ),
         body: this.#body,
       },
@@ -353,14 +358,14 @@ class MirrorCopy extends Expiring implements Dispatcher.DispatchHandler {
   #abort: ((error?: Error) => void) | null = null;
   #status = 0;
 
-  constructor(proxy: DataPlane, track: string, local: boolean, bodyBytes: number) {
+  constructor(proxy: DataPlane, track: string, local: boolean, h2: boolean, bodyBytes: number) {
     super();
     this.#proxy = proxy;
     this.#track = track;
     this.#local = local;
     this.#bodyBytes = bodyBytes;
     this.#started = local ? proxy.hrtime() : 0;
-    this.#answer = local && proxy.h2c ? new GrpcAnswer() : null;
+    this.#answer = local && h2 ? new GrpcAnswer() : null;
   }
   onConnect(abort: (error?: Error) => void): void {
     this.#abort = abort;
@@ -496,13 +501,13 @@ export class DataPlane {
   readonly hop: HopSecret;
   readonly hrtime: () => number;
   readonly timeouts: Timeouts;
-  /** `--protocol h2c`: clients, apps and the other routers speak HTTP/2 without TLS. */
-  readonly h2c: boolean;
-  readonly upstreamMode: UpstreamMode;
   readonly #config: RouterConfig;
   readonly #random: Random;
   readonly #logger: Log;
   readonly #localPool: Pool;
+  /** `--protocol h2c`: the app's HTTP/2 pool; null otherwise. */
+  readonly #localH2cPool: Pool | null;
+  /** Upstream pools by origin, HTTP/2 ones by `h2c <origin>`. */
   #pools = new Map<string, Pool>();
   state: RouteState | null = null;
   draining = false;
@@ -519,12 +524,11 @@ export class DataPlane {
     this.hrtime = deps.hrtime;
     this.timeouts = new Timeouts(deps.hrtime, deps.config.headersTimeoutMs, deps.config.bodyTimeoutMs);
     this.#logger = deps.logger;
-    this.h2c = deps.config.protocol === 'h2c';
-    this.upstreamMode = this.h2c ? 'h2c' : 'http';
-    this.#localPool = this.#newPool(deps.config.local);
+    this.#localPool = this.#newPool(deps.config.local, false);
+    this.#localH2cPool = deps.config.protocol === 'h2c' ? this.#newPool(deps.config.local, true) : null;
   }
 
-  #newPool(origin: string): Pool {
+  #newPool(origin: string, h2: boolean): Pool {
     const config = this.#config;
     return new Pool(origin, {
       // The router keeps these timeouts itself (router/timeouts.ts); undici's would cost every
@@ -535,14 +539,20 @@ export class DataPlane {
       keepAliveMaxTimeout: Math.max(config.idleTimeoutMs, 1000),
       // HTTP/2 by prior knowledge, up to 100 concurrent streams on a connection (node's default
       // limit as a server) before the pool opens another.
-      ...(this.h2c
+      ...(h2
         ? { allowH2: true, pipelining: 100, connect: buildConnector({ allowH2: true, useH2c: true }) }
         : {}),
     });
   }
 
-  get localPool(): Pool {
-    return this.#localPool;
+  /** The app's pool for requests that came over HTTP/2 (`h2`) or HTTP/1.1. */
+  localPool(h2: boolean): Pool {
+    return h2 ? this.#localH2cPool! : this.#localPool;
+  }
+
+  /** The pool the readiness probe asks the app through: HTTP/2 with `--protocol h2c`. */
+  get probePool(): Pool {
+    return this.#localH2cPool ?? this.#localPool;
   }
 
   /** Switches to a new table: new pools for new upstreams, old ones closed once their requests finish. */
@@ -550,15 +560,20 @@ export class DataPlane {
     const routes = compileRoutes(table);
     const next = new Map<string, Pool>();
     const pools: Pool[] = [];
+    const h2cPools: Pool[] = [];
     const origins: string[] = [];
     const local: boolean[] = [];
+    const pool = (origin: string, h2: boolean): Pool => {
+      const key = h2 ? `h2c ${origin}` : origin;
+      const found = next.get(key) ?? this.#pools.get(key) ?? this.#newPool(origin, h2);
+      next.set(key, found);
+      return found;
+    };
     for (const name of routes.tracks) {
       const isLocal = name === this.#config.track;
       const origin = isLocal ? this.#config.local : table.tracks[name]!.upstream;
-      let pool = isLocal ? this.#localPool : (next.get(origin) ?? this.#pools.get(origin));
-      if (pool === undefined) pool = this.#newPool(origin);
-      if (!isLocal) next.set(origin, pool);
-      pools.push(pool);
+      pools.push(isLocal ? this.#localPool : pool(origin, false));
+      if (this.#localH2cPool !== null) h2cPools.push(isLocal ? this.#localH2cPool : pool(origin, true));
       origins.push(origin);
       local.push(isLocal);
     }
@@ -570,7 +585,14 @@ export class DataPlane {
       }
     }
     this.#pools = next;
-    this.state = { routes, pools, origins, local, decisionCounters: this.metrics.bindDecisions(routes) };
+    this.state = {
+      routes,
+      pools,
+      h2cPools,
+      origins,
+      local,
+      decisionCounters: this.metrics.bindDecisions(routes),
+    };
   }
 
   /** The http server's request listener (bound once). */
@@ -619,15 +641,16 @@ export class DataPlane {
       this.metrics.mirrorDropped(track, 'no_hop_token');
       return body;
     }
-    const pool = state.pools[index]!;
+    const h2 = req.httpVersionMajor === 2;
+    const pool = (h2 ? state.h2cPools : state.pools)[index]!;
     const copy = {
       path: req.url ?? '/',
       method: req.method ?? 'GET',
-      headers: upstreamHeaders(req.headers, state.routes.canaryHeader, req.socket, hop, this.upstreamMode),
+      headers: upstreamHeaders(req.headers, state.routes.canaryHeader, req.socket, hop, h2 ? 'h2c' : 'http'),
       body: null as Buffer | null,
     };
     if (body === null) {
-      pool.dispatch(copy, new MirrorCopy(this, track, local, 0));
+      pool.dispatch(copy, new MirrorCopy(this, track, local, h2, 0));
       return null;
     }
     // A declared length that cannot fit is dropped at once; a chunked body is checked as it arrives.
@@ -638,7 +661,7 @@ export class DataPlane {
     const tee = new MirrorTee(this, track, (copied) => {
       copy.body = copied;
       // The copy's bytes stay held from the budget until its exchange is over.
-      pool.dispatch(copy, new MirrorCopy(this, track, local, copied.length));
+      pool.dispatch(copy, new MirrorCopy(this, track, local, h2, copied.length));
     });
     // Errors reach the live request through the tee (undici fails it); the copy is dropped by the tee.
     pipeline(body, tee, ignoreError);
@@ -675,7 +698,11 @@ export class DataPlane {
 
   /** Closes every pool; `force` destroys in-flight upstream requests instead of waiting. */
   async close(force: boolean): Promise<void> {
-    const pools = [this.#localPool, ...this.#pools.values()];
+    const pools = [
+      this.#localPool,
+      ...(this.#localH2cPool ? [this.#localH2cPool] : []),
+      ...this.#pools.values(),
+    ];
     this.#pools.clear();
     await Promise.all(pools.map((pool) => (force ? pool.destroy() : pool.close()).catch(() => undefined)));
   }

@@ -2,7 +2,7 @@
 // metrics. `startRouter` is what the CLI, the demo and the tests embed.
 
 import type { Http2Session } from 'node:http2';
-import type { AddressInfo, Server } from 'node:net';
+import type { AddressInfo, Server, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Registry } from 'prom-client';
@@ -25,6 +25,7 @@ import type { Log } from './log.js';
 // crypto, tls, http2, zlib and node's own undici (~7 MB of RSS per router on node 24). The same
 // holds for node:fs, node:util and node:net in the router's other modules; footprint.test.ts checks.
 const { createServer } = process.getBuiltinModule('node:http');
+const { createServer: createNetServer } = process.getBuiltinModule('node:net');
 
 export interface RouterClock {
   /** Wall-clock milliseconds since the epoch. */
@@ -126,25 +127,70 @@ function http1Front(config: RouterConfig, proxy: DataPlane, random: Random, logg
   };
 }
 
+/** close() of a server that never listened reports ERR_SERVER_NOT_RUNNING; it still stops tracking. */
+function ignoreNotRunning(): void {}
+
+/** The first bytes an HTTP/2 client sends on a connection (RFC 9113 3.4). */
+const HTTP2_PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
+
 /**
- * HTTP/2 by prior knowledge, as gRPC clients speak it without TLS. node:http2 is loaded only here:
- * it costs a router ~5 MB of RSS (router/undici.ts).
+ * Hands a new connection to `http2` when its first bytes are the HTTP/2 preface, else to `http1`,
+ * with those bytes put back. A connection that sends nothing within `timeoutMs` is closed.
  */
-function h2cFront(config: RouterConfig, proxy: DataPlane, logger: Log): Front {
+function sniffProtocol(socket: Socket, timeoutMs: number, http2: Server, http1: Server): void {
+  let seen: Buffer = Buffer.alloc(0);
+  const onData = (chunk: Buffer): void => {
+    seen = seen.length === 0 ? chunk : Buffer.concat([seen, chunk]);
+    const compared = Math.min(seen.length, HTTP2_PREFACE.length);
+    const isHttp2 = seen.subarray(0, compared).equals(HTTP2_PREFACE.subarray(0, compared));
+    if (isHttp2 && compared < HTTP2_PREFACE.length) return; // the preface is not complete yet
+    socket.off('data', onData);
+    socket.setTimeout(0);
+    socket.pause();
+    socket.unshift(seen);
+    // The HTTP/2 session reads what is buffered itself; node's HTTP/1.1 server needs it flowing.
+    if (isHttp2) http2.emit('connection', socket);
+    else {
+      http1.emit('connection', socket);
+      socket.resume();
+    }
+  };
+  socket.on('data', onData);
+  socket.setTimeout(timeoutMs, () => socket.destroy());
+}
+
+/**
+ * `--protocol h2c`: HTTP/2 by prior knowledge (gRPC's plaintext mode) and HTTP/1.1 on one port,
+ * told apart by each connection's first bytes, as apps that serve gRPC and REST on one port do.
+ * node:http2 is loaded only here: it costs a router ~5 MB of RSS (router/undici.ts).
+ */
+function h2cFront(config: RouterConfig, proxy: DataPlane, random: Random, logger: Log): Front {
+  const http1 = http1Front(config, proxy, random, logger);
+  // That server never listens: connections are handed to it. Its connection tracking (closeIdle,
+  // closeAll, header timeouts) starts on 'listening', and stops when it is closed.
+  http1.server.emit('listening');
   const { createServer: createH2cServer } = process.getBuiltinModule('node:http2');
   const sessions = new Set<Http2Session>();
+  let closing = false;
   // The compatibility API's request and response have the members the data plane uses.
-  const server = createH2cServer({}, proxy.handle as unknown as Parameters<typeof createH2cServer>[1]);
-  server.on('session', (session: Http2Session) => {
+  const http2 = createH2cServer({}, proxy.handle as unknown as Parameters<typeof createH2cServer>[1]);
+  http2.on('session', (session: Http2Session) => {
     sessions.add(session);
     session.once('close', () => sessions.delete(session));
     // Idle sessions end like idle keep-alive connections; close() lets open streams finish.
     session.setTimeout(config.idleTimeoutMs, () => session.close());
+    // A connection accepted just before the drain began: its GOAWAY goes out at once.
+    if (closing) session.close();
   });
-  server.on('sessionError', (error) => logger.debug({ err: errorMessage(error) }, 'client error'));
+  http2.on('sessionError', (error) => logger.debug({ err: errorMessage(error) }, 'client error'));
+  const server = createNetServer({ noDelay: true }, (socket) =>
+    sniffProtocol(socket, config.idleTimeoutMs, http2, http1.server),
+  );
   return {
     server,
     closeIdle: () => {
+      closing = true;
+      http1.closeIdle();
       for (const session of sessions) session.close();
     },
     delivered: () =>
@@ -152,6 +198,8 @@ function h2cFront(config: RouterConfig, proxy: DataPlane, logger: Log): Front {
         [...sessions].map((session) => new Promise((resolve) => session.once('close', resolve))),
       ).then(() => undefined),
     closeAll: () => {
+      http1.closeAll();
+      http1.server.close(ignoreNotRunning);
       for (const session of sessions) session.destroy();
     },
   };
@@ -247,7 +295,9 @@ export async function startRouter(config: RouterConfig, deps: RouterDeps): Promi
   }
 
   const front =
-    config.protocol === 'h2c' ? h2cFront(config, proxy, logger) : http1Front(config, proxy, random, logger);
+    config.protocol === 'h2c'
+      ? h2cFront(config, proxy, random, logger)
+      : http1Front(config, proxy, random, logger);
   const admin = createAdminServer(proxy, deps.registry);
   const listenAddress = await listen(front.server, config.listen);
   const adminAddress = await listen(admin, config.admin);

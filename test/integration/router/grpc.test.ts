@@ -1,6 +1,9 @@
 // `--protocol h2c`: real gRPC clients and servers (@grpc/grpc-js) through the router over HTTP/2
 // cleartext: routing, trailers, per-version metrics by grpc-status, streaming, hops, drain.
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer as createHttpServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { connect as connectHttp2, createServer as createHttp2Server } from 'node:http2';
+import { connect as connectTcp, createServer as createTcpServer, type Server as TcpServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
@@ -303,5 +306,117 @@ describe('gRPC over --protocol h2c', () => {
       await cli.exited;
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+});
+
+/**
+ * An app that serves HTTP/1.1 and HTTP/2 on one port, like Go's cmux: it answers with the protocol
+ * a request reached it in. It tells them apart by the first byte ("P" of the HTTP/2 preface).
+ */
+async function startBilingualApp(name: string): Promise<{ url: string; close(): Promise<void> }> {
+  const answer = (req: IncomingMessage, res: ServerResponse): void => {
+    req.resume();
+    req.on('end', () => {
+      res.setHeader('content-type', 'application/json');
+      res.end(
+        JSON.stringify({ app: name, version: req.httpVersion, forwardedFor: req.headers['x-forwarded-for'] }),
+      );
+    });
+  };
+  const http1 = createHttpServer(answer);
+  const http2 = createHttp2Server(answer as never);
+  const server: TcpServer = createTcpServer((socket) => {
+    socket.once('data', (chunk: Buffer) => {
+      socket.pause();
+      socket.unshift(chunk);
+      if (chunk[0] === 0x50) http2.emit('connection', socket);
+      else {
+        http1.emit('connection', socket);
+        socket.resume();
+      }
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  return {
+    url: `http://127.0.0.1:${port}`,
+    close: () => new Promise((resolve) => server.close(() => resolve())),
+  };
+}
+
+function http2Get(url: string, headers: Record<string, string> = {}): Promise<Record<string, unknown>> {
+  const session = connectHttp2(url);
+  return new Promise((resolve, reject) => {
+    const stream = session.request({ ':path': '/', ...headers });
+    let body = '';
+    stream.on('data', (chunk: Buffer) => {
+      body += chunk;
+    });
+    stream.on('end', () => {
+      session.close();
+      resolve(JSON.parse(body) as Record<string, unknown>);
+    });
+    stream.on('error', reject);
+    stream.end();
+  });
+}
+
+describe('HTTP/1.1 and HTTP/2 on one --protocol h2c port', () => {
+  let stableApp: Awaited<ReturnType<typeof startBilingualApp>>;
+  let canaryApp: Awaited<ReturnType<typeof startBilingualApp>>;
+  beforeAll(async () => {
+    stableApp = await startBilingualApp('stable');
+    canaryApp = await startBilingualApp('canary');
+  });
+  afterAll(async () => {
+    await stableApp.close();
+    await canaryApp.close();
+  });
+
+  it('each request reaches the app, and the other track through its router, in the protocol it came in', async () => {
+    const c = await h2cRouter({ local: canaryApp.url, track: 'canary', hopSecret: 'hop-token' });
+    const s = await h2cRouter({ local: stableApp.url, hopSecret: 'hop-token' });
+    await shareTable({ tracks: { stable: s.url, canary: c.url }, weights: { stable: 100, canary: 0 } }, s, c);
+    const viaHttp1 = async (headers: Record<string, string> = {}) => (await fetch(s.url, { headers })).json();
+    expect(await viaHttp1()).toEqual({ app: 'stable', version: '1.1', forwardedFor: '127.0.0.1' });
+    expect(await http2Get(s.url)).toEqual({ app: 'stable', version: '2.0', forwardedFor: '127.0.0.1' });
+    expect(await viaHttp1({ 'x-canary': 'always' })).toMatchObject({ app: 'canary', version: '1.1' });
+    expect(await http2Get(s.url, { 'x-canary': 'always' })).toMatchObject({ app: 'canary', version: '2.0' });
+    expect(await c.metric('switchyard_routing_decisions_total', { reason: 'hop' })).toBe(2);
+    expect(await c.metric('switchyard_requests_total', { track: 'canary', code_class: '2xx' })).toBe(2);
+  });
+
+  it('closes a connection that sends nothing within the idle timeout', async () => {
+    const r = await h2cRouter({
+      local: stableApp.url,
+      table: { tracks: { stable: await deadUrl() }, weights: { stable: 100 } },
+      config: { idleTimeoutMs: 200 },
+    });
+    const socket = connectTcp(Number(new URL(r.url).port), '127.0.0.1');
+    const started = Date.now();
+    await new Promise((resolve) => socket.once('close', resolve));
+    expect(Date.now() - started).toBeLessThan(3000);
+  });
+
+  it('drains: close() ends idle HTTP/1.1 keep-alive connections and HTTP/2 sessions and resolves', async () => {
+    const r = await h2cRouter({
+      local: stableApp.url,
+      table: { tracks: { stable: await deadUrl() }, weights: { stable: 100 } },
+    });
+    routers.splice(routers.indexOf(r), 1);
+    const keptAlive = connectTcp(Number(new URL(r.url).port), '127.0.0.1');
+    keptAlive.write('GET / HTTP/1.1\r\nhost: shop\r\n\r\n');
+    await new Promise((resolve) => keptAlive.once('data', resolve));
+    const session = connectHttp2(r.url);
+    await new Promise((resolve) => session.once('connect', resolve));
+    const started = Date.now();
+    const closedBoth = Promise.all([
+      new Promise((resolve) => keptAlive.once('close', resolve)),
+      new Promise((resolve) => session.once('close', resolve)),
+    ]);
+    await r.close();
+    await closedBoth;
+    // Well under the test routers' 2 s drain timeout: nothing was in flight.
+    expect(Date.now() - started).toBeLessThan(1500);
   });
 });
