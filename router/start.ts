@@ -135,16 +135,22 @@ const HTTP2_PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
 
 /**
  * Hands a new connection to `http2` when its first bytes are the HTTP/2 preface, else to `http1`,
- * with those bytes put back. A connection that sends nothing within `timeoutMs` is closed.
+ * with those bytes put back. Until then the connection is this function's: one that sends nothing
+ * within `timeoutMs`, or fails (a reset), is closed here.
  */
 function sniffProtocol(socket: Socket, timeoutMs: number, http2: Server, http1: Server): void {
   let seen: Buffer = Buffer.alloc(0);
+  const close = (): void => {
+    socket.destroy();
+  };
   const onData = (chunk: Buffer): void => {
     seen = seen.length === 0 ? chunk : Buffer.concat([seen, chunk]);
     const compared = Math.min(seen.length, HTTP2_PREFACE.length);
     const isHttp2 = seen.subarray(0, compared).equals(HTTP2_PREFACE.subarray(0, compared));
     if (isHttp2 && compared < HTTP2_PREFACE.length) return; // the preface is not complete yet
     socket.off('data', onData);
+    socket.off('error', close);
+    socket.off('timeout', close);
     socket.setTimeout(0);
     socket.pause();
     socket.unshift(seen);
@@ -156,7 +162,9 @@ function sniffProtocol(socket: Socket, timeoutMs: number, http2: Server, http1: 
     }
   };
   socket.on('data', onData);
-  socket.setTimeout(timeoutMs, () => socket.destroy());
+  socket.on('error', close);
+  socket.on('timeout', close);
+  socket.setTimeout(timeoutMs);
 }
 
 /**

@@ -386,6 +386,20 @@ describe('HTTP/1.1 and HTTP/2 on one --protocol h2c port', () => {
     expect(await c.metric('switchyard_requests_total', { track: 'canary', code_class: '2xx' })).toBe(2);
   });
 
+  it('survives a client that resets its connection before sending anything', async () => {
+    const r = await h2cRouter({
+      local: stableApp.url,
+      table: { tracks: { stable: await deadUrl() }, weights: { stable: 100 } },
+    });
+    for (let i = 0; i < 3; i++) {
+      const socket = connectTcp(Number(new URL(r.url).port), '127.0.0.1');
+      await new Promise((resolve) => socket.once('connect', resolve));
+      socket.resetAndDestroy();
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(await (await fetch(r.url)).json()).toMatchObject({ app: 'stable', version: '1.1' });
+  });
+
   it('closes a connection that sends nothing within the idle timeout', async () => {
     const r = await h2cRouter({
       local: stableApp.url,
