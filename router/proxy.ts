@@ -317,7 +317,8 @@ class ProxyRequest extends Expiring implements Dispatcher.DispatchHandler {
 
   clientClosed(): void {
     if (this.#done) return;
-    if (this.#res.writableFinished) return;
+    // Over HTTP/2 a stream the client reset reads as finished but never ended.
+    if (this.#res.writableEnded && this.#res.writableFinished) return;
     // Once the app has answered, a client leaving mid-body (a stream, server-sent events) does not
     // change what the app did: measure it by its status. Before any answer: 499, like nginx; and a
     // gRPC call whose status never came: CANCELLED, which gRPC's gateways also map to 499.

@@ -220,6 +220,25 @@ describe('gRPC over --protocol h2c', () => {
     expect(await r.metric('switchyard_requests_total', { track: 'stable', code_class: '2xx' })).toBe(1);
   });
 
+  it('a call the client cancels mid-stream counts as 499 (CANCELLED) and leaves the router serving', async () => {
+    const r = await stableRouter({ stable: 100, canary: 0 });
+    const call = client(r.url).makeBidiStreamRequest(CHAT.path, identity, identity);
+    const status = new Promise<grpc.StatusObject>((resolve) => call.on('status', resolve));
+    call.on('error', () => {});
+    const first = new Promise<Buffer>((resolve) => call.once('data', resolve));
+    call.write(Buffer.from('one'));
+    await first;
+    call.cancel();
+    expect((await status).code).toBe(grpc.status.CANCELLED);
+    await waitFor(
+      'the cancelled call counted',
+      () => r.metric('switchyard_requests_total', { track: 'stable', code_class: '4xx' }),
+      equalTo(1),
+    );
+    expect(await r.metric('switchyard_requests_total', { track: 'stable', code_class: '2xx' })).toBe(0);
+    expect((await say(r.url, 'after')).text).toBe('stable:after');
+  });
+
   it('hops to the canary router, which serves and counts the call; a dead app is UNAVAILABLE', async () => {
     const c = await h2cRouter({ local: canary.url, track: 'canary', hopSecret: 'hop-token' });
     const s = await h2cRouter({ local: stable.url, hopSecret: 'hop-token' });
