@@ -87,3 +87,35 @@ describe('injectPod protocol', () => {
     });
   });
 });
+
+describe('injectPod with control’s --router-port / --router-admin-port', () => {
+  const ported = makeInjectConfig({
+    routerImage: 'ghcr.io/switchyard/switchyard:0.1.0',
+    version: '0.1.0',
+    routerPort: 16001,
+    adminPort: 16020,
+  });
+
+  it('runs the router on those ports, probes its admin port there, and frees the default ones', () => {
+    const result = injectPod(pod({ ports: [{ name: 'http', containerPort: 15001 }] }), ported);
+    if (!result.injected) throw new Error(`not injected: ${result.reason}`);
+    const router = [...(result.pod.spec.initContainers ?? []), ...result.pod.spec.containers].find(
+      (container) => container.name === 'switchyard-router',
+    )!;
+    expect((router.args as string[]).join(' ')).toContain(
+      '--listen 0.0.0.0:16001 --admin 0.0.0.0:16020 --service shop',
+    );
+    expect(router.ports).toEqual([
+      { name: 'http', containerPort: 16001, protocol: 'TCP' },
+      { name: 'sy-admin', containerPort: 16020, protocol: 'TCP' },
+    ]);
+    expect(router.startupProbe).toMatchObject({ httpGet: { path: '/healthz', port: 16020 } });
+  });
+
+  it('skips an app that uses one of them', () => {
+    expect(injectPod(pod({ ports: [{ name: 'http', containerPort: 16020 }] }), ported)).toMatchObject({
+      injected: false,
+      reason: 'port_conflict',
+    });
+  });
+});
