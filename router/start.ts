@@ -80,7 +80,10 @@ function closeServer(server: Server): Promise<void> {
   return new Promise((resolve) => server.close(() => resolve()));
 }
 
-/** The server clients reach: node's HTTP/1.1 server, or its HTTP/2 one with `--protocol h2c`. */
+/**
+ * The server clients reach: node's HTTP/1.1 server, or with `--protocol h2c` a TCP server that hands
+ * each connection to node's HTTP/1.1 or HTTP/2 server (h2cFront).
+ */
 interface Front {
   readonly server: Server;
   /** Ends keep-alive: idle HTTP/1.1 connections are closed, HTTP/2 sessions get a GOAWAY. */

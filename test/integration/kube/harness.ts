@@ -195,6 +195,23 @@ export async function releaseNewImage(apps: AppsV1Api, name: string, image: stri
   }
 }
 
+/** Router admin URLs (`http://<podIP>:<adminPort>`) of the Ready pods of one track, sorted. */
+export async function readyAdminUrls(
+  core: CoreV1Api,
+  service: string,
+  track: string,
+  adminPort: number,
+): Promise<string[]> {
+  const pods = await core.listNamespacedPod({
+    namespace: NAMESPACE,
+    labelSelector: `${Label.service}=${service},${Label.track}=${track}`,
+  });
+  return pods.items
+    .filter((pod) => pod.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'))
+    .map((pod) => `http://${pod.status?.podIP}:${adminPort}`)
+    .sort();
+}
+
 export async function readCanary(custom: CustomObjectsApi, name: string): Promise<CanaryObject | null> {
   try {
     return (await custom.getNamespacedCustomObject({

@@ -27,6 +27,7 @@ import {
   type Harness,
   NAMESPACE,
   readCanary,
+  readyAdminUrls,
   releaseNewImage,
   ScriptedAnalyzer,
   startHarness,
@@ -241,16 +242,7 @@ describe('Kubernetes adapter', () => {
     expect(routes.get(NAMESPACE, 'shop')?.tracks.canary?.upstream).toBe('http://shop-canary.default.svc');
     expect((await canaryWorkload('shop'))?.spec?.replicas).toBe(1);
     // The analysis scrapes the routers' admin port on the ready pods of each track.
-    const podIps = async (track: string): Promise<string[]> =>
-      (
-        await harness.core.listNamespacedPod({
-          namespace: NAMESPACE,
-          labelSelector: `${Label.service}=shop,${Label.track}=${track}`,
-        })
-      ).items
-        .filter((pod) => pod.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'))
-        .map((pod) => `http://${pod.status?.podIP}:15020`)
-        .sort();
+    const podIps = (track: string): Promise<string[]> => readyAdminUrls(harness.core, 'shop', track, 15020);
     await waitFor(
       "analysis windows with both tracks' scrape targets",
       async () => {

@@ -3,13 +3,13 @@
 // with these ports: webhook/inject.test.ts; the flags reaching these options: cli/control-kube.test.ts.)
 
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { Label } from '../../../api/annotations.js';
 import { waitFor } from '../../support/wait-for.js';
 import {
   appDeployment,
   type Harness,
   KUBE_WAIT,
   NAMESPACE,
+  readyAdminUrls,
   releaseNewImage,
   ScriptedAnalyzer,
   startHarness,
@@ -53,16 +53,8 @@ it('per-track Services target the configured router port; the analysis scrapes t
   );
   expect(await targetPorts()).toEqual([ROUTER_PORT, ROUTER_PORT]);
 
-  const readyPodIps = async (track: string): Promise<string[]> =>
-    (
-      await harness.core.listNamespacedPod({
-        namespace: NAMESPACE,
-        labelSelector: `${Label.service}=shop,${Label.track}=${track}`,
-      })
-    ).items
-      .filter((pod) => pod.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'))
-      .map((pod) => `http://${pod.status?.podIP}:${ADMIN_PORT}`)
-      .sort();
+  const readyPodIps = (track: string): Promise<string[]> =>
+    readyAdminUrls(harness.core, 'shop', track, ADMIN_PORT);
   await waitFor(
     'an analysis window scraping both tracks on the admin port',
     async () => ({
