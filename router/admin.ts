@@ -21,8 +21,8 @@ async function localAnswers(proxy: DataPlane): Promise<string | null> {
     const response = await request(proxy.probePool, {
       path: '/',
       method: 'GET',
-      headersTimeout: READY_PROBE_TIMEOUT_MS,
-      bodyTimeout: READY_PROBE_TIMEOUT_MS,
+      // The same deadline whichever client carries the probe (router/h2c-upstream.ts for h2c).
+      signal: AbortSignal.timeout(READY_PROBE_TIMEOUT_MS),
     });
     await response.body.dump();
     return null;

@@ -8,11 +8,12 @@ import type { RouteTable } from '../api/routes.js';
 import type { RouterConfig } from './config.js';
 import { type CompiledRoutes, compileRoutes, type Decision, type Random } from './decide.js';
 import { GrpcAnswer, type Trailers } from './grpc.js';
+import { H2cPool, StreamRefusedError } from './h2c-upstream.js';
 import { downstreamHeaders, upstreamHeaders } from './headers.js';
 import { HOP_HEADER, type HopSecret, HopVerdict } from './hop.js';
 import { CLIENT_CLOSED_REQUEST, codeClassOf, type RouterMetrics, type UpstreamErrorKind } from './metrics.js';
 import { Expiring, Timeouts } from './timeouts.js';
-import { buildConnector, type Dispatcher, Pool } from './undici.js';
+import { type Dispatcher, Pool } from './undici.js';
 import type { Log } from './log.js';
 
 /** A route table made ready for traffic: decision core, one pool per track, pre-bound counters. */
@@ -20,7 +21,7 @@ export interface RouteState {
   readonly routes: CompiledRoutes;
   readonly pools: readonly Pool[];
   /** `--protocol h2c`: the HTTP/2 pools, indexed like `pools`, for requests that came over HTTP/2. */
-  readonly h2cPools: readonly Pool[];
+  readonly h2cPools: readonly H2cPool[];
   readonly origins: readonly string[];
   /** true where a track's requests go to this router's own app (--local). */
   readonly local: readonly boolean[];
@@ -273,6 +274,8 @@ class ProxyRequest extends Expiring implements Dispatcher.DispatchHandler {
     const track = this.#decision.track;
     const kind = errorKind(error);
     this.#proxy.metrics.upstreamError(track, kind);
+    const appRefused = kind === 'connect' && (this.#hop || this.#state.local[this.#decision.index]!);
+    if (appRefused) this.#proxy.appGoingAway('refused');
     if (this.#responded) {
       // Mid-stream: the status line is gone; all the client can learn is an aborted response.
       this.#res.destroy();
@@ -292,12 +295,21 @@ class ProxyRequest extends Expiring implements Dispatcher.DispatchHandler {
       this.dispatch();
       return;
     }
+    if (this.#answer !== null && (kind === 'connect' || error instanceof StreamRefusedError)) {
+      // Nothing upstream processed the request: HTTP/2 says so with REFUSED_STREAM, and clients may
+      // retry such a stream themselves (gRPC does, once), after a GOAWAY on a new connection.
+      refuseStream(this.#res);
+      this.#finish(0);
+      return;
+    }
     const { status, error: code } = ERROR_BODY[kind];
     const body = `{"error":"${code}","service":${JSON.stringify(this.#state.routes.table.service)},"track":${JSON.stringify(track)},"kind":"${kind}"}`;
     if (!this.#res.headersSent) {
       this.#res.writeHead(status, {
         'content-type': 'application/json',
         'content-length': Buffer.byteLength(body),
+        // A client keeping this connection would keep reaching a pod whose app is gone.
+        ...(appRefused && this.#answer === null ? { connection: 'close' } : {}),
       });
     }
     this.#res.end(body);
@@ -467,6 +479,13 @@ class MirrorTee extends Transform {
 
 function ignoreError(): void {}
 
+/** The pool for `origin` in `next`: the one `current` has, or a new one. */
+function reuse<P>(next: Map<string, P>, current: ReadonlyMap<string, P>, origin: string, create: () => P): P {
+  const found = next.get(origin) ?? current.get(origin) ?? create();
+  next.set(origin, found);
+  return found;
+}
+
 /** A flat [name, value, ...] list as an object of lower-case names; repeated names get arrays. */
 function headerObject(flat: readonly string[]): Record<string, string | string[]> {
   const headers: Record<string, string | string[]> = {};
@@ -476,6 +495,12 @@ function headerObject(flat: readonly string[]): Record<string, string | string[]
     headers[name] = seen === undefined ? flat[i + 1]! : [seen, flat[i + 1]!].flat();
   }
   return headers;
+}
+
+function refuseStream(res: ServerResponse): void {
+  const { stream } = res as unknown as Http2ServerResponse;
+  const { NGHTTP2_REFUSED_STREAM } = process.getBuiltinModule('node:http2').constants;
+  if (!stream.destroyed) stream.close(NGHTTP2_REFUSED_STREAM);
 }
 
 function respondTrailersOnly(res: ServerResponse, statusCode: number, flat: readonly string[]): void {
@@ -507,12 +532,18 @@ export class DataPlane {
   readonly #logger: Log;
   readonly #localPool: Pool;
   /** `--protocol h2c`: the app's HTTP/2 pool; null otherwise. */
-  readonly #localH2cPool: Pool | null;
-  /** Upstream pools by origin, HTTP/2 ones by `h2c <origin>`. */
+  readonly #localH2cPool: H2cPool | null;
+  /** Upstream pools by origin. */
   #pools = new Map<string, Pool>();
+  #h2cPools = new Map<string, H2cPool>();
   state: RouteState | null = null;
   draining = false;
   active = 0;
+  /**
+   * Asks clients to reconnect (router/start.ts): called when the app goes away, so that clients
+   * holding connections to this router reach, through the Service, a pod whose app is there.
+   */
+  releaseClients: () => void = () => {};
   #onIdle: (() => void) | null = null;
   /** Bytes of request bodies held for mirror copies now, at most MIRROR_BODY_BUDGET_BYTES. */
   #mirrorBodyBytes = 0;
@@ -525,11 +556,18 @@ export class DataPlane {
     this.hrtime = deps.hrtime;
     this.timeouts = new Timeouts(deps.hrtime, deps.config.headersTimeoutMs, deps.config.bodyTimeoutMs);
     this.#logger = deps.logger;
-    this.#localPool = this.#newPool(deps.config.local, false);
-    this.#localH2cPool = deps.config.protocol === 'h2c' ? this.#newPool(deps.config.local, true) : null;
+    this.#localPool = this.#newPool(deps.config.local);
+    this.#localH2cPool =
+      deps.config.protocol === 'h2c'
+        ? new H2cPool(deps.config.local, {
+            idleTimeoutMs: deps.config.idleTimeoutMs,
+            // The app's graceful shutdown (or its max connection age) as clients would have seen it.
+            onGoaway: () => this.appGoingAway('goaway'),
+          })
+        : null;
   }
 
-  #newPool(origin: string, h2: boolean): Pool {
+  #newPool(origin: string): Pool {
     const config = this.#config;
     return new Pool(origin, {
       // The router keeps these timeouts itself (router/timeouts.ts); undici's would cost every
@@ -538,54 +576,57 @@ export class DataPlane {
       bodyTimeout: 0,
       keepAliveTimeout: config.idleTimeoutMs,
       keepAliveMaxTimeout: Math.max(config.idleTimeoutMs, 1000),
-      // HTTP/2 by prior knowledge, up to 100 concurrent streams on a connection (node's default
-      // limit as a server) before the pool opens another.
-      ...(h2
-        ? { allowH2: true, pipelining: 100, connect: buildConnector({ allowH2: true, useH2c: true }) }
-        : {}),
     });
   }
 
   /** The app's pool for requests that came over HTTP/2 (`h2`) or HTTP/1.1. */
-  localPool(h2: boolean): Pool {
+  localPool(h2: boolean): Pool | H2cPool {
     return h2 ? this.#localH2cPool! : this.#localPool;
   }
 
   /** The pool the readiness probe asks the app through: HTTP/2 with `--protocol h2c`. */
-  get probePool(): Pool {
+  get probePool(): Pool | H2cPool {
     return this.#localH2cPool ?? this.#localPool;
+  }
+
+  /**
+   * The app refused a connection or sent GOAWAY: it is shutting down (or restarting). Without the
+   * router its clients would have lost or been told to leave their connections and reconnected,
+   * through the Service, to a pod whose app is there; the router's own connections would keep them
+   * here, so it asks them to reconnect.
+   */
+  appGoingAway(signal: 'refused' | 'goaway'): void {
+    this.#logger.debug({ signal }, 'local app going away: asking clients to reconnect');
+    this.releaseClients();
   }
 
   /** Switches to a new table: new pools for new upstreams, old ones closed once their requests finish. */
   applyTable(table: RouteTable): void {
     const routes = compileRoutes(table);
     const next = new Map<string, Pool>();
+    const nextH2c = new Map<string, H2cPool>();
     const pools: Pool[] = [];
-    const h2cPools: Pool[] = [];
+    const h2cPools: H2cPool[] = [];
     const origins: string[] = [];
     const local: boolean[] = [];
-    const pool = (origin: string, h2: boolean): Pool => {
-      const key = h2 ? `h2c ${origin}` : origin;
-      const found = next.get(key) ?? this.#pools.get(key) ?? this.#newPool(origin, h2);
-      next.set(key, found);
-      return found;
-    };
+    const idleTimeoutMs = this.#config.idleTimeoutMs;
     for (const name of routes.tracks) {
       const isLocal = name === this.#config.track;
       const origin = isLocal ? this.#config.local : table.tracks[name]!.upstream;
-      pools.push(isLocal ? this.#localPool : pool(origin, false));
-      if (this.#localH2cPool !== null) h2cPools.push(isLocal ? this.#localH2cPool : pool(origin, true));
+      if (isLocal) pools.push(this.#localPool);
+      else pools.push(reuse(next, this.#pools, origin, () => this.#newPool(origin)));
+      if (this.#localH2cPool !== null) {
+        if (isLocal) h2cPools.push(this.#localH2cPool);
+        else
+          h2cPools.push(reuse(nextH2c, this.#h2cPools, origin, () => new H2cPool(origin, { idleTimeoutMs })));
+      }
       origins.push(origin);
       local.push(isLocal);
     }
-    for (const [origin, pool] of this.#pools) {
-      if (!next.has(origin)) {
-        pool
-          .close()
-          .catch((error: unknown) => this.#logger.warn({ err: error, origin }, 'closing old pool failed'));
-      }
-    }
+    this.#closeUnused(this.#pools, next);
+    this.#closeUnused(this.#h2cPools, nextH2c);
     this.#pools = next;
+    this.#h2cPools = nextH2c;
     this.state = {
       routes,
       pools,
@@ -594,6 +635,16 @@ export class DataPlane {
       local,
       decisionCounters: this.metrics.bindDecisions(routes),
     };
+  }
+
+  /** Closes the pools of `current` that `next` no longer has, once their requests finish. */
+  #closeUnused(current: ReadonlyMap<string, Pool | H2cPool>, next: ReadonlyMap<string, unknown>): void {
+    for (const [origin, pool] of current) {
+      if (next.has(origin)) continue;
+      pool
+        .close()
+        .catch((error: unknown) => this.#logger.warn({ err: error, origin }, 'closing old pool failed'));
+    }
   }
 
   /** The http server's request listener (bound once). */
@@ -703,8 +754,10 @@ export class DataPlane {
       this.#localPool,
       ...(this.#localH2cPool ? [this.#localH2cPool] : []),
       ...this.#pools.values(),
+      ...this.#h2cPools.values(),
     ];
     this.#pools.clear();
+    this.#h2cPools.clear();
     await Promise.all(pools.map((pool) => (force ? pool.destroy() : pool.close()).catch(() => undefined)));
   }
 }

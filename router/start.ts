@@ -86,8 +86,11 @@ function closeServer(server: Server): Promise<void> {
  */
 interface Front {
   readonly server: Server;
-  /** Ends keep-alive: idle HTTP/1.1 connections are closed, HTTP/2 sessions get a GOAWAY. */
-  closeIdle(): void;
+  /**
+   * Asks clients to reconnect: idle HTTP/1.1 connections are closed, HTTP/2 sessions get a GOAWAY
+   * (their open streams finish). The server goes on accepting connections.
+   */
+  release(): void;
   /**
    * Resolves once the answers of settled requests are delivered: at once for HTTP/1.1, where an
    * answer is written before its request settles; for HTTP/2, once the sessions told to close have
@@ -121,7 +124,7 @@ function http1Front(config: RouterConfig, proxy: DataPlane, random: Random, logg
   });
   return {
     server,
-    closeIdle: () => server.closeIdleConnections(),
+    release: () => server.closeIdleConnections(),
     delivered: () => Promise.resolve(),
     closeAll: () => {
       server.closeAllConnections();
@@ -182,7 +185,6 @@ function h2cFront(config: RouterConfig, proxy: DataPlane, random: Random, logger
   http1.server.emit('listening');
   const { createServer: createH2cServer } = process.getBuiltinModule('node:http2');
   const sessions = new Set<Http2Session>();
-  let closing = false;
   // The compatibility API's request and response have the members the data plane uses.
   const http2 = createH2cServer({}, proxy.handle as unknown as Parameters<typeof createH2cServer>[1]);
   http2.on('session', (session: Http2Session) => {
@@ -191,7 +193,7 @@ function h2cFront(config: RouterConfig, proxy: DataPlane, random: Random, logger
     // Idle sessions end like idle keep-alive connections; close() lets open streams finish.
     session.setTimeout(config.idleTimeoutMs, () => session.close());
     // A connection accepted just before the drain began: its GOAWAY goes out at once.
-    if (closing) session.close();
+    if (proxy.draining) session.close();
   });
   http2.on('sessionError', (error) => logger.debug({ err: errorMessage(error) }, 'client error'));
   const server = createNetServer({ noDelay: true }, (socket) =>
@@ -199,9 +201,8 @@ function h2cFront(config: RouterConfig, proxy: DataPlane, random: Random, logger
   );
   return {
     server,
-    closeIdle: () => {
-      closing = true;
-      http1.closeIdle();
+    release: () => {
+      http1.release();
       for (const session of sessions) session.close();
     },
     delivered: () =>
@@ -309,6 +310,7 @@ export async function startRouter(config: RouterConfig, deps: RouterDeps): Promi
     config.protocol === 'h2c'
       ? h2cFront(config, proxy, random, logger)
       : http1Front(config, proxy, random, logger);
+  proxy.releaseClients = front.release;
   const admin = createAdminServer(proxy, deps.registry);
   const listenAddress = await listen(front.server, config.listen);
   const adminAddress = await listen(admin, config.admin);
@@ -321,7 +323,7 @@ export async function startRouter(config: RouterConfig, deps: RouterDeps): Promi
   const close = async (): Promise<void> => {
     proxy.draining = true;
     const stopped = closeServer(front.server);
-    front.closeIdle();
+    front.release();
     const timeout = new AbortController();
     const drained = await Promise.race([
       proxy

@@ -536,4 +536,36 @@ describe('8. unreachable upstreams', () => {
     expect(await r.metric('switchyard_requests_total', { track: 'stable', code_class: 'error' })).toBe(1);
     expect(await r.metric('switchyard_upstream_errors_total', { track: 'stable', kind: 'connect' })).toBe(1);
   });
+
+  it('the local app going away: clients on keep-alive connections are sent to reconnect', async () => {
+    // Through a Service, a reconnecting client reaches a pod whose app is there; a router keeping
+    // its connections open would keep it on a pod whose app has gone.
+    const app = await startApp('leaving');
+    const r = await router({
+      local: app.url,
+      table: { tracks: { stable: app.url }, weights: { stable: 100 } },
+    });
+    const { port } = new URL(r.url);
+    const open = async (): Promise<{ ask(): Promise<string>; closed: Promise<void> }> => {
+      const socket = connect(Number(port), '127.0.0.1');
+      const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
+      socket.on('error', () => {});
+      const ask = (): Promise<string> =>
+        new Promise((resolve) => {
+          socket.once('data', (chunk: Buffer) => resolve(chunk.toString('latin1')));
+          socket.write(`GET / HTTP/1.1\r\nhost: shop\r\n\r\n`);
+        });
+      return { ask, closed };
+    };
+    const busy = await open();
+    const idle = await open();
+    expect(await busy.ask()).toMatch(/^HTTP\/1.1 200/);
+    expect(await idle.ask()).toMatch(/^HTTP\/1.1 200/);
+    await app.close();
+    const answer = await busy.ask();
+    expect(answer).toMatch(/^HTTP\/1.1 502/);
+    expect(answer).toMatch(/\r\nconnection: close\r\n/i);
+    await busy.closed;
+    await idle.closed; // closed by the router, without a request of its own
+  });
 });

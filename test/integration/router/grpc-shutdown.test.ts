@@ -1,0 +1,253 @@
+// An app going away under gRPC clients. A gRPC client keeps one HTTP/2 connection, and a Service
+// (kube-proxy) balances connections, not calls: without the router, the app's GOAWAY or its closed
+// port sends the client to reconnect, to a pod whose app is there. The router holds the client's
+// connection, so it has to pass that on, and must not lose the calls it has in flight meanwhile.
+import {
+  type ClientHttp2Session,
+  connect as connectHttp2,
+  createServer as createHttp2Server,
+  type OutgoingHttpHeaders,
+} from 'node:http2';
+import { connect as connectTcp, createServer as createTcpServer, type Server } from 'node:net';
+import type { AddressInfo } from 'node:net';
+import * as grpc from '@grpc/grpc-js';
+import { afterEach, describe, expect, it } from 'vitest';
+import { equalTo, waitFor } from '../../support/wait-for.js';
+import { closeClients, type GrpcApp, identity, SAY, say, startGrpcApp } from './grpc-app.js';
+import { deadUrl, shareTable, startTestRouter, type TestRouter } from './helpers.js';
+
+const routers: TestRouter[] = [];
+const apps: GrpcApp[] = [];
+const servers: Server[] = [];
+
+afterEach(async () => {
+  closeClients();
+  await Promise.all(routers.splice(0).map((router) => router.close()));
+  await Promise.all(apps.splice(0).map((app) => app.close()));
+  for (const server of servers.splice(0)) server.close();
+});
+
+async function app(name: string): Promise<GrpcApp> {
+  const started = await startGrpcApp(name);
+  apps.push(started);
+  return started;
+}
+
+async function h2cRouter(options: Parameters<typeof startTestRouter>[0]): Promise<TestRouter> {
+  const started = await startTestRouter({ ...options, config: { ...options.config, protocol: 'h2c' } });
+  routers.push(started);
+  return started;
+}
+
+/** A pod: its app behind its injected router; `ready` while it is among the Service's endpoints. */
+interface Pod {
+  readonly app: GrpcApp;
+  readonly router: TestRouter;
+  ready: boolean;
+}
+
+async function pod(name: string): Promise<Pod> {
+  const started = await app(name);
+  const router = await h2cRouter({
+    local: started.url,
+    table: { tracks: { stable: await deadUrl() }, weights: { stable: 100 } },
+  });
+  return { app: started, router, ready: true };
+}
+
+/** kube-proxy in miniature: each new connection goes to the router of the first ready pod. */
+async function service(pods: readonly Pod[]): Promise<string> {
+  const server = createTcpServer({ noDelay: true }, (client) => {
+    const target = pods.find((candidate) => candidate.ready);
+    if (target === undefined) {
+      client.destroy();
+      return;
+    }
+    const upstream = connectTcp({
+      port: Number(new URL(target.router.url).port),
+      host: '127.0.0.1',
+      noDelay: true,
+    });
+    client.pipe(upstream).pipe(client);
+    client.on('error', () => upstream.destroy());
+    upstream.on('error', () => client.destroy());
+    client.on('close', () => upstream.destroy());
+    upstream.on('close', () => client.destroy());
+  });
+  servers.push(server);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return `127.0.0.1:${(server.address() as AddressInfo).port}`;
+}
+
+/** One Hello-like call on `channel`: the answering app's name, or the gRPC error. */
+function call(channel: grpc.Client, text = 'hi'): Promise<string> {
+  return new Promise((resolve) => {
+    channel.makeUnaryRequest(SAY.path, identity, identity, Buffer.from(text), (error, value) =>
+      resolve(error ? `${grpc.status[error.code]}: ${error.details}` : value!.toString()),
+    );
+  });
+}
+
+describe('the app going away under gRPC clients (--protocol h2c)', () => {
+  it('a call in flight when the app shuts down gracefully (GOAWAY) finishes', async () => {
+    const { app: leaving, router } = await pod('a');
+    const slow = say(router.url, 'slow');
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const closed = leaving.close();
+    expect(await slow).toMatchObject({ text: 'a:slow', code: grpc.status.OK });
+    await closed;
+  });
+
+  it("a client's one connection moves to the other pod when its pod's app shuts down; no call fails", async () => {
+    const a = await pod('a');
+    const b = await pod('b');
+    const channel = new grpc.Client(await service([a, b]), grpc.credentials.createInsecure());
+    const answers: string[] = [];
+    let running = true;
+    const caller = async (): Promise<void> => {
+      while (running) {
+        answers.push(await call(channel));
+        await new Promise((resolve) => setTimeout(resolve, 2));
+      }
+    };
+    const callers = [caller(), caller()];
+    try {
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      // As on a pod's deletion: out of the Service's endpoints, and its app told to stop.
+      a.ready = false;
+      const shutdown = a.app.close();
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      await shutdown;
+      const shutAt = answers.length;
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      running = false;
+      await Promise.all(callers);
+      expect(answers.filter((answer) => !/^[ab]:hi$/.test(answer))).toEqual([]);
+      expect(answers.slice(0, 5)).toEqual(['a:hi', 'a:hi', 'a:hi', 'a:hi', 'a:hi']);
+      expect(new Set(answers.slice(shutAt))).toEqual(new Set(['b:hi']));
+    } finally {
+      running = false;
+      channel.close();
+    }
+  });
+
+  it('after the app died, the next call is refused by the router and the client retries it on the other pod', async () => {
+    const a = await pod('a');
+    const b = await pod('b');
+    const channel = new grpc.Client(await service([a, b]), grpc.credentials.createInsecure());
+    try {
+      expect(await call(channel)).toBe('a:hi');
+      a.ready = false;
+      a.app.kill();
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      expect(await call(channel)).toBe('b:hi');
+      expect(await call(channel)).toBe('b:hi');
+    } finally {
+      channel.close();
+    }
+  });
+
+  it('an app that is not there: each call is refused (REFUSED_STREAM), retried once by gRPC, then UNAVAILABLE', async () => {
+    const lost = await h2cRouter({
+      local: await deadUrl(),
+      table: { tracks: { stable: await deadUrl() }, weights: { stable: 100 } },
+    });
+    expect((await say(lost.url, 'hello')).code).toBe(grpc.status.UNAVAILABLE);
+    // The call and the client's transparent retry: each refused connection counted as an error.
+    expect(await lost.metric('switchyard_upstream_errors_total', { kind: 'connect' })).toBe(2);
+    expect(await lost.metric('switchyard_requests_total', { code_class: 'error' })).toBe(2);
+  });
+
+  it("a call hopping to the other track's router finishes while that router drains", async () => {
+    const stableApp = await app('stable');
+    const canaryApp = await app('canary');
+    const c = await h2cRouter({ local: canaryApp.url, track: 'canary', hopSecret: 'hop-token' });
+    const s = await h2cRouter({ local: stableApp.url, hopSecret: 'hop-token' });
+    await shareTable({ tracks: { stable: s.url, canary: c.url }, weights: { stable: 100, canary: 0 } }, s, c);
+    const slow = say(s.url, 'slow', { 'x-canary': 'always' });
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    routers.splice(routers.indexOf(c), 1);
+    const drained = c.close(); // GOAWAY to the stable router's connection
+    expect(await slow).toMatchObject({ text: 'canary:slow', code: grpc.status.OK });
+    await drained;
+  });
+
+  it('concurrent calls to the app share one HTTP/2 connection', async () => {
+    const upstream = await plainH2App(50);
+    const router = await h2cRouter({
+      local: upstream.url,
+      table: { tracks: { stable: await deadUrl() }, weights: { stable: 100 } },
+    });
+    const session = connectHttp2(router.url);
+    try {
+      const statuses = await Promise.all(
+        Array.from({ length: 10 }, () => request(session, { ':method': 'POST', ':path': '/' }, 'call')),
+      );
+      expect(statuses).toEqual(Array(10).fill(200));
+      expect(upstream.sessions).toBe(1);
+    } finally {
+      session.close();
+    }
+  });
+
+  it('an idle connection to the app is closed after the idle timeout; clients are not sent away for it', async () => {
+    const local = await plainH2App(0);
+    const other = await plainH2App(0);
+    const router = await h2cRouter({
+      local: local.url,
+      table: { tracks: { stable: await deadUrl(), canary: other.url }, weights: { stable: 100, canary: 0 } },
+      config: { idleTimeoutMs: 300 },
+    });
+    const session = connectHttp2(router.url);
+    let goaway = false;
+    session.on('goaway', () => {
+      goaway = true;
+    });
+    try {
+      expect(await request(session, { ':method': 'GET', ':path': '/' })).toBe(200);
+      expect(local.open).toBe(1);
+      // The client stays busy, with the other track, while the connection to the app idles out.
+      const busy = setInterval(() => {
+        request(session, { ':method': 'GET', ':path': '/', 'x-canary': 'always' }).catch(() => {});
+      }, 50);
+      try {
+        await waitFor('the idle connection to the app closed', () => local.open, equalTo(0));
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      } finally {
+        clearInterval(busy);
+      }
+      expect(goaway).toBe(false);
+    } finally {
+      session.close();
+    }
+  });
+});
+
+/** A plain HTTP/2 app answering "ok" after `delayMs`; counts the connections it had and has open. */
+async function plainH2App(delayMs: number): Promise<{ url: string; sessions: number; open: number }> {
+  const counts = { url: '', sessions: 0, open: 0 };
+  const upstream = createHttp2Server((req, res) => {
+    req.resume();
+    req.on('end', () => setTimeout(() => res.end('ok'), delayMs));
+  });
+  upstream.on('session', (session) => {
+    counts.sessions++;
+    counts.open++;
+    session.once('close', () => counts.open--);
+  });
+  servers.push(upstream as unknown as Server);
+  await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve));
+  counts.url = `http://127.0.0.1:${(upstream.address() as AddressInfo).port}`;
+  return counts;
+}
+
+/** One request on `session`: its status. */
+function request(session: ClientHttp2Session, headers: OutgoingHttpHeaders, body?: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const stream = session.request(headers, { endStream: body === undefined });
+    stream.on('response', (answer) => resolve(Number(answer[':status'])));
+    stream.on('error', reject);
+    stream.resume();
+    if (body !== undefined) stream.end(body);
+  });
+}
