@@ -1,5 +1,7 @@
-// An app going away under gRPC clients. A gRPC client keeps one HTTP/2 connection, and a Service
-// (kube-proxy) balances connections, not calls: without the router, the app's GOAWAY or its closed
+// The router's HTTP/2 upstream client (router/h2c-upstream.ts) and what it is for.
+//
+// The app going away under gRPC clients: a gRPC client keeps one HTTP/2 connection, and a Service
+// (kube-proxy) balances connections, not calls. Without the router, the app's GOAWAY or its closed
 // port sends the client to reconnect, to a pod whose app is there. The router holds the client's
 // connection, so it has to pass that on, and must not lose the calls it has in flight meanwhile.
 import {
@@ -171,7 +173,9 @@ describe('the app going away under gRPC clients (--protocol h2c)', () => {
     expect(await slow).toMatchObject({ text: 'canary:slow', code: grpc.status.OK });
     await drained;
   });
+});
 
+describe('connections to the upstream', () => {
   it('concurrent calls to the app share one HTTP/2 connection', async () => {
     const upstream = await plainH2App(50);
     const router = await h2cRouter({
@@ -217,6 +221,53 @@ describe('the app going away under gRPC clients (--protocol h2c)', () => {
         clearInterval(busy);
       }
       expect(goaway).toBe(false);
+    } finally {
+      session.close();
+    }
+  });
+
+  it('respects back-pressure: an answer the client does not read stops the app writing', async () => {
+    const chunk = Buffer.alloc(64 * 1024, 'x');
+    let written = 0;
+    let blocked: () => void = () => {};
+    const appBlocked = new Promise<void>((resolve) => {
+      blocked = resolve;
+    });
+    const upstream = createHttp2Server((_req, res) => {
+      const write = (): void => {
+        while (written < 64 * 1024 * 1024) {
+          written += chunk.length;
+          if (!res.write(chunk)) {
+            blocked();
+            res.once('drain', write);
+            return;
+          }
+        }
+        res.end();
+      };
+      write();
+    });
+    servers.push(upstream as unknown as Server);
+    await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve));
+    const router = await h2cRouter({
+      local: `http://127.0.0.1:${(upstream.address() as AddressInfo).port}`,
+      table: { tracks: { stable: await deadUrl() }, weights: { stable: 100 } },
+    });
+    const session = connectHttp2(router.url);
+    try {
+      const stream = session.request({ ':method': 'GET', ':path': '/' });
+      stream.pause();
+      await appBlocked;
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      // HTTP/2 flow-control windows and stream buffers on both sides of the router: a few MB at most.
+      expect(written).toBeLessThan(8 * 1024 * 1024);
+      let read = 0;
+      stream.on('data', (data: Buffer) => {
+        read += data.length;
+      });
+      stream.resume();
+      await new Promise((resolve) => stream.once('end', resolve));
+      expect(read).toBe(64 * 1024 * 1024);
     } finally {
       session.close();
     }
