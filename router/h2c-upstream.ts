@@ -40,6 +40,12 @@ export interface H2cPoolOptions {
   readonly idleTimeoutMs: number;
   /** Called when the upstream sends GOAWAY on a session: it is closing that connection. */
   readonly onGoaway?: () => void;
+  /**
+   * A session this old takes no new streams and closes once its streams finish; the next request
+   * opens a new connection. Through a Service, that is how calls spread over its pods: kube-proxy
+   * balances connections, and one HTTP/2 connection would carry every call to one pod.
+   */
+  readonly maxAgeMs?: number;
 }
 
 type Http2 = typeof import('node:http2');
@@ -52,10 +58,13 @@ class Session {
   retired = false;
   /** Why the session failed (a refused connection): what its streams report. */
   error: Error | null = null;
+  /** Date.now() after which the session takes no new streams (maxAgeMs). */
+  readonly #retiresAt: number;
 
   constructor(http2: Http2, origin: string, pool: H2cPool, options: H2cPoolOptions) {
     const session = http2.connect(origin, { settings: { enablePush: false } });
     this.http2 = session;
+    this.#retiresAt = Date.now() + (options.maxAgeMs ?? Number.POSITIVE_INFINITY);
     session.on('error', (error: Error) => {
       this.error ??= error;
       this.retired = true;
@@ -73,9 +82,10 @@ class Session {
     });
   }
 
-  /** Whether a new stream has to go to another session. */
+  /** Whether a new stream has to go to another session; one past its max age is closed here. */
   get unusable(): boolean {
     const http2 = this.http2;
+    if (!this.retired && Date.now() >= this.#retiresAt) this.close();
     return (
       this.retired ||
       http2.closed ||

@@ -72,6 +72,13 @@ function hasBody(req: IncomingMessage): boolean {
  */
 export const MIRROR_BODY_BUDGET_BYTES = 8 * 1024 * 1024;
 
+/**
+ * How long an HTTP/2 connection to another track's routers (through its per-track Service) takes new
+ * calls: each new connection may reach another of that track's pods (see H2cPoolOptions.maxAgeMs).
+ * HTTP/1.1 spreads by itself: undici opens a connection per concurrent request.
+ */
+const HOP_CONNECTION_MAX_AGE_MS = 30_000;
+
 // node:stream's ESM facade loads more than the module (see router/start.ts).
 const { Transform, pipeline } = process.getBuiltinModule('node:stream');
 
@@ -618,7 +625,14 @@ export class DataPlane {
       if (this.#localH2cPool !== null) {
         if (isLocal) h2cPools.push(this.#localH2cPool);
         else
-          h2cPools.push(reuse(nextH2c, this.#h2cPools, origin, () => new H2cPool(origin, { idleTimeoutMs })));
+          h2cPools.push(
+            reuse(
+              nextH2c,
+              this.#h2cPools,
+              origin,
+              () => new H2cPool(origin, { idleTimeoutMs, maxAgeMs: HOP_CONNECTION_MAX_AGE_MS }),
+            ),
+          );
       }
       origins.push(origin);
       local.push(isLocal);

@@ -16,6 +16,8 @@ import * as grpc from '@grpc/grpc-js';
 import { afterEach, describe, expect, it } from 'vitest';
 import { equalTo, waitFor } from '../../support/wait-for.js';
 import { closeClients, type GrpcApp, identity, SAY, say, startGrpcApp } from './grpc-app.js';
+import { H2cPool } from '../../../router/h2c-upstream.js';
+import { request } from '../../../router/undici.js';
 import { deadUrl, shareTable, startTestRouter, type TestRouter } from './helpers.js';
 
 const routers: TestRouter[] = [];
@@ -57,19 +59,15 @@ async function pod(name: string): Promise<Pod> {
   return { app: started, router, ready: true };
 }
 
-/** kube-proxy in miniature: each new connection goes to the router of the first ready pod. */
-async function service(pods: readonly Pod[]): Promise<string> {
+/** kube-proxy in miniature: each new connection goes to the URL `endpoint` picks (none: refused). */
+async function service(endpoint: () => string | undefined): Promise<string> {
   const server = createTcpServer({ noDelay: true }, (client) => {
-    const target = pods.find((candidate) => candidate.ready);
+    const target = endpoint();
     if (target === undefined) {
       client.destroy();
       return;
     }
-    const upstream = connectTcp({
-      port: Number(new URL(target.router.url).port),
-      host: '127.0.0.1',
-      noDelay: true,
-    });
+    const upstream = connectTcp({ port: Number(new URL(target).port), host: '127.0.0.1', noDelay: true });
     client.pipe(upstream).pipe(client);
     client.on('error', () => upstream.destroy());
     upstream.on('error', () => client.destroy());
@@ -79,6 +77,11 @@ async function service(pods: readonly Pod[]): Promise<string> {
   servers.push(server);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return `127.0.0.1:${(server.address() as AddressInfo).port}`;
+}
+
+/** The Service's choice among pods: the first ready one's router. */
+function firstReady(pods: readonly Pod[]): () => string | undefined {
+  return () => pods.find((candidate) => candidate.ready)?.router.url;
 }
 
 /** One Hello-like call on `channel`: the answering app's name, or the gRPC error. */
@@ -103,7 +106,7 @@ describe('the app going away under gRPC clients (--protocol h2c)', () => {
   it("a client's one connection moves to the other pod when its pod's app shuts down; no call fails", async () => {
     const a = await pod('a');
     const b = await pod('b');
-    const channel = new grpc.Client(await service([a, b]), grpc.credentials.createInsecure());
+    const channel = new grpc.Client(await service(firstReady([a, b])), grpc.credentials.createInsecure());
     const answers: string[] = [];
     let running = true;
     const caller = async (): Promise<void> => {
@@ -136,7 +139,7 @@ describe('the app going away under gRPC clients (--protocol h2c)', () => {
   it('after the app died, the next call is refused by the router and the client retries it on the other pod', async () => {
     const a = await pod('a');
     const b = await pod('b');
-    const channel = new grpc.Client(await service([a, b]), grpc.credentials.createInsecure());
+    const channel = new grpc.Client(await service(firstReady([a, b])), grpc.credentials.createInsecure());
     try {
       expect(await call(channel)).toBe('a:hi');
       a.ready = false;
@@ -185,7 +188,7 @@ describe('connections to the upstream', () => {
     const session = connectHttp2(router.url);
     try {
       const statuses = await Promise.all(
-        Array.from({ length: 10 }, () => request(session, { ':method': 'POST', ':path': '/' }, 'call')),
+        Array.from({ length: 10 }, () => h2Status(session, { ':method': 'POST', ':path': '/' }, 'call')),
       );
       expect(statuses).toEqual(Array(10).fill(200));
       expect(upstream.sessions).toBe(1);
@@ -208,11 +211,11 @@ describe('connections to the upstream', () => {
       goaway = true;
     });
     try {
-      expect(await request(session, { ':method': 'GET', ':path': '/' })).toBe(200);
+      expect(await h2Status(session, { ':method': 'GET', ':path': '/' })).toBe(200);
       expect(local.open).toBe(1);
       // The client stays busy, with the other track, while the connection to the app idles out.
       const busy = setInterval(() => {
-        request(session, { ':method': 'GET', ':path': '/', 'x-canary': 'always' }).catch(() => {});
+        h2Status(session, { ':method': 'GET', ':path': '/', 'x-canary': 'always' }).catch(() => {});
       }, 50);
       try {
         await waitFor('the idle connection to the app closed', () => local.open, equalTo(0));
@@ -223,6 +226,31 @@ describe('connections to the upstream', () => {
       expect(goaway).toBe(false);
     } finally {
       session.close();
+    }
+  });
+
+  it("a connection to another track's routers takes new calls for maxAgeMs, then the next opens another", async () => {
+    // Through the per-track Service, a new connection may reach another of that track's pods.
+    const first = await plainH2App(0);
+    const second = await plainH2App(0);
+    let connections = 0;
+    const address = await service(() => [first, second][connections++ % 2]!.url);
+    const pool = new H2cPool(`http://${address}`, { idleTimeoutMs: 5000, maxAgeMs: 200 });
+    const get = async (): Promise<number> => {
+      const response = await request(pool, { method: 'GET', path: '/' });
+      await response.body.dump();
+      return response.statusCode;
+    };
+    try {
+      for (let i = 0; i < 3; i++) expect(await get()).toBe(200);
+      expect([first.sessions, second.sessions]).toEqual([1, 0]);
+      await new Promise((resolve) => setTimeout(resolve, 250));
+      for (let i = 0; i < 3; i++) expect(await get()).toBe(200);
+      expect([first.sessions, second.sessions]).toEqual([1, 1]);
+      // The old connection closed once its calls were done.
+      await waitFor('the aged connection closed', () => first.open, equalTo(0));
+    } finally {
+      await pool.close();
     }
   });
 
@@ -293,7 +321,7 @@ async function plainH2App(delayMs: number): Promise<{ url: string; sessions: num
 }
 
 /** One request on `session`: its status. */
-function request(session: ClientHttp2Session, headers: OutgoingHttpHeaders, body?: string): Promise<number> {
+function h2Status(session: ClientHttp2Session, headers: OutgoingHttpHeaders, body?: string): Promise<number> {
   return new Promise((resolve, reject) => {
     const stream = session.request(headers, { endStream: body === undefined });
     stream.on('response', (answer) => resolve(Number(answer[':status'])));
