@@ -4,7 +4,7 @@
 // (kubectl output, the switchyard CLI) that say what was awaited and what was seen.
 
 import { execFile } from 'node:child_process';
-import { request } from 'node:http';
+import { Agent, request } from 'node:http';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
@@ -397,11 +397,13 @@ function once(
   url: string,
   headers: Readonly<Record<string, string>>,
   body?: string,
+  agent: Agent | false = false,
 ): Promise<Omit<Sample, 'at'>> {
   return new Promise((resolve) => {
-    // A new connection per request: kube-proxy balances connections, so every pod's router sees some.
+    // By default a new connection per request: kube-proxy balances connections, so every pod's
+    // router sees some.
     const method = body === undefined ? 'GET' : 'POST';
-    const req = request(url, { agent: false, method, headers, timeout: 5000 }, (res) => {
+    const req = request(url, { agent, method, headers, timeout: 5000 }, (res) => {
       res.resume();
       res.on('end', () => {
         const version = res.headers['x-shop-version'];
@@ -427,6 +429,8 @@ export class Traffic {
   readonly #concurrency: number;
   readonly #pauseMs: number;
   readonly #body: string | undefined;
+  /** keepAlive: each loop keeps its connection, as clients with a connection pool do. */
+  readonly #agents: (Agent | false)[];
   #running = false;
   #loops: Promise<void>[] = [];
   #started = 0;
@@ -439,6 +443,8 @@ export class Traffic {
       pauseMs?: number;
       /** POST this body with every request instead of GETs. */
       body?: string;
+      /** Keep each loop's connection open between requests instead of a new one per request. */
+      keepAlive?: boolean;
     } = {},
   ) {
     this.#url = url;
@@ -446,12 +452,16 @@ export class Traffic {
     this.#body = options.body;
     this.#concurrency = options.concurrency ?? 2;
     this.#pauseMs = options.pauseMs ?? 25;
+    this.#agents = Array.from({ length: this.#concurrency }, () =>
+      options.keepAlive === true ? new Agent({ keepAlive: true, maxSockets: 1 }) : false,
+    );
   }
 
   start(): this {
     this.#running = true;
     this.#started = Date.now();
-    for (let index = 0; index < this.#concurrency; index++) this.#loops.push(this.#loop());
+    for (let index = 0; index < this.#concurrency; index++)
+      this.#loops.push(this.#loop(this.#agents[index]!));
     return this;
   }
 
@@ -460,10 +470,10 @@ export class Traffic {
     return Date.now() - this.#started;
   }
 
-  async #loop(): Promise<void> {
+  async #loop(agent: Agent | false): Promise<void> {
     while (this.#running) {
       const at = this.now();
-      const result = await once(this.#url, this.#headers, this.#body);
+      const result = await once(this.#url, this.#headers, this.#body, agent);
       this.samples.push({ at, ...result });
       await new Promise((resolve) => setTimeout(resolve, this.#pauseMs));
     }
@@ -478,6 +488,7 @@ export class Traffic {
     this.#running = false;
     await Promise.all(this.#loops);
     this.#loops = [];
+    for (const agent of this.#agents) if (agent) agent.destroy();
     return this.tally();
   }
 }

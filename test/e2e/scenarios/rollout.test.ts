@@ -53,6 +53,9 @@ describe('scenario 3: a healthy v2 is promoted', () => {
       `shop:v1-${SAME_SPEED}`,
     );
     const traffic = new Traffic(url).start();
+    // Clients with a connection pool, like an ingress controller: each keeps its connection to one
+    // pod's router while that pod's app is replaced.
+    const pooled = new Traffic(url, { keepAlive: true }).start();
     const timeline = new WeightTimeline(cluster, namespace, 'shop', () => traffic.now()).start();
     try {
       await kubectlOk(cluster, [
@@ -104,6 +107,7 @@ describe('scenario 3: a healthy v2 is promoted', () => {
     } finally {
       await timeline.stop();
       await traffic.stop();
+      await pooled.stop();
     }
 
     // The Deployment itself now runs v2, unpaused, fully rolled out.
@@ -142,6 +146,9 @@ describe('scenario 3: a healthy v2 is promoted', () => {
       expect(step.share, shown.join(', ')).toBeLessThan(step.weight / 100 + 0.12);
     }
     expect(all.failed, all.failures.join('\n')).toBe(0);
+    const kept = pooled.tally();
+    expect(kept.failed, kept.failures.join('\n')).toBe(0);
+    expect(kept.byVersion.v2, JSON.stringify(kept)).toBeGreaterThan(0);
   });
 });
 
