@@ -65,8 +65,16 @@ export const ROUTER_FLAGS: FlagTable = {
   'hop-secret-file': { value: 'path', help: 'token for x-switchyard-hop; missing file = no hops accepted' },
   'control-ca-file': { value: 'path', help: 'PEM CA bundle to verify control’s TLS certificate' },
   'control-token-file': { value: 'path', help: 'bearer token for control, re-read on every request' },
-  'headers-timeout': { value: 'duration', default: '30s', help: 'max wait for upstream response headers' },
-  'body-timeout': { value: 'duration', default: '60s', help: 'max gap between upstream body chunks' },
+  'headers-timeout': {
+    value: 'duration',
+    default: '30s',
+    help: 'max wait for upstream response headers (gRPC calls keep their own deadline)',
+  },
+  'body-timeout': {
+    value: 'duration',
+    default: '60s',
+    help: 'max gap between upstream body chunks (gRPC calls keep their own deadline)',
+  },
   'idle-timeout': {
     value: 'duration',
     default: '60s',

@@ -7,7 +7,7 @@ import type { Readable, TransformCallback } from 'node:stream';
 import type { RouteTable } from '../api/routes.js';
 import type { RouterConfig } from './config.js';
 import { type CompiledRoutes, compileRoutes, type Decision, type Random } from './decide.js';
-import { GrpcAnswer, type Trailers } from './grpc.js';
+import { GrpcAnswer, isGrpcContentType, type Trailers } from './grpc.js';
 import { H2cPool, StreamRefusedError } from './h2c-upstream.js';
 import { downstreamHeaders, upstreamHeaders } from './headers.js';
 import { HOP_HEADER, type HopSecret, HopVerdict } from './hop.js';
@@ -119,6 +119,8 @@ class ProxyRequest extends Expiring implements Dispatcher.DispatchHandler {
   #status = 0;
   /** h2c: the answer, measured by its grpc-status when it is gRPC's; null over HTTP/1.1. */
   readonly #answer: GrpcAnswer | null;
+  /** The router's headers and body timeouts; null for a gRPC call, which runs to its own deadline. */
+  readonly #timeouts: Timeouts | null;
 
   constructor(
     proxy: DataPlane,
@@ -139,7 +141,11 @@ class ProxyRequest extends Expiring implements Dispatcher.DispatchHandler {
     this.#res = res;
     this.#decision = decision;
     this.#mirror = mirror;
-    this.#answer = req.httpVersionMajor === 2 ? new GrpcAnswer() : null;
+    const h2 = req.httpVersionMajor === 2;
+    this.#answer = h2 ? new GrpcAnswer() : null;
+    // A gRPC call carries its deadline (grpc-timeout), which client and app keep: a server stream
+    // may be silent for minutes, and its response headers may come only with its first message.
+    this.#timeouts = h2 && isGrpcContentType(req.headers['content-type']) ? null : proxy.timeouts;
     this.#started = proxy.hrtime();
     res[kRequest] = this;
     res.on('close', onResponseClose);
@@ -177,7 +183,7 @@ class ProxyRequest extends Expiring implements Dispatcher.DispatchHandler {
     }
     this.#abort = abort;
     // Like undici's own headers timeout: from the moment the request is written.
-    this.#proxy.timeouts.awaitHeaders(this);
+    this.#timeouts?.awaitHeaders(this);
   }
 
   expire(error: Error): void {
@@ -194,7 +200,7 @@ class ProxyRequest extends Expiring implements Dispatcher.DispatchHandler {
     this.#resume = resume;
     this.#responded = true;
     this.#status = statusCode;
-    this.#proxy.timeouts.awaitBody(this);
+    this.#timeouts?.awaitBody(this);
     const answer = this.#answer;
     // HTTP/2 has no Connection header: a draining router sends GOAWAY instead (router/start.ts).
     const close = this.#proxy.draining && answer === null;
@@ -234,11 +240,11 @@ class ProxyRequest extends Expiring implements Dispatcher.DispatchHandler {
 
   onData(chunk: Buffer): boolean {
     if (this.#res.write(chunk)) {
-      this.#proxy.timeouts.awaitBody(this);
+      this.#timeouts?.awaitBody(this);
       return true;
     }
     // A slow client is not a slow app: no body timeout while waiting for the client to drain.
-    this.#proxy.timeouts.unwatch(this);
+    this.#timeouts?.unwatch(this);
     if (!this.#waitingDrain) {
       this.#waitingDrain = true;
       this.#res.once('drain', onResponseDrain);
@@ -248,7 +254,7 @@ class ProxyRequest extends Expiring implements Dispatcher.DispatchHandler {
 
   drained(): void {
     this.#waitingDrain = false;
-    if (!this.#done) this.#proxy.timeouts.awaitBody(this);
+    if (!this.#done) this.#timeouts?.awaitBody(this);
     this.#resume?.();
   }
 
@@ -297,7 +303,7 @@ class ProxyRequest extends Expiring implements Dispatcher.DispatchHandler {
       this.#decision = state.routes.decision(state.routes.baseline, 'fallback');
       state.decisionCounters[this.#decision.slot]!.inc();
       this.#abort = null;
-      this.#proxy.timeouts.unwatch(this);
+      this.#timeouts?.unwatch(this);
       this.#hop = false;
       this.dispatch();
       return;
@@ -348,7 +354,7 @@ class ProxyRequest extends Expiring implements Dispatcher.DispatchHandler {
   #finish(status: number): void {
     if (this.#done) return;
     this.#done = true;
-    this.#proxy.timeouts.unwatch(this);
+    this.#timeouts?.unwatch(this);
     this.#measure(status);
     this.#proxy.settled();
   }

@@ -15,7 +15,7 @@ import type { AddressInfo } from 'node:net';
 import * as grpc from '@grpc/grpc-js';
 import { afterEach, describe, expect, it } from 'vitest';
 import { equalTo, waitFor } from '../../support/wait-for.js';
-import { closeClients, type GrpcApp, identity, SAY, say, startGrpcApp } from './grpc-app.js';
+import { CHAT, client, closeClients, type GrpcApp, identity, SAY, say, startGrpcApp } from './grpc-app.js';
 import { H2cPool } from '../../../router/h2c-upstream.js';
 import { request } from '../../../router/undici.js';
 import { deadUrl, shareTable, startTestRouter, type TestRouter } from './helpers.js';
@@ -346,6 +346,40 @@ describe('connections to the upstream', () => {
       stream.resume();
       await new Promise((resolve) => stream.once('end', resolve));
       expect(read).toBe(64 * 1024 * 1024);
+    } finally {
+      session.close();
+    }
+  });
+});
+
+describe('timeouts over HTTP/2', () => {
+  it("a gRPC call runs to its own deadline: the router's headers and body timeouts do not cut it", async () => {
+    const grpcApp = await app('stable');
+    const config = { headersTimeoutMs: 100, bodyTimeoutMs: 100 };
+    const table = { tracks: { stable: await deadUrl() }, weights: { stable: 100 } };
+    const router = await h2cRouter({ local: grpcApp.url, table, config });
+    // An answer that starts after the headers timeout (a server stream's first message, say).
+    expect(await say(router.url, 'slow')).toMatchObject({ text: 'stable:slow', code: grpc.status.OK });
+    // A stream silent for longer than the body timeout.
+    const chat = client(router.url).makeBidiStreamRequest(CHAT.path, identity, identity);
+    const status = new Promise<grpc.StatusObject>((resolve) => chat.on('status', resolve));
+    const replies: string[] = [];
+    for (const message of ['one', 'two']) {
+      const reply = new Promise<Buffer>((resolve) => chat.once('data', resolve));
+      chat.write(Buffer.from(message));
+      replies.push((await reply).toString());
+      await new Promise((resolve) => setTimeout(resolve, 300));
+    }
+    chat.end();
+    expect(replies).toEqual(['stable:one', 'stable:two']);
+    expect((await status).code).toBe(grpc.status.OK);
+
+    // Other HTTP/2 requests keep the router's timeouts.
+    const slowApp = await plainH2App(300);
+    const plain = await h2cRouter({ local: slowApp.url, table, config });
+    const session = connectHttp2(plain.url);
+    try {
+      expect(await h2Status(session, { ':method': 'GET', ':path': '/' })).toBe(504);
     } finally {
       session.close();
     }
