@@ -97,7 +97,7 @@ describe('the app going away under gRPC clients (--protocol h2c)', () => {
   it('a call in flight when the app shuts down gracefully (GOAWAY) finishes', async () => {
     const { app: leaving, router } = await pod('a');
     const slow = say(router.url, 'slow');
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    await waitFor('the call at the app', () => leaving.seen.length, equalTo(1));
     const closed = leaving.close();
     expect(await slow).toMatchObject({ text: 'a:slow', code: grpc.status.OK });
     await closed;
@@ -170,7 +170,7 @@ describe('the app going away under gRPC clients (--protocol h2c)', () => {
     const s = await h2cRouter({ local: stableApp.url, hopSecret: 'hop-token' });
     await shareTable({ tracks: { stable: s.url, canary: c.url }, weights: { stable: 100, canary: 0 } }, s, c);
     const slow = say(s.url, 'slow', { 'x-canary': 'always' });
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    await waitFor('the call at the canary app', () => canaryApp.seen.length, equalTo(1));
     routers.splice(routers.indexOf(c), 1);
     const drained = c.close(); // GOAWAY to the stable router's connection
     expect(await slow).toMatchObject({ text: 'canary:slow', code: grpc.status.OK });
