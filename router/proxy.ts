@@ -25,6 +25,11 @@ export interface RouteState {
   readonly origins: readonly string[];
   /** true where a track's requests go to this router's own app (--local). */
   readonly local: readonly boolean[];
+  /**
+   * The upstream the table names for this router's own track (its per-track Service: the other
+   * pods of this version); null when the table has no such track.
+   */
+  readonly ownTrack: Pool | null;
   readonly decisionCounters: readonly { inc(): void }[];
 }
 
@@ -111,6 +116,8 @@ class ProxyRequest extends Expiring implements Dispatcher.DispatchHandler {
   #decision: Decision;
   /** A valid hop: serve with the local app whatever the table says. */
   #hop: boolean;
+  /** Sent on to the own track's other pods because the local app refused it. */
+  #elsewhere = false;
   #abort: ((error?: Error) => void) | null = null;
   #resume: (() => void) | null = null;
   #responded = false;
@@ -151,14 +158,23 @@ class ProxyRequest extends Expiring implements Dispatcher.DispatchHandler {
     res.on('close', onResponseClose);
   }
 
+  /** Whether this router's own app serves the request (and this router measures it). */
+  get #servedHere(): boolean {
+    return !this.#elsewhere && (this.#hop || this.#state.local[this.#decision.index]!);
+  }
+
   dispatch(): void {
-    const { index } = this.#decision;
-    const local = this.#hop || this.#state.local[index]!;
+    const local = this.#servedHere;
     const hop = local ? null : this.#proxy.hop.header(false);
     const req = this.#req;
     // A request goes on in the protocol it came in: the app may speak both on one port (cmux).
     const h2 = this.#answer !== null;
-    const pool = local ? this.#proxy.localPool(h2) : (h2 ? this.#state.h2cPools : this.#state.pools)[index]!;
+    const state = this.#state;
+    const pool = local
+      ? this.#proxy.localPool(h2)
+      : this.#elsewhere
+        ? state.ownTrack!
+        : (h2 ? state.h2cPools : state.pools)[this.#decision.index]!;
     pool.dispatch(
       {
         path: req.url ?? '/',
@@ -287,7 +303,7 @@ class ProxyRequest extends Expiring implements Dispatcher.DispatchHandler {
     const track = this.#decision.track;
     const kind = errorKind(error);
     this.#proxy.metrics.upstreamError(track, kind);
-    const appRefused = kind === 'connect' && (this.#hop || this.#state.local[this.#decision.index]!);
+    const appRefused = kind === 'connect' && this.#servedHere;
     if (appRefused) this.#proxy.appGoingAway('refused');
     if (this.#responded) {
       // Mid-stream: the status line is gone; all the client can learn is an aborted response.
@@ -296,16 +312,19 @@ class ProxyRequest extends Expiring implements Dispatcher.DispatchHandler {
       return;
     }
     if (this.#canFallBack(kind)) {
-      // When it was this router's own app that failed, that call counts as an error of its track:
-      // analysis has to see a canary that refuses connections, although the client gets stable.
-      this.#measure(0);
-      const state = this.#state;
-      this.#decision = state.routes.decision(state.routes.baseline, 'fallback');
-      state.decisionCounters[this.#decision.slot]!.inc();
-      this.#abort = null;
-      this.#timeouts?.unwatch(this);
-      this.#hop = false;
-      this.dispatch();
+      this.#retry(this.#state.routes.baseline, false);
+      return;
+    }
+    if (
+      appRefused &&
+      !this.#hop &&
+      this.#answer === null &&
+      this.#body === null &&
+      this.#state.ownTrack !== null
+    ) {
+      // Nothing reached the app (it refused the connection: shut down, crashed, restarting), so any
+      // method is safe to send again: to another pod of this version, through the track's Service.
+      this.#retry(this.#decision.index, true);
       return;
     }
     if (this.#answer !== null && (kind === 'connect' || error instanceof StreamRefusedError)) {
@@ -322,11 +341,26 @@ class ProxyRequest extends Expiring implements Dispatcher.DispatchHandler {
         'content-type': 'application/json',
         'content-length': Buffer.byteLength(body),
         // A client keeping this connection would keep reaching a pod whose app is gone.
-        ...(appRefused && this.#answer === null ? { connection: 'close' } : {}),
+        ...((appRefused || this.#elsewhere) && this.#answer === null ? { connection: 'close' } : {}),
       });
     }
     this.#res.end(body);
     this.#finish(0);
+  }
+
+  /** Sends the request again, once (reason `fallback`): to track `index`, or to the own track's Service. */
+  #retry(index: number, elsewhere: boolean): void {
+    // When it was this router's own app that failed, that call counts as an error of its track:
+    // analysis has to see a canary that refuses connections, although the client gets an answer.
+    this.#measure(0);
+    const state = this.#state;
+    this.#decision = state.routes.decision(index, 'fallback');
+    state.decisionCounters[this.#decision.slot]!.inc();
+    this.#abort = null;
+    this.#timeouts?.unwatch(this);
+    this.#hop = false;
+    this.#elsewhere = elsewhere;
+    this.dispatch();
   }
 
   #canFallBack(kind: UpstreamErrorKind): boolean {
@@ -361,7 +395,7 @@ class ProxyRequest extends Expiring implements Dispatcher.DispatchHandler {
 
   /** Counts the call if it went to this router's own app (its track, or a hop it serves); 0 = no answer. */
   #measure(status: number): void {
-    if (!this.#hop && !this.#state.local[this.#decision.index]) return;
+    if (!this.#servedHere) return;
     const metrics = this.#proxy.metrics.local;
     const codeClass = codeClassOf(status);
     metrics.requests[codeClass]!.inc();
@@ -643,6 +677,9 @@ export class DataPlane {
       origins.push(origin);
       local.push(isLocal);
     }
+    const own = table.tracks[this.#config.track];
+    const ownTrack =
+      own === undefined ? null : reuse(next, this.#pools, own.upstream, () => this.#newPool(own.upstream));
     this.#closeUnused(this.#pools, next);
     this.#closeUnused(this.#h2cPools, nextH2c);
     this.#pools = next;
@@ -653,6 +690,7 @@ export class DataPlane {
       h2cPools,
       origins,
       local,
+      ownTrack,
       decisionCounters: this.metrics.bindDecisions(routes),
     };
   }

@@ -523,18 +523,39 @@ describe('8. unreachable upstreams', () => {
     expect(await c.metric('switchyard_requests_total', { track: 'stable', code_class: '2xx' })).toBe(0);
   });
 
-  it('stable (local) unreachable: 502 JSON, counted as an error of the local track', async () => {
+  it('local app refusing, and no other pod of its track: 502 JSON, counted as an error of the track', async () => {
     const r = await router({
       local: await deadUrl(),
       random: () => 0.5,
-      table: { tracks: { stable: stable.url }, weights: { stable: 100 } },
+      table: { tracks: { stable: await deadUrl() }, weights: { stable: 100 } },
     });
     const answer = await get(r.url);
     expect(answer.status).toBe(502);
     expect(answer.headers.get('content-type')).toBe('application/json');
     expect(answer.body).toMatchObject({ error: 'upstream_unavailable', service: 'shop', track: 'stable' });
     expect(await r.metric('switchyard_requests_total', { track: 'stable', code_class: 'error' })).toBe(1);
-    expect(await r.metric('switchyard_upstream_errors_total', { track: 'stable', kind: 'connect' })).toBe(1);
+    // The local app, then the track's Service: both refused.
+    expect(await r.metric('switchyard_upstream_errors_total', { track: 'stable', kind: 'connect' })).toBe(2);
+  });
+
+  it("local app refusing: a request without a body goes to another pod of its track, through the track's upstream", async () => {
+    // `other` stands for another stable pod's router behind the per-track Service.
+    const other = await router({ local: stable.url, hopSecret: 'hop-token' });
+    const leaving = await router({ local: await deadUrl(), hopSecret: 'hop-token' });
+    await shareTable({ tracks: { stable: other.url }, weights: { stable: 100 } }, other, leaving);
+    // Nothing reached the app, so any method may go again: GET and DELETE alike.
+    expect(await get(leaving.url)).toMatchObject({ status: 200, app: 'stable' });
+    expect(await get(leaving.url, {}, { method: 'DELETE' })).toMatchObject({ status: 200, app: 'stable' });
+    expect(
+      await leaving.metric('switchyard_routing_decisions_total', { track: 'stable', reason: 'fallback' }),
+    ).toBe(2);
+    // Served and measured once, as a hop, by the router whose app answered.
+    expect(await other.metric('switchyard_routing_decisions_total', { reason: 'hop' })).toBe(2);
+    expect(await other.metric('switchyard_requests_total', { track: 'stable', code_class: '2xx' })).toBe(2);
+    expect(await leaving.metric('switchyard_requests_total', { track: 'stable', code_class: '2xx' })).toBe(0);
+    // A body may be gone with the first attempt: that request is answered 502.
+    const post = await get(leaving.url, { 'content-type': 'text/plain' }, { method: 'POST', body: 'order' });
+    expect(post.status).toBe(502);
   });
 
   it('the local app going away: clients on keep-alive connections are sent to reconnect', async () => {
