@@ -398,6 +398,7 @@ function once(
   headers: Readonly<Record<string, string>>,
   body?: string,
   agent: Agent | false = false,
+  retry = true,
 ): Promise<Omit<Sample, 'at'>> {
   return new Promise((resolve) => {
     // By default a new connection per request: kube-proxy balances connections, so every pod's
@@ -416,7 +417,15 @@ function once(
       res.on('error', (error) => resolve({ status: 0, version: null, error: error.message }));
     });
     req.on('timeout', () => req.destroy(new Error('timeout after 5s')));
-    req.on('error', (error) => resolve({ status: 0, version: null, error: error.message }));
+    req.on('error', (error: Error & { code?: string }) => {
+      // A kept connection the server closed as this request went out: sent again on a new one,
+      // as browsers, Go and nginx do for idempotent requests (RFC 9112 9.3.1; node's http docs).
+      if (retry && body === undefined && req.reusedSocket && error.code === 'ECONNRESET') {
+        resolve(once(url, headers, body, agent, false));
+        return;
+      }
+      resolve({ status: 0, version: null, error: error.message });
+    });
     req.end(body);
   });
 }
