@@ -8,6 +8,7 @@ import {
   type ClientHttp2Session,
   connect as connectHttp2,
   createServer as createHttp2Server,
+  type Http2Server,
   type OutgoingHttpHeaders,
 } from 'node:http2';
 import { connect as connectTcp, createServer as createTcpServer, type Server } from 'node:net';
@@ -267,10 +268,8 @@ describe('connections to the upstream', () => {
         req.resume();
       };
     });
-    servers.push(upstream as unknown as Server);
-    await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve));
     const router = await h2cRouter({
-      local: `http://127.0.0.1:${(upstream.address() as AddressInfo).port}`,
+      local: await listening(upstream),
       table: { tracks: { stable: await deadUrl() }, weights: { stable: 100 } },
     });
     const session = connectHttp2(router.url);
@@ -325,10 +324,8 @@ describe('connections to the upstream', () => {
       };
       write();
     });
-    servers.push(upstream as unknown as Server);
-    await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve));
     const router = await h2cRouter({
-      local: `http://127.0.0.1:${(upstream.address() as AddressInfo).port}`,
+      local: await listening(upstream),
       table: { tracks: { stable: await deadUrl() }, weights: { stable: 100 } },
     });
     const session = connectHttp2(router.url);
@@ -398,10 +395,15 @@ async function plainH2App(delayMs: number): Promise<{ url: string; sessions: num
     counts.open++;
     session.once('close', () => counts.open--);
   });
+  counts.url = await listening(upstream);
+  return counts;
+}
+
+/** Starts `upstream` on a free port (closed after each test); its URL. */
+async function listening(upstream: Http2Server): Promise<string> {
   servers.push(upstream as unknown as Server);
   await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve));
-  counts.url = `http://127.0.0.1:${(upstream.address() as AddressInfo).port}`;
-  return counts;
+  return `http://127.0.0.1:${(upstream.address() as AddressInfo).port}`;
 }
 
 /** One request on `session`: its status. */
