@@ -307,6 +307,7 @@ class ProxyRequest extends Expiring implements Dispatcher.DispatchHandler {
     if (appRefused) this.#proxy.appGoingAway('refused');
     if (this.#responded) {
       // Mid-stream: the status line is gone; all the client can learn is an aborted response.
+      this.#logFailure(error, kind, 'aborted');
       this.#res.destroy();
       this.#finish(0);
       return;
@@ -330,11 +331,13 @@ class ProxyRequest extends Expiring implements Dispatcher.DispatchHandler {
     if (this.#answer !== null && (kind === 'connect' || error instanceof StreamRefusedError)) {
       // Nothing upstream processed the request: HTTP/2 says so with REFUSED_STREAM, and clients may
       // retry such a stream themselves (gRPC does, once), after a GOAWAY on a new connection.
+      this.#logFailure(error, kind, 'refused');
       refuseStream(this.#res);
       this.#finish(0);
       return;
     }
     const { status, error: code } = ERROR_BODY[kind];
+    this.#logFailure(error, kind, status);
     const body = `{"error":"${code}","service":${JSON.stringify(this.#state.routes.table.service)},"track":${JSON.stringify(track)},"kind":"${kind}"}`;
     if (!this.#res.headersSent) {
       this.#res.writeHead(status, {
@@ -346,6 +349,25 @@ class ProxyRequest extends Expiring implements Dispatcher.DispatchHandler {
     }
     this.#res.end(body);
     this.#finish(0);
+  }
+
+  /** One line per request whose client saw its upstream fail, as nginx's error log has. */
+  #logFailure(error: Error, kind: UpstreamErrorKind, answered: number | 'refused' | 'aborted'): void {
+    const req = this.#req;
+    this.#proxy.logger.warn(
+      {
+        track: this.#decision.track,
+        upstream: this.#servedHere ? 'app' : this.#elsewhere ? 'own track' : 'hop',
+        reason: this.#decision.reason,
+        method: req.method,
+        path: req.url?.split('?', 1)[0],
+        kind,
+        err: error.message,
+        code: (error as { code?: unknown }).code,
+        answered,
+      },
+      'upstream failed',
+    );
   }
 
   /** Sends the request again, once (reason `fallback`): to track `index`, or to the own track's Service. */
@@ -576,7 +598,7 @@ export class DataPlane {
   readonly timeouts: Timeouts;
   readonly #config: RouterConfig;
   readonly #random: Random;
-  readonly #logger: Log;
+  readonly logger: Log;
   readonly #localPool: Pool;
   /** `--protocol h2c`: the app's HTTP/2 pool; null otherwise. */
   readonly #localH2cPool: H2cPool | null;
@@ -602,7 +624,7 @@ export class DataPlane {
     this.#random = deps.random;
     this.hrtime = deps.hrtime;
     this.timeouts = new Timeouts(deps.hrtime, deps.config.headersTimeoutMs, deps.config.bodyTimeoutMs);
-    this.#logger = deps.logger;
+    this.logger = deps.logger;
     this.#localPool = this.#newPool(deps.config.local);
     this.#localH2cPool =
       deps.config.protocol === 'h2c'
@@ -643,7 +665,7 @@ export class DataPlane {
    * here, so it asks them to reconnect.
    */
   appGoingAway(signal: 'refused' | 'goaway'): void {
-    this.#logger.debug({ signal }, 'local app going away: asking clients to reconnect');
+    this.logger.debug({ signal }, 'local app going away: asking clients to reconnect');
     this.releaseClients();
   }
 
@@ -701,7 +723,7 @@ export class DataPlane {
       if (next.has(origin)) continue;
       pool
         .close()
-        .catch((error: unknown) => this.#logger.warn({ err: error, origin }, 'closing old pool failed'));
+        .catch((error: unknown) => this.logger.warn({ err: error, origin }, 'closing old pool failed'));
     }
   }
 

@@ -4,6 +4,7 @@
 // (kubectl output, the switchyard CLI) that say what was awaited and what was seen.
 
 import { execFile } from 'node:child_process';
+import { readdir, readFile } from 'node:fs/promises';
 import { Agent, request } from 'node:http';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -366,6 +367,8 @@ export interface Sample {
   /** x-shop-version of the answer; null when the request failed without an app answer. */
   readonly version: string | null;
   readonly error: string | null;
+  /** The start of a 5xx answer's body (a router's says which track failed, and how). */
+  readonly detail?: string;
 }
 
 export interface Tally {
@@ -386,7 +389,9 @@ export function tally(samples: readonly Sample[]): Tally {
     if (sample.error !== null || sample.status >= 500) {
       failed++;
       if (failures.length < 5)
-        failures.push(`${sample.at}ms: ${sample.error ?? `HTTP ${sample.status} from ${sample.version}`}`);
+        failures.push(
+          `${sample.at}ms: ${sample.error ?? `HTTP ${sample.status} from ${sample.version} ${sample.detail ?? ''}`}`,
+        );
     }
   }
   return { total: samples.length, byVersion, failed, failures };
@@ -405,13 +410,19 @@ function once(
     // router sees some.
     const method = body === undefined ? 'GET' : 'POST';
     const req = request(url, { agent, method, headers, timeout: 5000 }, (res) => {
-      res.resume();
+      const status = res.statusCode ?? 0;
+      let detail = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => {
+        if (status >= 500 && detail.length < 300) detail += chunk;
+      });
       res.on('end', () => {
         const version = res.headers['x-shop-version'];
         resolve({
-          status: res.statusCode ?? 0,
+          status,
           version: typeof version === 'string' ? version : null,
           error: null,
+          ...(status >= 500 ? { detail: detail.slice(0, 300) } : {}),
         });
       });
       res.on('error', (error) => resolve({ status: 0, version: null, error: error.message }));
@@ -629,4 +640,16 @@ export async function routerTables(cluster: FakeCluster, namespace: string): Pro
     }
   }
   return rows;
+}
+
+/** The routers' `upstream failed` log lines (every pod's, gone ones included): why a client saw a 5xx. */
+export async function routerFailureLog(cluster: FakeCluster): Promise<string[]> {
+  const lines: string[] = [];
+  const files = await readdir(cluster.workDir, { recursive: true });
+  for (const file of files.filter((name) => name.endsWith('.log'))) {
+    const text = await readFile(join(cluster.workDir, file), 'utf8').catch(() => '');
+    for (const line of text.split('\n'))
+      if (line.includes('"upstream failed"')) lines.push(`${file}: ${line}`);
+  }
+  return lines;
 }

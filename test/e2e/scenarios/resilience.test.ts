@@ -1,7 +1,7 @@
 // Scenario 7 of issue 6: control goes away in the middle of a rollout — all of it (scaled to zero and
 // back) or only the leading replica (its pod deleted while the other keeps running). Routers keep
 // serving their last table meanwhile; the rollout resumes from the Canary status, never repeating
-// or skipping a step.
+// or skipping a step. And pods going away outside a rollout (a scale-down) under pooled clients.
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { waitFor, waitUntil } from '../../support/wait-for.js';
@@ -14,6 +14,7 @@ import {
   jsonpath,
   kubectl,
   kubectlOk,
+  routerFailureLog,
   sample,
   startCluster,
   Traffic,
@@ -139,5 +140,41 @@ describe('scenario 7: control killed mid-rollout', () => {
     expect((await sample(url, 10)).byVersion).toEqual({ v2: 10 });
     const phase = await kubectl(cluster, ['-n', namespace, 'get', 'canary', 'shop']);
     expect(phase.stdout).toContain('Succeeded');
+  });
+});
+
+describe('pods of an opted-in Deployment going away under pooled clients', () => {
+  it('scaled from 3 to 1 replica: clients holding connections to the removed pods see no failed request', async () => {
+    const namespace = 'scaledown';
+    const url = await deployShopV1(cluster, namespace, FAST, V1_IMAGE);
+    await kubectlOk(cluster, ['-n', namespace, 'scale', 'deployment/shop', '--replicas=3']);
+    await waitFor(
+      'three Ready shop pods',
+      () => jsonpath(cluster, namespace, 'deployment', 'shop', '{.status.readyReplicas}'),
+      (ready) => ready === '3',
+      { timeoutMs: 60_000, intervalMs: 300 },
+    );
+    // Keep-alive connections, spread by kube-proxy over the three pods' routers.
+    const pooled = new Traffic(url, { keepAlive: true, concurrency: 6, pauseMs: 5 }).start();
+    try {
+      await new Promise((resolve) => setTimeout(resolve, 1500));
+      await kubectlOk(cluster, ['-n', namespace, 'scale', 'deployment/shop', '--replicas=1']);
+      await waitFor(
+        'one shop pod left',
+        async () =>
+          (await kubectlOk(cluster, ['-n', namespace, 'get', 'pods', '-o', 'name'])).trim().split('\n'),
+        (pods) => pods.length === 1,
+        { timeoutMs: 60_000, intervalMs: 300 },
+      );
+      await new Promise((resolve) => setTimeout(resolve, 1500));
+    } finally {
+      await pooled.stop();
+    }
+    const seen = pooled.tally();
+    console.log(
+      `scale-down: ${seen.total} pooled requests, ${seen.failed} failed ${seen.failures.join(' | ')}`,
+    );
+    if (seen.failed > 0) console.log((await routerFailureLog(cluster)).join('\n'));
+    expect(seen.total).toBeGreaterThan(100);
   });
 });

@@ -13,6 +13,7 @@ import {
   installSwitchyard,
   jsonpath,
   kubectlOk,
+  routerFailureLog,
   routerTables,
   sample,
   startCluster,
@@ -152,6 +153,7 @@ describe('scenario 3: a healthy v2 is promoted', () => {
     console.log(
       `scenario 3 pooled: ${kept.total} requests, ${kept.failed} failed ${kept.failures.join(' | ')}`,
     );
+    if (kept.failed > 0) console.log((await routerFailureLog(cluster)).join('\n'));
     expect(kept.byVersion.v2, JSON.stringify(kept)).toBeGreaterThan(0);
   });
 });

@@ -536,6 +536,18 @@ describe('8. unreachable upstreams', () => {
     expect(await r.metric('switchyard_requests_total', { track: 'stable', code_class: 'error' })).toBe(1);
     // The local app, then the track's Service: both refused.
     expect(await r.metric('switchyard_upstream_errors_total', { track: 'stable', kind: 'connect' })).toBe(2);
+    // One log line, for what the client saw.
+    expect(r.logs.filter((line) => line.msg === 'upstream failed')).toEqual([
+      expect.objectContaining({
+        level: 40,
+        track: 'stable',
+        upstream: 'own track',
+        method: 'GET',
+        path: '/',
+        kind: 'connect',
+        answered: 502,
+      }),
+    ]);
   });
 
   it("local app refusing: a request without a body goes to another pod of its track, through the track's upstream", async () => {
