@@ -32,6 +32,18 @@ export class StreamResetError extends Error {
   readonly code = 'ECONNRESET';
 }
 
+/**
+ * The connection ended before the upstream's HTTP/2 preface (its SETTINGS): nothing was processed,
+ * as with a refused connection. A user-space proxy in between (a Service's, a TCP load balancer)
+ * accepts the connection and then closes it when its backend refuses.
+ */
+export class NoPrefaceError extends Error {
+  readonly code = 'UPSTREAM_NO_PREFACE';
+  constructor(cause: Error) {
+    super(`the connection ended before the upstream's HTTP/2 preface: ${cause.message}`, { cause });
+  }
+}
+
 /** Streams a session takes before the upstream's SETTINGS say how many it allows (node's default). */
 const DEFAULT_MAX_STREAMS = 100;
 
@@ -58,6 +70,10 @@ class Session {
   retired = false;
   /** Why the session failed (a refused connection): what its streams report. */
   error: Error | null = null;
+  /** The TCP connection is up. */
+  connected = false;
+  /** The upstream's SETTINGS arrived: from now on a stream may have been processed. */
+  established = false;
   /** Date.now() after which the session takes no new streams (maxAgeMs). */
   readonly #retiresAt: number;
 
@@ -68,6 +84,12 @@ class Session {
     session.on('error', (error: Error) => {
       this.error ??= error;
       this.retired = true;
+    });
+    session.once('connect', () => {
+      this.connected = true;
+    });
+    session.once('remoteSettings', () => {
+      this.established = true;
     });
     session.on('goaway', () => {
       this.retired = true;
@@ -200,6 +222,11 @@ class Exchange {
 
   #complete(): void {
     if (this.#done) return;
+    // A stream closed with its session (the connection ended cleanly) reads as ended: no answer.
+    if (!this.#responded) {
+      this.#fail(this.#closeError());
+      return;
+    }
     this.#done = true;
     // undici hands HTTP/2 trailers over as the object node gives (router/grpc.ts reads them so).
     this.#handler.onComplete?.((this.#trailers ?? {}) as unknown as string[]);
@@ -214,8 +241,12 @@ class Exchange {
   /** Why a stream closed without its end: refused (safe to retry), the connection's error, or a reset. */
   #closeError(): Error {
     if (!this.#responded && this.#stream.rstCode === this.#refusedCode) return new StreamRefusedError();
-    const session = this.#session.error;
-    if (session !== null) return session;
+    const session = this.#session;
+    const reason = session.error ?? this.#streamError();
+    return session.connected && !session.established ? new NoPrefaceError(reason) : reason;
+  }
+
+  #streamError(): Error {
     const error = this.#error;
     // Streams of a session that failed to connect are cancelled with the session's error as cause.
     const cause = (error as { cause?: unknown } | null)?.cause;

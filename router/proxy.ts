@@ -40,6 +40,7 @@ const KIND_BY_CODE: Readonly<Record<string, UpstreamErrorKind>> = {
   EHOSTUNREACH: 'connect',
   ENETUNREACH: 'connect',
   EADDRNOTAVAIL: 'connect',
+  UPSTREAM_NO_PREFACE: 'connect',
   UND_ERR_CONNECT_TIMEOUT: 'timeout',
   UND_ERR_HEADERS_TIMEOUT: 'timeout',
   UND_ERR_BODY_TIMEOUT: 'timeout',

@@ -11,7 +11,7 @@ import {
   type Http2Server,
   type OutgoingHttpHeaders,
 } from 'node:http2';
-import { connect as connectTcp, createServer as createTcpServer, type Server } from 'node:net';
+import type { Server } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import * as grpc from '@grpc/grpc-js';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -19,7 +19,7 @@ import { equalTo, waitFor } from '../../support/wait-for.js';
 import { CHAT, client, closeClients, type GrpcApp, identity, SAY, say, startGrpcApp } from './grpc-app.js';
 import { H2cPool } from '../../../router/h2c-upstream.js';
 import { request } from '../../../router/undici.js';
-import { deadUrl, shareTable, startTestRouter, type TestRouter } from './helpers.js';
+import { deadUrl, shareTable, startService, startTestRouter, type TestRouter } from './helpers.js';
 
 const routers: TestRouter[] = [];
 const apps: GrpcApp[] = [];
@@ -60,24 +60,14 @@ async function pod(name: string): Promise<Pod> {
   return { app: started, router, ready: true };
 }
 
-/** kube-proxy in miniature: each new connection goes to the URL `endpoint` picks (none: refused). */
-async function service(endpoint: () => string | undefined): Promise<string> {
-  const server = createTcpServer({ noDelay: true }, (client) => {
-    const target = endpoint();
-    if (target === undefined) {
-      client.destroy();
-      return;
-    }
-    const upstream = connectTcp({ port: Number(new URL(target).port), host: '127.0.0.1', noDelay: true });
-    client.pipe(upstream).pipe(client);
-    client.on('error', () => upstream.destroy());
-    upstream.on('error', () => client.destroy());
-    client.on('close', () => upstream.destroy());
-    upstream.on('close', () => client.destroy());
-  });
-  servers.push(server);
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return `127.0.0.1:${(server.address() as AddressInfo).port}`;
+/** A Service whose new connections go to the URL `endpoint` picks: its URL, closed after each test. */
+async function service(
+  endpoint: () => string | undefined,
+  refusedAs: 'close' | 'reset' = 'close',
+): Promise<string> {
+  const started = await startService(endpoint, refusedAs);
+  servers.push(started.server);
+  return started.url;
 }
 
 /** The Service's choice among pods: the first ready one's router. */
@@ -107,7 +97,10 @@ describe('the app going away under gRPC clients (--protocol h2c)', () => {
   it("a client's one connection moves to the other pod when its pod's app shuts down; no call fails", async () => {
     const a = await pod('a');
     const b = await pod('b');
-    const channel = new grpc.Client(await service(firstReady([a, b])), grpc.credentials.createInsecure());
+    const channel = new grpc.Client(
+      new URL(await service(firstReady([a, b]))).host,
+      grpc.credentials.createInsecure(),
+    );
     const answers: string[] = [];
     let running = true;
     const caller = async (): Promise<void> => {
@@ -140,7 +133,10 @@ describe('the app going away under gRPC clients (--protocol h2c)', () => {
   it('after the app died, the next call is refused by the router and the client retries it on the other pod', async () => {
     const a = await pod('a');
     const b = await pod('b');
-    const channel = new grpc.Client(await service(firstReady([a, b])), grpc.credentials.createInsecure());
+    const channel = new grpc.Client(
+      new URL(await service(firstReady([a, b]))).host,
+      grpc.credentials.createInsecure(),
+    );
     try {
       expect(await call(channel)).toBe('a:hi');
       a.ready = false;
@@ -163,6 +159,31 @@ describe('the app going away under gRPC clients (--protocol h2c)', () => {
     expect(await lost.metric('switchyard_upstream_errors_total', { kind: 'connect' })).toBe(2);
     expect(await lost.metric('switchyard_requests_total', { code_class: 'error' })).toBe(2);
   });
+
+  it.each(['close', 'reset'] as const)(
+    "a hop whose connection a Service's proxy accepts, then %ss (its pod gone), is refused; gRPC's retry reaches a live pod",
+    async (refusedAs) => {
+      const canary = await pod('canary');
+      const gone = await deadUrl();
+      let connections = 0;
+      const canaryService = await service(() => (++connections === 1 ? gone : canary.router.url), refusedAs);
+      const s = await h2cRouter({
+        local: (await app('stable')).url,
+        table: {
+          tracks: { stable: await deadUrl(), canary: canaryService },
+          weights: { stable: 100, canary: 0 },
+        },
+      });
+      expect(await say(s.url, 'hi', { 'x-canary': 'always' })).toMatchObject({
+        text: 'canary:hi',
+        code: grpc.status.OK,
+      });
+      expect(connections).toBe(2);
+      expect(await s.metric('switchyard_upstream_errors_total', { track: 'canary', kind: 'connect' })).toBe(
+        1,
+      );
+    },
+  );
 
   it("a call hopping to the other track's router finishes while that router drains", async () => {
     const stableApp = await app('stable');
@@ -236,7 +257,7 @@ describe('connections to the upstream', () => {
     const second = await plainH2App(0);
     let connections = 0;
     const address = await service(() => [first, second][connections++ % 2]!.url);
-    const pool = new H2cPool(`http://${address}`, { idleTimeoutMs: 5000, maxAgeMs: 200 });
+    const pool = new H2cPool(address, { idleTimeoutMs: 5000, maxAgeMs: 200 });
     const get = async (): Promise<number> => {
       const response = await request(pool, { method: 'GET', path: '/' });
       await response.body.dump();

@@ -4,7 +4,12 @@
 import { type ChildProcessByStdio, spawn } from 'node:child_process';
 import { mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import {
+  type AddressInfo,
+  connect as connectTcp,
+  createServer as createTcpServer,
+  type Server as TcpServer,
+} from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type Readable, Writable } from 'node:stream';
@@ -80,6 +85,32 @@ export async function deadUrl(): Promise<string> {
   const { port } = server.address() as AddressInfo;
   await new Promise<void>((resolve) => server.close(() => resolve()));
   return `http://127.0.0.1:${port}`;
+}
+
+/**
+ * kube-proxy in miniature: each new connection goes to the URL `endpoint` picks; with none, it is
+ * closed at once. A connection whose endpoint refuses is closed, or reset (`refusedAs`), as a
+ * user-space proxy (and the fake cluster's kube-proxy) does: it accepted before trying the pod.
+ */
+export async function startService(
+  endpoint: () => string | undefined,
+  refusedAs: 'close' | 'reset' = 'close',
+): Promise<{ url: string; server: TcpServer }> {
+  const server = createTcpServer({ noDelay: true }, (client) => {
+    const target = endpoint();
+    if (target === undefined) {
+      client.destroy();
+      return;
+    }
+    const upstream = connectTcp({ port: Number(new URL(target).port), host: '127.0.0.1', noDelay: true });
+    client.pipe(upstream).pipe(client);
+    client.on('error', () => upstream.destroy());
+    upstream.on('error', () => (refusedAs === 'reset' ? client.resetAndDestroy() : client.destroy()));
+    client.on('close', () => upstream.destroy());
+    upstream.on('close', () => client.destroy());
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, server };
 }
 
 export interface TableInput {
