@@ -313,20 +313,17 @@ class ProxyRequest extends Expiring implements Dispatcher.DispatchHandler {
       this.#finish(0);
       return;
     }
-    if (this.#canFallBack(kind)) {
-      this.#retry(this.#state.routes.baseline, false);
+    const next = this.#retryTarget(kind);
+    if (next !== null) {
+      this.#retry(next.index, next.elsewhere);
       return;
     }
-    if (
-      appRefused &&
-      !this.#hop &&
-      this.#answer === null &&
-      this.#body === null &&
-      this.#state.ownTrack !== null
-    ) {
-      // Nothing reached the app (it refused the connection: shut down, crashed, restarting), so any
-      // method is safe to send again: to another pod of this version, through the track's Service.
-      this.#retry(this.#decision.index, true);
+    if (this.#hop && this.#answer === null && kind !== 'timeout') {
+      // The router that sent the hop decides, as for an app that closed the connection unanswered:
+      // it sends the request again where that is safe (#retryTarget), or answers its client.
+      this.#logFailure(error, kind, 'closed');
+      this.#req.socket.destroy();
+      this.#finish(0);
       return;
     }
     if (this.#answer !== null && (kind === 'connect' || error instanceof StreamRefusedError)) {
@@ -353,7 +350,11 @@ class ProxyRequest extends Expiring implements Dispatcher.DispatchHandler {
   }
 
   /** One line per request whose client saw its upstream fail, as nginx's error log has. */
-  #logFailure(error: Error, kind: UpstreamErrorKind, answered: number | 'refused' | 'aborted'): void {
+  #logFailure(
+    error: Error,
+    kind: UpstreamErrorKind,
+    answered: number | 'refused' | 'aborted' | 'closed',
+  ): void {
     const req = this.#req;
     this.#proxy.logger.warn(
       {
@@ -386,15 +387,27 @@ class ProxyRequest extends Expiring implements Dispatcher.DispatchHandler {
     this.dispatch();
   }
 
-  #canFallBack(kind: UpstreamErrorKind): boolean {
+  /**
+   * Where a request that failed before any answer goes again, once (reason `fallback`); null if not.
+   * Only a request without a body (the first attempt took it), and only when a second attempt is
+   * safe: nothing reached the upstream (it refused the connection), or the method is idempotent
+   * (RFC 9110 9.2.2), as nginx's proxy_next_upstream retries.
+   * - A canary's request goes to the baseline track (idempotent only).
+   * - One this router's app failed goes to another pod of this version, through the track's Service:
+   *   the app shut down, crashed, or closed a kept connection as the request went out. Not a hop
+   *   (its sender decides, see onError), nor over HTTP/2 (the client is refused instead).
+   * - One another track's routers failed goes to that track again, where its Service picks a pod.
+   */
+  #retryTarget(kind: UpstreamErrorKind): { index: number; elsewhere: boolean } | null {
     const decision = this.#decision;
-    return (
-      decision.reason !== 'fallback' &&
-      decision.index !== this.#state.routes.baseline &&
-      (kind === 'connect' || kind === 'reset') &&
-      IDEMPOTENT[this.#req.method ?? ''] === true &&
-      this.#body === null
-    );
+    if (decision.reason === 'fallback' || this.#body !== null || kind === 'timeout') return null;
+    const idempotent = IDEMPOTENT[this.#req.method ?? ''] === true;
+    const baseline = this.#state.routes.baseline;
+    if (decision.index !== baseline) return idempotent ? { index: baseline, elsewhere: false } : null;
+    if (!idempotent && kind !== 'connect') return null;
+    if (!this.#servedHere) return { index: decision.index, elsewhere: false };
+    if (this.#hop || this.#answer !== null || this.#state.ownTrack === null) return null;
+    return { index: decision.index, elsewhere: true };
   }
 
   clientClosed(): void {

@@ -1,6 +1,6 @@
 // Every numbered routing behaviour of issue 3, end to end through real sockets: client → router(s) → apps.
 import { createHash } from 'node:crypto';
-import { connect } from 'node:net';
+import { type AddressInfo, connect, createServer as createTcpServer, type Server } from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { equalTo, waitFor, waitUntil } from '../../support/wait-for.js';
 import {
@@ -9,6 +9,7 @@ import {
   sequence,
   shareTable,
   startApp,
+  startService,
   startTestRouter,
   type TestRouter,
 } from './helpers.js';
@@ -41,6 +42,8 @@ async function get(
 let stable: App;
 let canary: App;
 const routers: TestRouter[] = [];
+/** Raw upstreams a test started (closingApp). */
+const servers: Server[] = [];
 
 beforeAll(async () => {
   stable = await startApp('stable');
@@ -48,6 +51,7 @@ beforeAll(async () => {
 });
 afterEach(async () => {
   await Promise.all(routers.splice(0).map((router) => router.close()));
+  for (const server of servers.splice(0)) server.close();
   stable.seen.length = 0;
   canary.seen.length = 0;
 });
@@ -523,6 +527,31 @@ describe('8. unreachable upstreams', () => {
     expect(await c.metric('switchyard_requests_total', { track: 'stable', code_class: '2xx' })).toBe(0);
   });
 
+  it("a hop the receiving router's app refuses: its connection is closed, and the sending router asks the track's Service again", async () => {
+    const other = await router({ local: stable.url, hopSecret: 'hop-token' });
+    const leaving = await router({ local: await deadUrl(), hopSecret: 'hop-token' });
+    let connections = 0;
+    const service = await startService(() => [leaving, other][connections++ % 2]!.url);
+    servers.push(service.server);
+    const c = await router({ local: canary.url, track: 'canary', hopSecret: 'hop-token' });
+    await shareTable(
+      { tracks: { stable: service.url, canary: c.url }, weights: { stable: 100, canary: 0 } },
+      other,
+      leaving,
+      c,
+    );
+    expect(await get(c.url)).toMatchObject({ status: 200, app: 'stable' });
+    expect(connections).toBe(2);
+    expect(await leaving.metric('switchyard_requests_total', { track: 'stable', code_class: 'error' })).toBe(
+      1,
+    );
+    expect(await c.metric('switchyard_upstream_errors_total', { track: 'stable', kind: 'reset' })).toBe(1);
+    expect(
+      await c.metric('switchyard_routing_decisions_total', { track: 'stable', reason: 'fallback' }),
+    ).toBe(1);
+    expect(await other.metric('switchyard_requests_total', { track: 'stable', code_class: '2xx' })).toBe(1);
+  });
+
   it('local app refusing, and no other pod of its track: 502 JSON, counted as an error of the track', async () => {
     const r = await router({
       local: await deadUrl(),
@@ -570,6 +599,51 @@ describe('8. unreachable upstreams', () => {
     expect(post.status).toBe(502);
   });
 
+  it('the local app closing a kept connection as a request goes out: an idempotent one goes to another pod of its track', async () => {
+    const other = await router({ local: stable.url, hopSecret: 'hop-token' });
+    // Each time on a router's first connection to its app: one request answered, then the race.
+    const leaving = async (method: string): Promise<{ answer: Answer; r: TestRouter }> => {
+      const r = await router({ local: (await closingApp()).url, hopSecret: 'hop-token' });
+      await shareTable({ tracks: { stable: other.url }, weights: { stable: 100 } }, other, r);
+      expect(await get(r.url)).toMatchObject({ status: 200, app: 'closing' });
+      return { answer: await get(r.url, {}, { method }), r };
+    };
+    const { answer, r } = await leaving('GET');
+    expect(answer).toMatchObject({ status: 200, app: 'stable' });
+    expect(
+      await r.metric('switchyard_routing_decisions_total', { track: 'stable', reason: 'fallback' }),
+    ).toBe(1);
+    expect(await r.metric('switchyard_upstream_errors_total', { track: 'stable', kind: 'reset' })).toBe(1);
+    // A POST may have been processed before the connection closed: not sent again.
+    expect((await leaving('POST')).answer).toMatchObject({
+      status: 502,
+      body: { track: 'stable', kind: 'reset' },
+    });
+  });
+
+  it("another track's router closing a kept connection as an idempotent request goes out: the track's Service is asked again", async () => {
+    // A closing app stands for the stable track's Service, whose pod's router went away.
+    const hopping = async (method: string): Promise<{ answer: Answer; c: TestRouter }> => {
+      const c = await router({
+        local: canary.url,
+        track: 'canary',
+        table: {
+          tracks: { stable: (await closingApp()).url, canary: await deadUrl() },
+          weights: { stable: 100, canary: 0 },
+        },
+      });
+      expect(await get(c.url)).toMatchObject({ status: 200, app: 'closing' });
+      return { answer: await get(c.url, {}, { method }), c };
+    };
+    const { answer, c } = await hopping('GET');
+    // Asked again: a new connection, its first request answered.
+    expect(answer).toMatchObject({ status: 200, app: 'closing' });
+    expect(
+      await c.metric('switchyard_routing_decisions_total', { track: 'stable', reason: 'fallback' }),
+    ).toBe(1);
+    expect((await hopping('POST')).answer.status).toBe(502);
+  });
+
   it('the local app going away: clients on keep-alive connections are sent to reconnect', async () => {
     // Through a Service, a reconnecting client reaches a pod whose app is there; a router keeping
     // its connections open would keep it on a pod whose app has gone.
@@ -602,3 +676,30 @@ describe('8. unreachable upstreams', () => {
     await idle.closed; // closed by the router, without a request of its own
   });
 });
+
+/**
+ * An HTTP/1.1 upstream (`x-app: closing`) that answers the first request of each connection and keeps
+ * it open, then closes it at the next request without answering: the race of an app closing an idle
+ * kept connection (shutting down, or its keep-alive timeout) as the router sends on it.
+ */
+async function closingApp(): Promise<{ url: string }> {
+  const app = { url: '' };
+  const server = createTcpServer((socket) => {
+    let requests = 0;
+    socket.on('data', (chunk: Buffer) => {
+      for (let at = chunk.indexOf('\r\n\r\n'); at !== -1; at = chunk.indexOf('\r\n\r\n', at + 4)) {
+        if (++requests === 1) {
+          socket.write('HTTP/1.1 200 OK\r\nx-app: closing\r\ncontent-length: 2\r\n\r\nok');
+        } else {
+          socket.destroy();
+          return;
+        }
+      }
+    });
+    socket.on('error', () => {});
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  servers.push(server);
+  app.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  return app;
+}
