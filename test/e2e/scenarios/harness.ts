@@ -642,8 +642,14 @@ export async function routerTables(cluster: FakeCluster, namespace: string): Pro
   return rows;
 }
 
+/** What to say when clients failed: a few of their failures and every router's `upstream failed` line. */
+export async function failureReport(cluster: FakeCluster, seen: Tally): Promise<string> {
+  if (seen.failed === 0) return '';
+  return [...seen.failures, ...(await routerFailureLog(cluster))].join('\n');
+}
+
 /** The routers' `upstream failed` log lines (every pod's, gone ones included): why a client saw a 5xx. */
-export async function routerFailureLog(cluster: FakeCluster): Promise<string[]> {
+async function routerFailureLog(cluster: FakeCluster): Promise<string[]> {
   const lines: string[] = [];
   const files = await readdir(cluster.workDir, { recursive: true });
   for (const file of files.filter((name) => name.endsWith('.log'))) {

@@ -8,13 +8,13 @@ import { waitFor, waitUntil } from '../../support/wait-for.js';
 import {
   FAST,
   deployShopV1,
+  failureReport,
   CONTROL_NAMESPACE,
   type FakeCluster,
   installSwitchyard,
   jsonpath,
   kubectl,
   kubectlOk,
-  routerFailureLog,
   sample,
   startCluster,
   Traffic,
@@ -171,10 +171,8 @@ describe('pods of an opted-in Deployment going away under pooled clients', () =>
       await pooled.stop();
     }
     const seen = pooled.tally();
-    console.log(
-      `scale-down: ${seen.total} pooled requests, ${seen.failed} failed ${seen.failures.join(' | ')}`,
-    );
-    if (seen.failed > 0) console.log((await routerFailureLog(cluster)).join('\n'));
+    console.log(`scale-down: ${seen.total} pooled requests, ${seen.failed} failed`);
     expect(seen.total).toBeGreaterThan(100);
+    expect(seen.failed, await failureReport(cluster, seen)).toBe(0);
   });
 });
