@@ -451,12 +451,22 @@ class MirrorCopy extends Expiring implements Dispatcher.DispatchHandler {
   readonly #bodyBytes: number;
   /** h2c and measured here: the answer, counted by its grpc-status when it is gRPC's. */
   readonly #answer: GrpcAnswer | null;
+  /** The router's timeouts; null for a gRPC call with a deadline, which bounds it instead. */
+  readonly #timeouts: Timeouts | null;
   #abort: ((error?: Error) => void) | null = null;
   #status = 0;
 
-  constructor(proxy: DataPlane, track: string, local: boolean, h2: boolean, bodyBytes: number) {
+  constructor(
+    proxy: DataPlane,
+    track: string,
+    local: boolean,
+    h2: boolean,
+    bodyBytes: number,
+    timeouts: Timeouts | null,
+  ) {
     super();
     this.#proxy = proxy;
+    this.#timeouts = timeouts;
     this.#track = track;
     this.#local = local;
     this.#bodyBytes = bodyBytes;
@@ -465,7 +475,7 @@ class MirrorCopy extends Expiring implements Dispatcher.DispatchHandler {
   }
   onConnect(abort: (error?: Error) => void): void {
     this.#abort = abort;
-    this.#proxy.timeouts.awaitHeaders(this);
+    this.#timeouts?.awaitHeaders(this);
   }
   expire(error: Error): void {
     this.#abort?.(error);
@@ -473,11 +483,11 @@ class MirrorCopy extends Expiring implements Dispatcher.DispatchHandler {
   onHeaders(statusCode: number, rawHeaders: Buffer[]): boolean {
     this.#status = statusCode;
     this.#answer?.readHeaders(rawHeaders);
-    if (statusCode >= 200) this.#proxy.timeouts.awaitBody(this);
+    if (statusCode >= 200) this.#timeouts?.awaitBody(this);
     return true;
   }
   onData(): boolean {
-    this.#proxy.timeouts.awaitBody(this);
+    this.#timeouts?.awaitBody(this);
     return true;
   }
   onComplete(trailers: unknown[] | null): void {
@@ -496,7 +506,7 @@ class MirrorCopy extends Expiring implements Dispatcher.DispatchHandler {
     this.#measure(0);
   }
   #over(): void {
-    this.#proxy.timeouts.unwatch(this);
+    this.#timeouts?.unwatch(this);
     this.#proxy.releaseMirrorBytes(this.#bodyBytes);
   }
   #measure(codeClass: number): void {
@@ -789,6 +799,12 @@ export class DataPlane {
     }
     const h2 = req.httpVersionMajor === 2;
     const pool = (h2 ? state.h2cPools : state.pools)[index]!;
+    // A gRPC call runs to its deadline, as live calls do; a copy of one without a deadline keeps the
+    // router's timeouts: no client would ever cancel it.
+    const timeouts =
+      h2 && isGrpcContentType(req.headers['content-type']) && req.headers['grpc-timeout'] !== undefined
+        ? null
+        : this.timeouts;
     const copy = {
       path: req.url ?? '/',
       method: req.method ?? 'GET',
@@ -796,7 +812,7 @@ export class DataPlane {
       body: null as Buffer | null,
     };
     if (body === null) {
-      pool.dispatch(copy, new MirrorCopy(this, track, local, h2, 0));
+      pool.dispatch(copy, new MirrorCopy(this, track, local, h2, 0, timeouts));
       return null;
     }
     // A declared length that cannot fit is dropped at once; a chunked body is checked as it arrives.
@@ -807,7 +823,7 @@ export class DataPlane {
     const tee = new MirrorTee(this, track, (copied) => {
       copy.body = copied;
       // The copy's bytes stay held from the budget until its exchange is over.
-      pool.dispatch(copy, new MirrorCopy(this, track, local, h2, copied.length));
+      pool.dispatch(copy, new MirrorCopy(this, track, local, h2, copied.length, timeouts));
     });
     // Errors reach the live request through the tee (undici fails it); the copy is dropped by the tee.
     pipeline(body, tee, ignoreError);

@@ -98,7 +98,12 @@ export function client(url: string): grpc.Client {
   return made;
 }
 
-export function say(url: string, text: string, metadata: Record<string, string> = {}): Promise<Reply> {
+export function say(
+  url: string,
+  text: string,
+  metadata: Record<string, string> = {},
+  options: grpc.CallOptions = {},
+): Promise<Reply> {
   const meta = new grpc.Metadata();
   for (const [key, value] of Object.entries(metadata)) meta.set(key, value);
   return new Promise((resolve) => {
@@ -114,6 +119,7 @@ export function say(url: string, text: string, metadata: Record<string, string> 
       identity,
       Buffer.from(text),
       meta,
+      options,
       (error, value) => {
         done = error
           ? { text: null, code: error.code, details: error.details }

@@ -160,6 +160,28 @@ describe('gRPC over --protocol h2c', () => {
     expect(canary.seen).toHaveLength(3);
   });
 
+  it("a mirrored call with a deadline runs to it, not to the router's timeouts; one without keeps them", async () => {
+    const config = { headersTimeoutMs: 100, bodyTimeoutMs: 100 };
+    const c = await h2cRouter({ local: canary.url, track: 'canary', hopSecret: 'hop-token', config });
+    const s = await h2cRouter({ local: stable.url, hopSecret: 'hop-token', config });
+    const table = {
+      tracks: { stable: s.url, canary: c.url },
+      weights: { stable: 100, canary: 0 },
+      mirror: { track: 'canary', percent: 100 },
+    };
+    await shareTable(table, s, c);
+    const copies = async () => [
+      await c.metric('switchyard_mirrored_requests_total', { track: 'canary', code_class: '2xx' }),
+      await c.metric('switchyard_mirrored_requests_total', { track: 'canary', code_class: '4xx' }),
+    ];
+    // "slow" answers after 200 ms, past the 100 ms headers timeout.
+    expect((await say(s.url, 'slow', {}, { deadline: Date.now() + 5000 })).text).toBe('stable:slow');
+    await waitFor('the copy answered and counted', copies, equalTo([1, 0]));
+    // Without a deadline nothing but the router's timeout ends a copy: cut, and counted as cancelled.
+    expect((await say(s.url, 'slow')).text).toBe('stable:slow');
+    await waitFor('the copy cut and counted', copies, equalTo([1, 1]));
+  });
+
   it('drains on close: an open stream finishes, then the router stops', async () => {
     const r = await stableRouter({ stable: 100, canary: 0 });
     const call = client(r.url).makeBidiStreamRequest(CHAT.path, identity, identity);
