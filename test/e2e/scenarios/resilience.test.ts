@@ -106,11 +106,11 @@ describe('scenario 7: control killed mid-rollout', () => {
     const share = (whileDown.byVersion.v2 ?? 0) / whileDown.total;
     expect(share, JSON.stringify(whileDown)).toBeGreaterThan(0.1);
     expect(share, JSON.stringify(whileDown)).toBeLessThan(0.4);
-    expect(whileDown.failed, whileDown.failures.join('\n')).toBe(0);
+    expect(whileDown.failed, await failureReport(cluster, whileDown)).toBe(0);
     expect(shifts(timeline), JSON.stringify(timeline.points)).toEqual([5, 25, 50, 100]);
     const steps = await verdictSteps(namespace);
     expect(steps, 'verdict steps in order').toEqual([...steps].sort((a, b) => a - b));
-    expect(traffic.tally().failed, traffic.tally().failures.join('\n')).toBe(0);
+    expect(traffic.tally().failed, await failureReport(cluster, traffic.tally())).toBe(0);
     expect((await sample(url, 10)).byVersion).toEqual({ v2: 10 });
   });
 
@@ -136,7 +136,7 @@ describe('scenario 7: control killed mid-rollout', () => {
     expect(shifts(timeline), JSON.stringify(timeline.points)).toEqual([5, 25, 50, 100]);
     const steps = await verdictSteps(namespace);
     expect(steps, 'verdict steps in order').toEqual([...steps].sort((a, b) => a - b));
-    expect(traffic.tally().failed, traffic.tally().failures.join('\n')).toBe(0);
+    expect(traffic.tally().failed, await failureReport(cluster, traffic.tally())).toBe(0);
     expect((await sample(url, 10)).byVersion).toEqual({ v2: 10 });
     const phase = await kubectl(cluster, ['-n', namespace, 'get', 'canary', 'shop']);
     expect(phase.stdout).toContain('Succeeded');

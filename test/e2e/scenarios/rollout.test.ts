@@ -146,7 +146,7 @@ describe('scenario 3: a healthy v2 is promoted', () => {
       expect(step.share, shown.join(', ')).toBeGreaterThan(step.weight === 5 ? 0 : step.weight / 100 - 0.12);
       expect(step.share, shown.join(', ')).toBeLessThan(step.weight / 100 + 0.12);
     }
-    expect(all.failed, all.failures.join('\n')).toBe(0);
+    expect(all.failed, await failureReport(cluster, all)).toBe(0);
     // Clients keeping their connections (a pool per loop) through the same promotion.
     const kept = pooled.tally();
     console.log(`scenario 3 pooled: ${kept.total} requests, ${kept.failed} failed`);
