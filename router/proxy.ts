@@ -389,10 +389,11 @@ class ProxyRequest extends Expiring implements Dispatcher.DispatchHandler {
 
   /**
    * Where a request that failed before any answer goes again, once (reason `fallback`); null if not.
-   * Only a request without a body (the first attempt took it), and only when a second attempt is
-   * safe: nothing reached the upstream (it refused the connection), or the method is idempotent
-   * (RFC 9110 9.2.2), as nginx's proxy_next_upstream retries.
-   * - A canary's request goes to the baseline track (idempotent only).
+   * Only when a second attempt is safe, as with nginx's proxy_next_upstream: nothing reached the
+   * upstream (it refused the connection), or the method is idempotent (RFC 9110 9.2.2) and the
+   * request has no body (the first attempt took it). A refused request keeps its body over HTTP/1.1:
+   * undici reads it only once connected (node's HTTP/2 client streams it at once).
+   * - A canary's request goes to the baseline track.
    * - One this router's app failed goes to another pod of this version, through the track's Service:
    *   the app shut down, crashed, or closed a kept connection as the request went out. Not a hop
    *   (its sender decides, see onError), nor over HTTP/2 (the client is refused instead).
@@ -400,11 +401,14 @@ class ProxyRequest extends Expiring implements Dispatcher.DispatchHandler {
    */
   #retryTarget(kind: UpstreamErrorKind): { index: number; elsewhere: boolean } | null {
     const decision = this.#decision;
-    if (decision.reason === 'fallback' || this.#body !== null || kind === 'timeout') return null;
-    const idempotent = IDEMPOTENT[this.#req.method ?? ''] === true;
+    if (decision.reason === 'fallback' || kind === 'timeout') return null;
+    const safe =
+      kind === 'connect'
+        ? this.#body === null || this.#answer === null
+        : this.#body === null && IDEMPOTENT[this.#req.method ?? ''] === true;
+    if (!safe) return null;
     const baseline = this.#state.routes.baseline;
-    if (decision.index !== baseline) return idempotent ? { index: baseline, elsewhere: false } : null;
-    if (!idempotent && kind !== 'connect') return null;
+    if (decision.index !== baseline) return { index: baseline, elsewhere: false };
     if (!this.#servedHere) return { index: decision.index, elsewhere: false };
     if (this.#hop || this.#answer !== null || this.#state.ownTrack === null) return null;
     return { index: decision.index, elsewhere: true };

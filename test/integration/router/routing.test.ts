@@ -492,7 +492,7 @@ describe('7. cross-track forwarding with x-switchyard-hop', () => {
 });
 
 describe('8. unreachable upstreams', () => {
-  it('canary unreachable: idempotent requests retried once on stable (reason fallback)', async () => {
+  it('canary unreachable: requests retried once on stable (reason fallback), bodies included', async () => {
     const r = await router({
       local: stable.url,
       random: () => 0.5,
@@ -504,13 +504,34 @@ describe('8. unreachable upstreams', () => {
       await r.metric('switchyard_routing_decisions_total', { track: 'stable', reason: 'fallback' }),
     ).toBe(1);
     expect(await r.metric('switchyard_upstream_errors_total', { track: 'canary', kind: 'connect' })).toBe(1);
+    // Nothing reached the canary: a POST goes too, with its whole body.
     const post = await get(
       r.url,
       { 'X-Canary': 'always', 'content-type': 'text/plain' },
       { method: 'POST', body: 'order' },
     );
-    expect(post.status).toBe(502);
-    expect(post.body).toMatchObject({ error: 'upstream_unavailable', track: 'canary', kind: 'connect' });
+    expect(post).toMatchObject({ status: 200, app: 'stable', body: { method: 'POST', bytes: 5 } });
+  });
+
+  it('canary closing the connection unanswered: a GET is retried on stable, a POST is answered 502', async () => {
+    // The canary's second request on its first connection: closed unanswered (see closingApp).
+    const afterOneAnswer = async (method: string): Promise<Answer> => {
+      const r = await router({
+        local: stable.url,
+        table: {
+          tracks: { stable: stable.url, canary: (await closingApp()).url },
+          weights: { stable: 0, canary: 100 },
+        },
+      });
+      expect(await get(r.url)).toMatchObject({ status: 200, app: 'closing' });
+      return get(r.url, {}, { method });
+    };
+    expect(await afterOneAnswer('GET')).toMatchObject({ status: 200, app: 'stable' });
+    // It may have been processed before the connection closed.
+    expect(await afterOneAnswer('POST')).toMatchObject({
+      status: 502,
+      body: { error: 'upstream_unavailable', track: 'canary', kind: 'reset' },
+    });
   });
 
   it('a canary router whose app refuses counts the failed call as a canary error, then falls back', async () => {
@@ -579,7 +600,7 @@ describe('8. unreachable upstreams', () => {
     ]);
   });
 
-  it("local app refusing: a request without a body goes to another pod of its track, through the track's upstream", async () => {
+  it("local app refusing: the request goes to another pod of its track, through the track's upstream, body and all", async () => {
     // `other` stands for another stable pod's router behind the per-track Service.
     const other = await router({ local: stable.url, hopSecret: 'hop-token' });
     const leaving = await router({ local: await deadUrl(), hopSecret: 'hop-token' });
@@ -594,9 +615,15 @@ describe('8. unreachable upstreams', () => {
     expect(await other.metric('switchyard_routing_decisions_total', { reason: 'hop' })).toBe(2);
     expect(await other.metric('switchyard_requests_total', { track: 'stable', code_class: '2xx' })).toBe(2);
     expect(await leaving.metric('switchyard_requests_total', { track: 'stable', code_class: '2xx' })).toBe(0);
-    // A body may be gone with the first attempt: that request is answered 502.
+    // undici reads a body only once connected: a refused POST goes too, body and all.
     const post = await get(leaving.url, { 'content-type': 'text/plain' }, { method: 'POST', body: 'order' });
-    expect(post.status).toBe(502);
+    expect(post).toMatchObject({ status: 200, app: 'stable', body: { method: 'POST', bytes: 5 } });
+    const upload = await get(leaving.url, {}, { method: 'PUT', body: Buffer.alloc(4 * 1024 * 1024, 97) });
+    expect(upload).toMatchObject({
+      status: 200,
+      app: 'stable',
+      body: { method: 'PUT', bytes: 4 * 1024 * 1024 },
+    });
   });
 
   it('the local app closing a kept connection as a request goes out: an idempotent one goes to another pod of its track', async () => {
