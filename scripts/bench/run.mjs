@@ -3,8 +3,8 @@
 // @fastify/http-proxy and nginx as reverse proxy (1 worker); beside them, as the runtime's floor, node's
 // http server answering itself (node-http-server.cjs). For each: rps at c=50 (wrk), p50/p99 at
 // c=4 (wrk --latency), CPU-seconds per 1000 requests and RSS at a paced 1000 req/s (paced-load.mjs).
-// Phases interleave the targets (see measureAll). Prints a table, the ratios against the targets, and
-// as last line one JSON object.
+// Phases interleave the targets (see measureAll). Then gRPC through the router against gRPC straight to
+// the app (grpc.mjs). Prints a table, the ratios against the targets, and as last line one JSON object.
 import { execFile, spawn } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -367,6 +367,13 @@ async function main() {
   const [direct, ...proxies] = await measureAll(targets);
   for (const t of targets) if (t.child) await stop(t.child);
   await stop(nginxUpstream);
+  const grpcResult = await run(
+    process.execPath,
+    [join(here, 'grpc.mjs'), root, NODE, JSON.stringify(routerEnv)],
+    { timeout: 120_000 },
+  );
+  process.stderr.write(grpcResult.stderr);
+  const grpcSummary = JSON.parse(grpcResult.stdout.trim().split('\n').pop());
 
   const signed = (value, digits) => `${value >= 0 ? '+' : ''}${value.toFixed(digits)}`;
   const fmt = (value, digits = 0) => (value === null || Number.isNaN(value) ? 'n/a' : value.toFixed(digits));
@@ -402,6 +409,9 @@ async function main() {
   process.stdout.write(
     `router above the node http server floor on this runtime: ${signed(router.rss - floor.rss, 1)} MB RSS, ${signed(router.cpuPer1k - floor.cpuPer1k, 3)} CPU-s per 1k\n`,
   );
+  process.stdout.write(
+    `gRPC, ${grpcSummary.grpc_callers} callers on one channel: router ${grpcSummary.grpc_router_calls_per_s} calls/s, direct ${grpcSummary.grpc_direct_calls_per_s} (${grpcSummary.grpc_ratio_router_direct}x); one caller: p50 ${grpcSummary.grpc_router_p50_us} us, direct ${grpcSummary.grpc_direct_p50_us} (added ${grpcSummary.grpc_added_p50_us} us)\n`,
+  );
   const load = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
   process.stdout.write(
     `load average at end: ${load} (shared 2-core machine; numbers vary with other load)\n`,
@@ -431,6 +441,7 @@ async function main() {
     router_node_options: routerNodeOptions,
     router_malloc: routerEnv.LD_PRELOAD === undefined ? 'glibc' : 'jemalloc',
     node_version: nodeVersion,
+    ...grpcSummary,
     ...(baseline && {
       baseline_rps: round(baseline.rps, 0),
       baseline_cpu_s_per_1k: round(baseline.cpuPer1k, 4),
