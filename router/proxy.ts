@@ -220,7 +220,8 @@ class ProxyRequest extends Expiring implements Dispatcher.DispatchHandler {
     this.#timeouts?.awaitBody(this);
     const answer = this.#answer;
     // HTTP/2 has no Connection header: a draining router sends GOAWAY instead (router/start.ts).
-    const close = this.#proxy.draining && answer === null;
+    // Answered by another pod because this one's app went away: the client had better reconnect.
+    const close = (this.#proxy.draining || this.#elsewhere) && answer === null;
     const headers = downstreamHeaders(rawHeaders, this.#decision.setCookie, close);
     if (answer?.readHeaders(rawHeaders)) {
       // A gRPC Trailers-Only answer (an error without messages): clients read its status only from

@@ -605,8 +605,11 @@ describe('8. unreachable upstreams', () => {
     const other = await router({ local: stable.url, hopSecret: 'hop-token' });
     const leaving = await router({ local: await deadUrl(), hopSecret: 'hop-token' });
     await shareTable({ tracks: { stable: other.url }, weights: { stable: 100 } }, other, leaving);
-    // Nothing reached the app, so any method may go again: GET and DELETE alike.
-    expect(await get(leaving.url)).toMatchObject({ status: 200, app: 'stable' });
+    // Nothing reached the app, so any method may go again: GET and DELETE alike. The answer closes
+    // the client's connection, so that its next request reaches a pod whose app is there.
+    const answer = await get(leaving.url);
+    expect(answer).toMatchObject({ status: 200, app: 'stable' });
+    expect(answer.headers.get('connection')).toBe('close');
     expect(await get(leaving.url, {}, { method: 'DELETE' })).toMatchObject({ status: 200, app: 'stable' });
     expect(
       await leaving.metric('switchyard_routing_decisions_total', { track: 'stable', reason: 'fallback' }),
