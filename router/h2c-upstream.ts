@@ -44,6 +44,15 @@ export class NoPrefaceError extends Error {
   }
 }
 
+/**
+ * Whether `error` came while connecting (a refused or reset handshake, an unknown host): nothing was
+ * sent on that connection.
+ */
+export function failedConnecting(error: Error): boolean {
+  const { syscall } = error as NodeJS.ErrnoException;
+  return syscall === 'connect' || syscall === 'getaddrinfo';
+}
+
 /** Streams a session takes before the upstream's SETTINGS say how many it allows (node's default). */
 const DEFAULT_MAX_STREAMS = 100;
 
@@ -70,8 +79,6 @@ class Session {
   retired = false;
   /** Why the session failed (a refused connection): what its streams report. */
   error: Error | null = null;
-  /** The TCP connection is up. */
-  connected = false;
   /** The upstream's SETTINGS arrived: from now on a stream may have been processed. */
   established = false;
   /** Date.now() after which the session takes no new streams (maxAgeMs). */
@@ -84,9 +91,6 @@ class Session {
     session.on('error', (error: Error) => {
       this.error ??= error;
       this.retired = true;
-    });
-    session.once('connect', () => {
-      this.connected = true;
     });
     session.once('remoteSettings', () => {
       this.established = true;
@@ -243,7 +247,7 @@ class Exchange {
     if (!this.#responded && this.#stream.rstCode === this.#refusedCode) return new StreamRefusedError();
     const session = this.#session;
     const reason = session.error ?? this.#streamError();
-    return session.connected && !session.established ? new NoPrefaceError(reason) : reason;
+    return session.established || failedConnecting(reason) ? reason : new NoPrefaceError(reason);
   }
 
   #streamError(): Error {

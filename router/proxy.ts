@@ -8,7 +8,7 @@ import type { RouteTable } from '../api/routes.js';
 import type { RouterConfig } from './config.js';
 import { type CompiledRoutes, compileRoutes, type Decision, type Random } from './decide.js';
 import { GrpcAnswer, isGrpcContentType, type Trailers } from './grpc.js';
-import { H2cPool, StreamRefusedError } from './h2c-upstream.js';
+import { failedConnecting, H2cPool, StreamRefusedError } from './h2c-upstream.js';
 import { downstreamHeaders, upstreamHeaders } from './headers.js';
 import { HOP_HEADER, type HopSecret, HopVerdict } from './hop.js';
 import { CLIENT_CLOSED_REQUEST, codeClassOf, type RouterMetrics, type UpstreamErrorKind } from './metrics.js';
@@ -53,7 +53,9 @@ const KIND_BY_CODE: Readonly<Record<string, UpstreamErrorKind>> = {
 
 export function errorKind(error: Error): UpstreamErrorKind {
   const code = (error as { code?: unknown }).code;
-  return (typeof code === 'string' && KIND_BY_CODE[code]) || 'reset';
+  const kind = (typeof code === 'string' && KIND_BY_CODE[code]) || 'reset';
+  // A handshake reset by the peer (a Service's user-space proxy finding no pod) sent nothing either.
+  return kind === 'reset' && failedConnecting(error) ? 'connect' : kind;
 }
 
 const IDEMPOTENT: Readonly<Record<string, true>> = {

@@ -513,6 +513,28 @@ describe('8. unreachable upstreams', () => {
     expect(post).toMatchObject({ status: 200, app: 'stable', body: { method: 'POST', bytes: 5 } });
   });
 
+  it("canary's connection reset during the handshake (a Service proxy without a pod): a POST goes to stable, body and all", async () => {
+    const resetting = createTcpServer((socket) => {
+      socket.on('error', () => {});
+      socket.resetAndDestroy();
+    });
+    servers.push(resetting);
+    await new Promise<void>((resolve) => resetting.listen(0, '127.0.0.1', resolve));
+    const r = await router({
+      local: stable.url,
+      table: {
+        tracks: {
+          stable: stable.url,
+          canary: `http://127.0.0.1:${(resetting.address() as AddressInfo).port}`,
+        },
+        weights: { stable: 0, canary: 100 },
+      },
+    });
+    const post = await get(r.url, { 'content-type': 'text/plain' }, { method: 'POST', body: 'order' });
+    expect(post).toMatchObject({ status: 200, app: 'stable', body: { method: 'POST', bytes: 5 } });
+    expect(await r.metric('switchyard_upstream_errors_total', { track: 'canary', kind: 'connect' })).toBe(1);
+  });
+
   it('canary closing the connection unanswered: a GET is retried on stable, a POST is answered 502', async () => {
     // The canary's second request on its first connection: closed unanswered (see closingApp).
     const afterOneAnswer = async (method: string): Promise<Answer> => {
