@@ -7,10 +7,10 @@
 // Usage: node grpc.mjs <checkout> <node binary for the router> <router env as JSON>
 import { spawn } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import * as grpc from '@grpc/grpc-js';
+import { freePort } from './free-port.mjs';
 
 const [checkout, node, routerEnvJson] = process.argv.slice(2);
 const ROUNDS = 2;
@@ -27,17 +27,6 @@ const children = [];
 process.on('exit', () => {
   for (const child of children) child.kill('SIGKILL');
 });
-
-async function freePort() {
-  return new Promise((resolvePort, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address();
-      server.close(() => resolvePort(port));
-    });
-  });
-}
 
 function start(command, args, env) {
   const child = spawn(command, args, {
