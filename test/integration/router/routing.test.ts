@@ -536,21 +536,17 @@ describe('8. unreachable upstreams', () => {
   });
 
   it('canary closing the connection unanswered: a GET is retried on stable, a POST is answered 502', async () => {
-    // The canary's second request on its first connection: closed unanswered (see closingApp).
-    const afterOneAnswer = async (method: string): Promise<Answer> => {
-      const r = await router({
+    const canaryClosing = async () =>
+      router({
         local: stable.url,
         table: {
           tracks: { stable: stable.url, canary: (await closingApp()).url },
           weights: { stable: 0, canary: 100 },
         },
       });
-      expect(await get(r.url)).toMatchObject({ status: 200, app: 'closing' });
-      return get(r.url, {}, { method });
-    };
-    expect(await afterOneAnswer('GET')).toMatchObject({ status: 200, app: 'stable' });
+    expect(await afterOneAnswer(await canaryClosing(), 'GET')).toMatchObject({ status: 200, app: 'stable' });
     // It may have been processed before the connection closed.
-    expect(await afterOneAnswer('POST')).toMatchObject({
+    expect(await afterOneAnswer(await canaryClosing(), 'POST')).toMatchObject({
       status: 502,
       body: { error: 'upstream_unavailable', track: 'canary', kind: 'reset' },
     });
@@ -653,21 +649,19 @@ describe('8. unreachable upstreams', () => {
 
   it('the local app closing a kept connection as a request goes out: an idempotent one goes to another pod of its track', async () => {
     const other = await router({ local: stable.url, hopSecret: 'hop-token' });
-    // Each time on a router's first connection to its app: one request answered, then the race.
-    const leaving = async (method: string): Promise<{ answer: Answer; r: TestRouter }> => {
+    const leaving = async (): Promise<TestRouter> => {
       const r = await router({ local: (await closingApp()).url, hopSecret: 'hop-token' });
       await shareTable({ tracks: { stable: other.url }, weights: { stable: 100 } }, other, r);
-      expect(await get(r.url)).toMatchObject({ status: 200, app: 'closing' });
-      return { answer: await get(r.url, {}, { method }), r };
+      return r;
     };
-    const { answer, r } = await leaving('GET');
-    expect(answer).toMatchObject({ status: 200, app: 'stable' });
+    const r = await leaving();
+    expect(await afterOneAnswer(r, 'GET')).toMatchObject({ status: 200, app: 'stable' });
     expect(
       await r.metric('switchyard_routing_decisions_total', { track: 'stable', reason: 'fallback' }),
     ).toBe(1);
     expect(await r.metric('switchyard_upstream_errors_total', { track: 'stable', kind: 'reset' })).toBe(1);
     // A POST may have been processed before the connection closed: not sent again.
-    expect((await leaving('POST')).answer).toMatchObject({
+    expect(await afterOneAnswer(await leaving(), 'POST')).toMatchObject({
       status: 502,
       body: { track: 'stable', kind: 'reset' },
     });
@@ -675,8 +669,8 @@ describe('8. unreachable upstreams', () => {
 
   it("another track's router closing a kept connection as an idempotent request goes out: the track's Service is asked again", async () => {
     // A closing app stands for the stable track's Service, whose pod's router went away.
-    const hopping = async (method: string): Promise<{ answer: Answer; c: TestRouter }> => {
-      const c = await router({
+    const hopping = async (): Promise<TestRouter> =>
+      router({
         local: canary.url,
         track: 'canary',
         table: {
@@ -684,16 +678,13 @@ describe('8. unreachable upstreams', () => {
           weights: { stable: 100, canary: 0 },
         },
       });
-      expect(await get(c.url)).toMatchObject({ status: 200, app: 'closing' });
-      return { answer: await get(c.url, {}, { method }), c };
-    };
-    const { answer, c } = await hopping('GET');
+    const c = await hopping();
     // Asked again: a new connection, its first request answered.
-    expect(answer).toMatchObject({ status: 200, app: 'closing' });
+    expect(await afterOneAnswer(c, 'GET')).toMatchObject({ status: 200, app: 'closing' });
     expect(
       await c.metric('switchyard_routing_decisions_total', { track: 'stable', reason: 'fallback' }),
     ).toBe(1);
-    expect((await hopping('POST')).answer.status).toBe(502);
+    expect((await afterOneAnswer(await hopping(), 'POST')).status).toBe(502);
   });
 
   it('the local app going away: clients on keep-alive connections are sent to reconnect', async () => {
@@ -728,6 +719,15 @@ describe('8. unreachable upstreams', () => {
     await idle.closed; // closed by the router, without a request of its own
   });
 });
+
+/**
+ * `method` as the second request on `r`'s first connection to a closingApp: the first, a GET, is
+ * answered there; this one meets the connection closing.
+ */
+async function afterOneAnswer(r: TestRouter, method: string): Promise<Answer> {
+  expect(await get(r.url)).toMatchObject({ status: 200, app: 'closing' });
+  return get(r.url, {}, { method });
+}
 
 /**
  * An HTTP/1.1 upstream (`x-app: closing`) that answers the first request of each connection and keeps
