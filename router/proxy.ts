@@ -404,7 +404,8 @@ class ProxyRequest extends Expiring implements Dispatcher.DispatchHandler {
    */
   #retryTarget(kind: UpstreamErrorKind): { index: number; elsewhere: boolean } | null {
     const decision = this.#decision;
-    if (decision.reason === 'fallback' || kind === 'timeout') return null;
+    // A mirrored copy is fire-and-forget: sent on, it would be served twice by the live version.
+    if (decision.reason === 'fallback' || kind === 'timeout' || this.#mirror) return null;
     const safe =
       kind === 'connect'
         ? this.#body === null || this.#answer === null

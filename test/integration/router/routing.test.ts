@@ -311,6 +311,30 @@ describe('6. mirroring', () => {
     );
   });
 
+  it("a copy the mirror track's app refuses is not sent on: the live version serves each request once", async () => {
+    const { s, c } = await pair(
+      { mirror: { track: 'canary', percent: 100 } },
+      undefined,
+      undefined,
+      await deadUrl(),
+    );
+    for (const method of ['GET', 'POST']) {
+      const answer = await get(
+        s.url,
+        { 'content-type': 'text/plain' },
+        { method, ...(method === 'POST' && { body: 'order' }) },
+      );
+      expect(answer).toMatchObject({ status: 200, app: 'stable' });
+    }
+    await waitFor(
+      'both copies failed at the canary router',
+      () => c.metric('switchyard_mirrored_requests_total', { track: 'canary', code_class: 'error' }),
+      equalTo(2),
+    );
+    expect(stable.seen.map((seen) => seen.method)).toEqual(['GET', 'POST']);
+    expect(await c.metric('switchyard_routing_decisions_total', { reason: 'fallback' })).toBe(0);
+  });
+
   it('a copy its target never answers is given up after the headers timeout, counted as an error', async () => {
     const silent = await startApp('silent-canary', (req) => {
       req.resume(); // reads the copy, never answers
