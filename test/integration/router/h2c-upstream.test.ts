@@ -17,6 +17,7 @@ import * as grpc from '@grpc/grpc-js';
 import { afterEach, describe, expect, it } from 'vitest';
 import { equalTo, waitFor } from '../../support/wait-for.js';
 import { CHAT, client, closeClients, type GrpcApp, identity, SAY, say, startGrpcApp } from './grpc-app.js';
+import type { RouterConfig } from '../../../router/config.js';
 import { H2cPool } from '../../../router/h2c-upstream.js';
 import { request } from '../../../router/undici.js';
 import { deadUrl, shareTable, startService, startTestRouter, type TestRouter } from './helpers.js';
@@ -44,6 +45,15 @@ async function h2cRouter(options: Parameters<typeof startTestRouter>[0]): Promis
   return started;
 }
 
+/** A pod's h2c router whose table has only its own track: every request goes to `local`. */
+async function appRouter(local: string, config: Partial<RouterConfig> = {}): Promise<TestRouter> {
+  return h2cRouter({
+    local,
+    table: { tracks: { stable: await deadUrl() }, weights: { stable: 100 } },
+    config,
+  });
+}
+
 /** A pod: its app behind its injected router; `ready` while it is among the Service's endpoints. */
 interface Pod {
   readonly app: GrpcApp;
@@ -53,10 +63,7 @@ interface Pod {
 
 async function pod(name: string): Promise<Pod> {
   const started = await app(name);
-  const router = await h2cRouter({
-    local: started.url,
-    table: { tracks: { stable: await deadUrl() }, weights: { stable: 100 } },
-  });
+  const router = await appRouter(started.url);
   return { app: started, router, ready: true };
 }
 
@@ -150,10 +157,7 @@ describe('the app going away under gRPC clients (--protocol h2c)', () => {
   });
 
   it('an app that is not there: each call is refused (REFUSED_STREAM), retried once by gRPC, then UNAVAILABLE', async () => {
-    const lost = await h2cRouter({
-      local: await deadUrl(),
-      table: { tracks: { stable: await deadUrl() }, weights: { stable: 100 } },
-    });
+    const lost = await appRouter(await deadUrl());
     expect((await say(lost.url, 'hello')).code).toBe(grpc.status.UNAVAILABLE);
     // The call and the client's transparent retry: each refused connection counted as an error.
     expect(await lost.metric('switchyard_upstream_errors_total', { kind: 'connect' })).toBe(2);
@@ -203,10 +207,7 @@ describe('the app going away under gRPC clients (--protocol h2c)', () => {
 describe('connections to the upstream', () => {
   it('concurrent calls to the app share one HTTP/2 connection', async () => {
     const upstream = await plainH2App(50);
-    const router = await h2cRouter({
-      local: upstream.url,
-      table: { tracks: { stable: await deadUrl() }, weights: { stable: 100 } },
-    });
+    const router = await appRouter(upstream.url);
     const session = connectHttp2(router.url);
     try {
       const statuses = await Promise.all(
@@ -289,10 +290,7 @@ describe('connections to the upstream', () => {
         req.resume();
       };
     });
-    const router = await h2cRouter({
-      local: await listening(upstream),
-      table: { tracks: { stable: await deadUrl() }, weights: { stable: 100 } },
-    });
+    const router = await appRouter(await listening(upstream));
     const session = connectHttp2(router.url);
     try {
       const stream = session.request({ ':method': 'POST', ':path': '/' });
@@ -345,10 +343,7 @@ describe('connections to the upstream', () => {
       };
       write();
     });
-    const router = await h2cRouter({
-      local: await listening(upstream),
-      table: { tracks: { stable: await deadUrl() }, weights: { stable: 100 } },
-    });
+    const router = await appRouter(await listening(upstream));
     const session = connectHttp2(router.url);
     try {
       const stream = session.request({ ':method': 'GET', ':path': '/' });
@@ -374,8 +369,7 @@ describe('timeouts over HTTP/2', () => {
   it("a gRPC call runs to its own deadline: the router's headers and body timeouts do not cut it", async () => {
     const grpcApp = await app('stable');
     const config = { headersTimeoutMs: 100, bodyTimeoutMs: 100 };
-    const table = { tracks: { stable: await deadUrl() }, weights: { stable: 100 } };
-    const router = await h2cRouter({ local: grpcApp.url, table, config });
+    const router = await appRouter(grpcApp.url, config);
     // An answer that starts after the headers timeout (a server stream's first message, say).
     expect(await say(router.url, 'slow')).toMatchObject({ text: 'stable:slow', code: grpc.status.OK });
     // A stream silent for longer than the body timeout.
@@ -394,7 +388,7 @@ describe('timeouts over HTTP/2', () => {
 
     // Other HTTP/2 requests keep the router's timeouts.
     const slowApp = await plainH2App(300);
-    const plain = await h2cRouter({ local: slowApp.url, table, config });
+    const plain = await appRouter(slowApp.url, config);
     const session = connectHttp2(plain.url);
     try {
       expect(await h2Status(session, { ':method': 'GET', ':path': '/' })).toBe(504);
