@@ -155,6 +155,39 @@ function rawHeaders(headers: IncomingHttpHeaders): Buffer[] {
   return raw;
 }
 
+/**
+ * Streams a request body to the upstream, each chunk held until the end of the event-loop turn it
+ * came in. A unary gRPC call arrives as HEADERS and one DATA frame that ends the stream, so its end
+ * comes in that turn too, and the chunk goes out with END_STREAM: one frame and one write, where
+ * piping it sent an empty DATA frame in a write of its own that woke the app once more (node ends a
+ * stream only once its pending writes are on the wire). node writes a session's frames at the end
+ * of the turn anyway (setImmediate), so holding a chunk that long delays nothing.
+ */
+function sendBody(body: NodeJS.ReadableStream, stream: ClientHttp2Stream): void {
+  let held: Buffer | null = null;
+  const flush = (): void => {
+    const chunk = held;
+    held = null;
+    if (chunk === null || stream.destroyed) return;
+    if (!stream.write(chunk)) {
+      body.pause();
+      stream.once('drain', () => body.resume());
+    }
+  };
+  body.on('data', (chunk: Buffer) => {
+    if (held === null) setImmediate(flush);
+    else flush();
+    held = chunk;
+  });
+  body.on('end', () => {
+    const chunk = held;
+    held = null;
+    if (stream.destroyed) return;
+    if (chunk === null) stream.end();
+    else stream.end(chunk);
+  });
+}
+
 /** One request's stream, reporting to its undici handler. */
 class Exchange {
   readonly #session: Session;
@@ -209,7 +242,7 @@ class Exchange {
     if (Buffer.isBuffer(body)) stream.end(body);
     else if (body != null) {
       body.on('error', (error: Error) => this.#abort(error));
-      body.pipe(stream);
+      sendBody(body, stream);
     }
   }
 

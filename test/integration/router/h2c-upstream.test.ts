@@ -11,8 +11,12 @@ import {
   type Http2Server,
   type OutgoingHttpHeaders,
 } from 'node:http2';
-import type { Server } from 'node:net';
-import type { AddressInfo } from 'node:net';
+import {
+  type AddressInfo,
+  connect as connectTcp,
+  createServer as createTcpServer,
+  type Server,
+} from 'node:net';
 import * as grpc from '@grpc/grpc-js';
 import { afterEach, describe, expect, it } from 'vitest';
 import { equalTo, waitFor } from '../../support/wait-for.js';
@@ -322,6 +326,30 @@ describe('connections to the upstream', () => {
     }
   });
 
+  it('a request whose body came with its end goes on in one DATA frame that ends the stream', async () => {
+    const upstream = createHttp2Server((req, res) => {
+      req.resume();
+      req.on('end', () => res.end('ok'));
+    });
+    const wire = await recordingRelay(await listening(upstream));
+    const router = await appRouter(wire.url);
+    const session = connectHttp2(router.url);
+    try {
+      // A unary gRPC call's shape: HEADERS, then one DATA frame with END_STREAM. The second goes on
+      // a connection to the app that is up (the first waited for it, its body with it).
+      for (const body of ['hello', 'again']) {
+        expect(await h2Status(session, { ':method': 'POST', ':path': '/' }, body)).toBe(200);
+      }
+    } finally {
+      session.close();
+    }
+    // Piped, the body went as DATA "again" and an empty DATA frame with END_STREAM, in two writes.
+    expect(dataFrames(wire.sent())).toEqual([
+      { length: 5, endStream: true },
+      { length: 5, endStream: true },
+    ]);
+  });
+
   it('respects back-pressure: an answer the client does not read stops the app writing', async () => {
     const chunk = Buffer.alloc(64 * 1024, 'x');
     let written = 0;
@@ -413,6 +441,39 @@ async function plainH2App(delayMs: number): Promise<{ url: string; sessions: num
   counts.url = await listening(upstream);
   return counts;
 }
+
+/** A TCP relay to `target` that keeps the bytes its clients sent. */
+async function recordingRelay(target: string): Promise<{ url: string; sent: () => Buffer }> {
+  const chunks: Buffer[] = [];
+  const relay = createTcpServer((client) => {
+    const upstream = connectTcp({ port: Number(new URL(target).port), host: '127.0.0.1' });
+    client.on('data', (chunk: Buffer) => chunks.push(chunk));
+    client.pipe(upstream).pipe(client);
+    client.on('close', () => upstream.destroy());
+    upstream.on('close', () => client.destroy());
+  });
+  servers.push(relay);
+  await new Promise<void>((resolve) => relay.listen(0, '127.0.0.1', resolve));
+  return {
+    url: `http://127.0.0.1:${(relay.address() as AddressInfo).port}`,
+    sent: () => Buffer.concat(chunks),
+  };
+}
+
+/** The DATA frames of the requests in a client's bytes of an HTTP/2 connection (RFC 9113 4.1). */
+function dataFrames(bytes: Buffer): { length: number; endStream: boolean }[] {
+  const frames: { length: number; endStream: boolean }[] = [];
+  for (let at = HTTP2_CLIENT_PREFACE_LENGTH; at + 9 <= bytes.length; ) {
+    const length = bytes.readUIntBE(at, 3);
+    const [type, flags] = [bytes[at + 3], bytes[at + 4]!];
+    if (type === 0x0) frames.push({ length, endStream: (flags & 0x1) !== 0 });
+    at += 9 + length;
+  }
+  return frames;
+}
+
+/** `PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n`, before the client's first frame. */
+const HTTP2_CLIENT_PREFACE_LENGTH = 24;
 
 /** Starts `upstream` on a free port (closed after each test); its URL. */
 async function listening(upstream: Http2Server): Promise<string> {
