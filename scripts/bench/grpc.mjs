@@ -1,5 +1,6 @@
-// The gRPC part of `make bench`: unary calls with @grpc/grpc-js at both ends, straight to the app and
-// through the router (`--protocol h2c`), on loopback. The app is the e2e's greeter
+// The gRPC part of `make bench`: unary calls with @grpc/grpc-js at both ends, straight to the app,
+// through the router (`--protocol h2c`) and, as the reference a proxy is measured against, through a
+// minimal node:http2 proxy (http2-proxy.mjs), on loopback. The app is the e2e's greeter
 // (test/e2e/cluster/fixtures/greeter.mjs) in its own process; the client is this process.
 // For each target, alternating over ROUNDS rounds and keeping the best round: p50 of one caller
 // making calls one after another, and calls/s of CALLERS callers sharing one channel (a gRPC client's
@@ -8,13 +9,15 @@
 import { spawn } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import * as grpc from '@grpc/grpc-js';
 import { freePort } from './free-port.mjs';
 
 const [checkout, node, routerEnvJson] = process.argv.slice(2);
 const ROUNDS = 2;
-const WARMUP_CALLS = 500;
+// A node process keeps compiling its hot code over the first thousands of calls.
+const WARMUP_CALLS = 2000;
 const SEQUENTIAL_CALLS = 3000;
 const CALLERS = 20;
 const CONCURRENT_SECONDS = 4;
@@ -127,9 +130,21 @@ async function main() {
     ],
     JSON.parse(routerEnvJson),
   );
+  const proxyPort = await freePort();
+  start(
+    node,
+    [
+      fileURLToPath(new URL('http2-proxy.mjs', import.meta.url)),
+      String(proxyPort),
+      `http://127.0.0.1:${appPort}`,
+    ],
+    {},
+  );
+  const channel = (port) => new grpc.Client(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
   const targets = [
-    { name: 'direct', client: new grpc.Client(`127.0.0.1:${appPort}`, grpc.credentials.createInsecure()) },
-    { name: 'router', client: new grpc.Client(`127.0.0.1:${routerPort}`, grpc.credentials.createInsecure()) },
+    { name: 'direct', client: channel(appPort) },
+    { name: 'router', client: channel(routerPort) },
+    { name: 'minimal http2 proxy', client: channel(proxyPort) },
   ];
   for (const target of targets) {
     await ready(target.client);
@@ -144,16 +159,19 @@ async function main() {
       target.rate = Math.max(target.rate, await concurrentRate(target.client));
     }
   }
-  const [direct, router] = targets;
+  const [direct, router, proxy] = targets;
   for (const target of targets) target.client.close();
   process.stdout.write(
     `${JSON.stringify({
       grpc_direct_p50_us: Math.round(direct.p50),
       grpc_router_p50_us: Math.round(router.p50),
+      grpc_proxy_p50_us: Math.round(proxy.p50),
       grpc_added_p50_us: Math.round(router.p50 - direct.p50),
       grpc_direct_calls_per_s: Math.round(direct.rate),
       grpc_router_calls_per_s: Math.round(router.rate),
+      grpc_proxy_calls_per_s: Math.round(proxy.rate),
       grpc_ratio_router_direct: Number((router.rate / direct.rate).toFixed(3)),
+      grpc_ratio_router_proxy: Number((router.rate / proxy.rate).toFixed(3)),
       grpc_callers: CALLERS,
     })}\n`,
   );

@@ -399,7 +399,7 @@ async function main() {
     `router above the node http server floor on this runtime: ${signed(router.rss - floor.rss, 1)} MB RSS, ${signed(router.cpuPer1k - floor.cpuPer1k, 3)} CPU-s per 1k\n`,
   );
   process.stdout.write(
-    `gRPC, ${grpcSummary.grpc_callers} callers on one channel: router ${grpcSummary.grpc_router_calls_per_s} calls/s, direct ${grpcSummary.grpc_direct_calls_per_s} (${grpcSummary.grpc_ratio_router_direct}x); one caller: p50 ${grpcSummary.grpc_router_p50_us} us, direct ${grpcSummary.grpc_direct_p50_us} (added ${grpcSummary.grpc_added_p50_us} us)\n`,
+    `gRPC, ${grpcSummary.grpc_callers} callers on one channel: router ${grpcSummary.grpc_router_calls_per_s} calls/s, minimal http2 proxy ${grpcSummary.grpc_proxy_calls_per_s} (${grpcSummary.grpc_ratio_router_proxy}x), direct ${grpcSummary.grpc_direct_calls_per_s} (${grpcSummary.grpc_ratio_router_direct}x); one caller: p50 ${grpcSummary.grpc_router_p50_us} us, minimal http2 proxy ${grpcSummary.grpc_proxy_p50_us}, direct ${grpcSummary.grpc_direct_p50_us} (added ${grpcSummary.grpc_added_p50_us} us)\n`,
   );
   const load = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
   process.stdout.write(
