@@ -4,12 +4,21 @@
 import http2 from 'node:http2';
 
 const [listenPort, upstream] = process.argv.slice(2);
-const app = http2.connect(upstream);
 const server = http2.createServer();
+let app = null;
+
+/** The session to the app; a new one when the last failed (the app was not listening yet). */
+function appSession() {
+  if (app === null || app.destroyed || app.closed) {
+    app = http2.connect(upstream);
+    app.on('error', () => {}); // its streams fail with it
+  }
+  return app;
+}
 
 server.on('stream', (stream, headers) => {
   const { ':scheme': _scheme, ':authority': _authority, ...forwarded } = headers;
-  const call = app.request(forwarded, { endStream: stream.endAfterHeaders });
+  const call = appSession().request(forwarded, { endStream: stream.endAfterHeaders });
   stream.pipe(call);
   let trailers = {};
   call.on('trailers', (received) => {
@@ -26,5 +35,6 @@ server.on('stream', (stream, headers) => {
 server.listen(Number(listenPort), '127.0.0.1', () => process.stdout.write('ready\n'));
 process.on('SIGTERM', () => {
   server.close();
+  if (app === null) process.exit(0);
   app.close(() => process.exit(0));
 });
