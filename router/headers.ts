@@ -166,3 +166,14 @@ export function downstreamHeaders(
   if (close) out.push('connection', 'close');
   return out;
 }
+
+/** A flat [name, value, ...] list as an object of lower-case names; repeated names get arrays. */
+export function headerObject(flat: readonly string[]): Record<string, string | string[]> {
+  const headers: Record<string, string | string[]> = {};
+  for (let i = 0; i < flat.length; i += 2) {
+    const name = flat[i]!.toLowerCase();
+    const seen = headers[name];
+    headers[name] = seen === undefined ? flat[i + 1]! : [seen, flat[i + 1]!].flat();
+  }
+  return headers;
+}

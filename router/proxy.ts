@@ -2,14 +2,14 @@
 // or the next router through one undici Pool per upstream and streams the answer back.
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
 import type { Readable, TransformCallback } from 'node:stream';
 import type { RouteTable } from '../api/routes.js';
 import type { RouterConfig } from './config.js';
 import { type CompiledRoutes, compileRoutes, type Decision, type Random } from './decide.js';
 import { GrpcAnswer, isGrpcContentType, type Trailers } from './grpc.js';
 import { failedConnecting, H2cPool, StreamRefusedError } from './h2c-upstream.js';
-import { downstreamHeaders, upstreamHeaders } from './headers.js';
+import type { H2cRequest, H2cResponse } from './h2c-stream.js';
+import { downstreamHeaders, headerObject, upstreamHeaders } from './headers.js';
 import { HOP_HEADER, type HopSecret, HopVerdict } from './hop.js';
 import { CLIENT_CLOSED_REQUEST, codeClassOf, type RouterMetrics, type UpstreamErrorKind } from './metrics.js';
 import { Expiring, Timeouts } from './timeouts.js';
@@ -67,11 +67,17 @@ const IDEMPOTENT: Readonly<Record<string, true>> = {
   DELETE: true,
 };
 
-function hasBody(req: IncomingMessage): boolean {
-  // HTTP/2 marks a request without a body on its HEADERS frame; gRPC bodies have no length.
-  if (req.httpVersionMajor === 2) return !(req as unknown as Http2ServerRequest).stream.endAfterHeaders;
+/** What the upstream gets as the request's body: the request itself, its HTTP/2 stream, or null. */
+function requestBody(req: IncomingMessage): Readable | null {
+  if (req.httpVersionMajor === 2) {
+    // HTTP/2 marks a request without a body on its HEADERS frame; gRPC bodies have no length.
+    const { stream } = req as unknown as H2cRequest;
+    return stream.endAfterHeaders ? null : stream;
+  }
   const length = req.headers['content-length'];
-  return (length !== undefined && length !== '0') || req.headers['transfer-encoding'] !== undefined;
+  return (length !== undefined && length !== '0') || req.headers['transfer-encoding'] !== undefined
+    ? req
+    : null;
 }
 
 /**
@@ -227,7 +233,7 @@ class ProxyRequest extends Expiring implements Dispatcher.DispatchHandler {
     const headers = downstreamHeaders(rawHeaders, this.#decision.setCookie, close);
     if (answer?.readHeaders(rawHeaders)) {
       // A gRPC Trailers-Only answer (an error without messages): clients read its status only from
-      // a HEADERS frame that ends the stream, which node's compatibility response never sends.
+      // a HEADERS frame that ends the stream, which a response waiting for trailers never sends.
       respondTrailersOnly(this.#res, statusCode, headers);
       this.#finish(answer.countedStatus(statusCode));
       return true;
@@ -587,25 +593,14 @@ function reuse<P>(next: Map<string, P>, current: ReadonlyMap<string, P>, origin:
   return found;
 }
 
-/** A flat [name, value, ...] list as an object of lower-case names; repeated names get arrays. */
-function headerObject(flat: readonly string[]): Record<string, string | string[]> {
-  const headers: Record<string, string | string[]> = {};
-  for (let i = 0; i < flat.length; i += 2) {
-    const name = flat[i]!.toLowerCase();
-    const seen = headers[name];
-    headers[name] = seen === undefined ? flat[i + 1]! : [seen, flat[i + 1]!].flat();
-  }
-  return headers;
-}
-
 function refuseStream(res: ServerResponse): void {
-  const { stream } = res as unknown as Http2ServerResponse;
+  const { stream } = res as unknown as H2cResponse;
   const { NGHTTP2_REFUSED_STREAM } = process.getBuiltinModule('node:http2').constants;
   if (!stream.destroyed) stream.close(NGHTTP2_REFUSED_STREAM);
 }
 
 function respondTrailersOnly(res: ServerResponse, statusCode: number, flat: readonly string[]): void {
-  const { stream } = res as unknown as Http2ServerResponse;
+  const { stream } = res as unknown as H2cResponse;
   // A client that reset the stream meanwhile gets nothing; the app’s answer is measured all the same.
   if (stream.destroyed) return;
   const headers = headerObject(flat);
@@ -770,7 +765,7 @@ export class DataPlane {
     this.active++;
     let decision: Decision;
     let mirror = false;
-    let body: Readable | null = hasBody(req) ? req : null;
+    let body = requestBody(req);
     const hopValue = req.headers[HOP_HEADER];
     const verdict = hopValue === undefined ? HopVerdict.Forged : this.hop.check(hopValue);
     if (verdict !== HopVerdict.Forged) {

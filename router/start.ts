@@ -1,7 +1,8 @@
 // Wires the router together: proxy server, admin server, route source (file or control), hop secret,
 // metrics. `startRouter` is what the CLI, the demo and the tests embed.
 
-import type { Http2Session } from 'node:http2';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Http2Session, IncomingHttpHeaders, ServerHttp2Stream } from 'node:http2';
 import type { AddressInfo, Server, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -13,6 +14,8 @@ import type { HostPort } from '../api/flags.js';
 import type { RouterConfig } from './config.js';
 import { type ControlClient, startControlClient } from './control.js';
 import type { Random } from './decide.js';
+import { H2cRequest, H2cResponse } from './h2c-stream.js';
+import type { ForwardedFrom } from './headers.js';
 import { HopSecret } from './hop.js';
 import { createRouterMetrics } from './metrics.js';
 import { DataPlane } from './proxy.js';
@@ -185,11 +188,19 @@ function h2cFront(config: RouterConfig, proxy: DataPlane, random: Random, logger
   http1.server.emit('listening');
   const { createServer: createH2cServer } = process.getBuiltinModule('node:http2');
   const sessions = new Set<Http2Session>();
-  // The compatibility API's request and response have the members the data plane uses.
-  const http2 = createH2cServer({}, proxy.handle as unknown as Parameters<typeof createH2cServer>[1]);
+  // No request listener: node's compatibility layer stays out (router/h2c-stream.ts).
+  const http2 = createH2cServer({});
   http2.on('session', (session: Http2Session) => {
     sessions.add(session);
     session.once('close', () => sessions.delete(session));
+    const from: ForwardedFrom = { remoteAddress: session.socket.remoteAddress };
+    session.on('stream', (stream: ServerHttp2Stream, headers: IncomingHttpHeaders) => {
+      // They carry the members of IncomingMessage and ServerResponse the data plane uses.
+      proxy.handle(
+        new H2cRequest(stream, headers, from) as unknown as IncomingMessage,
+        new H2cResponse(stream) as unknown as ServerResponse,
+      );
+    });
     // Idle sessions end like idle keep-alive connections; close() lets open streams finish.
     session.setTimeout(config.idleTimeoutMs, () => session.close());
     // A connection accepted just before the drain began: its GOAWAY goes out at once.

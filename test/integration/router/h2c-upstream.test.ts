@@ -7,8 +7,10 @@
 import {
   type ClientHttp2Session,
   connect as connectHttp2,
+  constants,
   createServer as createHttp2Server,
   type Http2Server,
+  type IncomingHttpHeaders,
   type OutgoingHttpHeaders,
 } from 'node:http2';
 import {
@@ -348,6 +350,45 @@ describe('connections to the upstream', () => {
       { length: 5, endStream: true },
       { length: 5, endStream: true },
     ]);
+  });
+
+  it('passes 103 Early Hints on, then the answer', async () => {
+    const upstream = createHttp2Server((_req, res) => {
+      res.writeEarlyHints({ link: '</style.css>; rel=preload; as=style' });
+      res.end('ok');
+    });
+    const router = await appRouter(await listening(upstream));
+    const session = connectHttp2(router.url);
+    try {
+      const stream = session.request({ ':method': 'GET', ':path': '/' });
+      const interim: IncomingHttpHeaders[] = [];
+      stream.on('headers', (headers) => interim.push(headers));
+      const status = await new Promise<number>((resolve, reject) => {
+        stream.on('response', (headers) => resolve(Number(headers[':status'])));
+        stream.on('error', reject);
+      });
+      stream.resume();
+      expect(status).toBe(200);
+      expect(interim).toMatchObject([{ ':status': 103, link: '</style.css>; rel=preload; as=style' }]);
+    } finally {
+      session.close();
+    }
+  });
+
+  it('a client resetting its stream with an error code leaves the router serving', async () => {
+    const slowApp = await plainH2App(200);
+    const router = await appRouter(slowApp.url);
+    const session = connectHttp2(router.url);
+    try {
+      const stream = session.request({ ':method': 'GET', ':path': '/' });
+      stream.on('error', () => {});
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      stream.close(constants.NGHTTP2_INTERNAL_ERROR);
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      expect(await h2Status(session, { ':method': 'GET', ':path': '/' })).toBe(200);
+    } finally {
+      session.close();
+    }
   });
 
   it('respects back-pressure: an answer the client does not read stops the app writing', async () => {
