@@ -3,6 +3,8 @@
 // status, as the HTTP status gRPC's HTTP gateways give it (grpc-gateway's HTTPStatusFromCode), so
 // success rate and analysis see UNAVAILABLE as a 503 and NOT_FOUND as a 404.
 
+import { headerText, type RawHeaders } from './headers.js';
+
 /** Indexed by gRPC status code, 0 (OK) to 16 (UNAUTHENTICATED). */
 const HTTP_STATUS_BY_GRPC_CODE: readonly number[] = [
   200, // OK
@@ -51,11 +53,11 @@ export class GrpcAnswer {
   #status: string | undefined;
 
   /** Reads the response headers; true for a gRPC Trailers-Only answer (its status is already here). */
-  readHeaders(raw: readonly Buffer[]): boolean {
+  readHeaders(raw: Readonly<RawHeaders>): boolean {
     for (let i = 0; i < raw.length; i += 2) {
-      const name = raw[i]!.toString('latin1').toLowerCase();
-      if (name === 'content-type') this.grpc = isGrpcContentType(raw[i + 1]!.toString('latin1'));
-      else if (name === 'grpc-status') this.#status = raw[i + 1]!.toString('latin1');
+      const name = headerText(raw[i]!).toLowerCase();
+      if (name === 'content-type') this.grpc = isGrpcContentType(headerText(raw[i + 1]!));
+      else if (name === 'grpc-status') this.#status = headerText(raw[i + 1]!);
     }
     return this.grpc && this.#status !== undefined;
   }

@@ -17,6 +17,7 @@ import type {
   IncomingHttpHeaders,
   OutgoingHttpHeaders,
 } from 'node:http2';
+import type { RawHeaders } from './headers.js';
 import type { Dispatcher } from './undici.js';
 
 /** The upstream closed the stream unprocessed (REFUSED_STREAM, or above a GOAWAY's last stream). */
@@ -142,17 +143,19 @@ function requestHeaders(options: Dispatcher.DispatchOptions): OutgoingHttpHeader
   return headers;
 }
 
-/** HTTP/2 response headers or trailers as undici's raw list, pseudo-headers left out. */
+/**
+ * HTTP/2 response headers as undici's raw list, pseudo-headers left out. As strings: node decoded
+ * them already, and the data plane reads raw headers of either kind (router/headers.ts RawHeaders).
+ */
 function rawHeaders(headers: IncomingHttpHeaders): Buffer[] {
-  const raw: Buffer[] = [];
+  const raw: RawHeaders = [];
   for (const name in headers) {
     if (name.charCodeAt(0) === 58 /* : */) continue;
     const value = headers[name];
-    if (typeof value === 'string') raw.push(Buffer.from(name), Buffer.from(value, 'latin1'));
-    else if (value !== undefined)
-      for (const item of value) raw.push(Buffer.from(name), Buffer.from(item, 'latin1'));
+    if (typeof value === 'string') raw.push(name, value);
+    else if (value !== undefined) for (const item of value) raw.push(name, item);
   }
-  return raw;
+  return raw as Buffer[];
 }
 
 /**

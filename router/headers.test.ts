@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { connectionNamed, downstreamHeaders, upstreamHeaders } from './headers.js';
+import { connectionNamed, downstreamHeaders, type RawHeaders, upstreamHeaders } from './headers.js';
 
 function pairs(flat: string[]): [string, string][] {
   const out: [string, string][] = [];
@@ -108,9 +108,10 @@ describe('upstreamHeaders', () => {
   });
 });
 
-describe('downstreamHeaders', () => {
-  const raw = (...values: string[]) => values.map((value) => Buffer.from(value, 'latin1'));
-
+describe.each([
+  ['Buffers, as undici parses them', (...values: string[]) => values.map((v) => Buffer.from(v, 'latin1'))],
+  ['strings, as the HTTP/2 client gives them', (...values: string[]) => values],
+])('downstreamHeaders of raw headers as %s', (_kind, raw: (...values: string[]) => RawHeaders) => {
   it('drops hop-by-hop and Connection-named response headers, appends the sticky cookie and close', () => {
     const out = downstreamHeaders(
       raw(

@@ -114,16 +114,28 @@ export function upstreamHeaders(
 const CHAR_P = 112;
 const CHAR_UPPER_P = 80;
 
+/**
+ * A response's headers as [name, value, ...]: Buffers as undici's HTTP/1.1 parser gives them, or
+ * strings as the router's HTTP/2 client does (node decodes them; router/h2c-upstream.ts).
+ */
+export type RawHeaders = (Buffer | string)[];
+
+/** The text of a raw header name or value (HTTP header bytes are latin1). */
+export function headerText(raw: Buffer | string): string {
+  return typeof raw === 'string' ? raw : raw.toString('latin1');
+}
+
 /** Cheap pre-check on the raw name: only names of these lengths, or starting with p, can be dropped. */
-function mayDrop(name: Buffer): boolean {
+function mayDrop(name: Buffer | string): boolean {
   const length = name.length;
+  const first = typeof name === 'string' ? name.charCodeAt(0) : name[0];
   return (
     length === 10 ||
     length === 2 ||
     length === 7 ||
     length === 17 ||
-    name[0] === CHAR_P ||
-    name[0] === CHAR_UPPER_P
+    first === CHAR_P ||
+    first === CHAR_UPPER_P
   );
 }
 
@@ -132,7 +144,7 @@ function mayDrop(name: Buffer): boolean {
  * ones. Names keep the app's spelling; only candidates for dropping are lower-cased to compare.
  */
 export function downstreamHeaders(
-  raw: readonly Buffer[],
+  raw: Readonly<RawHeaders>,
   setCookie: string | null,
   close: boolean,
 ): string[] {
@@ -140,18 +152,18 @@ export function downstreamHeaders(
   let named: Set<string> | null = null;
   for (let i = 0; i < raw.length; i += 2) {
     const rawName = raw[i]!;
-    const name = rawName.toString('latin1');
+    const name = headerText(rawName);
     if (mayDrop(rawName)) {
       const lower = name.toLowerCase();
       if (lower === 'connection') {
         // Every Connection header counts; a response may carry several.
-        const more = connectionNamed(raw[i + 1]!.toString('latin1'));
+        const more = connectionNamed(headerText(raw[i + 1]!));
         if (named === null) named = more;
         else if (more !== null) for (const item of more) named.add(item);
       }
       if (DROP_RESPONSE[lower] === true || isProxyHeader(lower)) continue;
     }
-    out.push(name, raw[i + 1]!.toString('latin1'));
+    out.push(name, headerText(raw[i + 1]!));
   }
   if (named !== null) {
     const kept: string[] = [];

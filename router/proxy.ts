@@ -9,7 +9,7 @@ import { type CompiledRoutes, compileRoutes, type Decision, type Random } from '
 import { GrpcAnswer, isGrpcContentType, type Trailers } from './grpc.js';
 import { failedConnecting, H2cPool, StreamRefusedError } from './h2c-upstream.js';
 import type { H2cRequest, H2cResponse } from './h2c-stream.js';
-import { downstreamHeaders, headerObject, upstreamHeaders } from './headers.js';
+import { downstreamHeaders, headerObject, type RawHeaders, upstreamHeaders } from './headers.js';
 import { HOP_HEADER, type HopSecret, HopVerdict } from './hop.js';
 import { CLIENT_CLOSED_REQUEST, codeClassOf, type RouterMetrics, type UpstreamErrorKind } from './metrics.js';
 import { Expiring, Timeouts } from './timeouts.js';
@@ -215,7 +215,7 @@ class ProxyRequest extends Expiring implements Dispatcher.DispatchHandler {
     this.#abort?.(error);
   }
 
-  onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void, statusText: string): boolean {
+  onHeaders(statusCode: number, rawHeaders: RawHeaders, resume: () => void, statusText: string): boolean {
     if (this.#done) return false;
     if (statusCode < 200) {
       // An interim response: the final one follows on the same exchange, so nothing is committed.
@@ -250,7 +250,7 @@ class ProxyRequest extends Expiring implements Dispatcher.DispatchHandler {
   }
 
   /** Forwards 102 and 103 (RFC 9110: a proxy forwards 1xx), never to HTTP/1.0 clients; drops others. */
-  #interim(statusCode: number, rawHeaders: Buffer[]): void {
+  #interim(statusCode: number, rawHeaders: RawHeaders): void {
     const req = this.#req;
     if (req.httpVersionMajor === 1 && req.httpVersionMinor === 0) return;
     if (statusCode === 102) this.#res.writeProcessing();
@@ -494,7 +494,7 @@ class MirrorCopy extends Expiring implements Dispatcher.DispatchHandler {
   expire(error: Error): void {
     this.#abort?.(error);
   }
-  onHeaders(statusCode: number, rawHeaders: Buffer[]): boolean {
+  onHeaders(statusCode: number, rawHeaders: RawHeaders): boolean {
     this.#status = statusCode;
     this.#answer?.readHeaders(rawHeaders);
     if (statusCode >= 200) this.#timeouts?.awaitBody(this);
