@@ -105,6 +105,25 @@ export class H2cResponse {
     else stream.end(body);
   }
 
+  /**
+   * A gRPC Trailers-Only answer (an error without messages): clients read its status only from a
+   * HEADERS frame that ends the stream, which a response waiting for trailers never sends. A
+   * client that reset the stream meanwhile gets nothing.
+   */
+  respondTrailersOnly(statusCode: number, flat: readonly string[]): void {
+    const stream = this.stream;
+    if (gone(stream)) return;
+    const headers: OutgoingHttpHeaders = headerObject(flat);
+    headers[':status'] = statusCode;
+    stream.respond(headers, { endStream: true });
+  }
+
+  /** REFUSED_STREAM: nothing upstream processed the request, so the client may send it again. */
+  refuse(): void {
+    if (gone(this.stream)) return;
+    this.stream.close(process.getBuiltinModule('node:http2').constants.NGHTTP2_REFUSED_STREAM);
+  }
+
   addTrailers(trailers: OutgoingHttpHeaders): void {
     this.#trailers = trailers;
   }

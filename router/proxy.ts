@@ -232,9 +232,8 @@ class ProxyRequest extends Expiring implements Dispatcher.DispatchHandler {
     const close = (this.#proxy.draining || this.#elsewhere) && answer === null;
     const headers = downstreamHeaders(rawHeaders, this.#decision.setCookie, close);
     if (answer?.readHeaders(rawHeaders)) {
-      // A gRPC Trailers-Only answer (an error without messages): clients read its status only from
-      // a HEADERS frame that ends the stream, which a response waiting for trailers never sends.
-      respondTrailersOnly(this.#res, statusCode, headers);
+      // A gRPC Trailers-Only answer (an error without messages): one HEADERS frame ends the stream.
+      (this.#res as unknown as H2cResponse).respondTrailersOnly(statusCode, headers);
       this.#finish(answer.countedStatus(statusCode));
       return true;
     }
@@ -339,7 +338,7 @@ class ProxyRequest extends Expiring implements Dispatcher.DispatchHandler {
       // Nothing upstream processed the request: HTTP/2 says so with REFUSED_STREAM, and clients may
       // retry such a stream themselves (gRPC does, once), after a GOAWAY on a new connection.
       this.#logFailure(error, kind, 'refused');
-      refuseStream(this.#res);
+      (this.#res as unknown as H2cResponse).refuse();
       this.#finish(0);
       return;
     }
@@ -591,21 +590,6 @@ function reuse<P>(next: Map<string, P>, current: ReadonlyMap<string, P>, origin:
   const found = next.get(origin) ?? current.get(origin) ?? create();
   next.set(origin, found);
   return found;
-}
-
-function refuseStream(res: ServerResponse): void {
-  const { stream } = res as unknown as H2cResponse;
-  const { NGHTTP2_REFUSED_STREAM } = process.getBuiltinModule('node:http2').constants;
-  if (!stream.destroyed) stream.close(NGHTTP2_REFUSED_STREAM);
-}
-
-function respondTrailersOnly(res: ServerResponse, statusCode: number, flat: readonly string[]): void {
-  const { stream } = res as unknown as H2cResponse;
-  // A client that reset the stream meanwhile gets nothing; the app’s answer is measured all the same.
-  if (stream.destroyed) return;
-  const headers = headerObject(flat);
-  headers[':status'] = String(statusCode);
-  stream.respond(headers, { endStream: true });
 }
 
 export interface ProxyDeps {
