@@ -10,7 +10,7 @@ import { GrpcAnswer, isGrpcContentType, type Trailers } from './grpc.js';
 import { failedConnecting, H2cPool, StreamRefusedError } from './h2c-upstream.js';
 import type { H2cRequest, H2cResponse } from './h2c-stream.js';
 import { downstreamHeaders, headerObject, type RawHeaders, upstreamHeaders } from './headers.js';
-import { HOP_HEADER, type HopSecret, HopVerdict } from './hop.js';
+import { HOP_HEADER, HopKind, type HopSecret } from './hop.js';
 import { CLIENT_CLOSED_REQUEST, codeClassOf, type RouterMetrics, type UpstreamErrorKind } from './metrics.js';
 import { Expiring, Timeouts } from './timeouts.js';
 import { type Dispatcher, Pool } from './undici.js';
@@ -119,7 +119,10 @@ class ProxyRequest extends Expiring implements Dispatcher.DispatchHandler {
   readonly #req: IncomingMessage;
   readonly #res: TaggedResponse;
   readonly #started: number;
+  /** A mirrored copy another router sent (a hop marked `mirror`). */
   readonly #mirror: boolean;
+  /** A hop marked `fallback`: already another attempt, so never sent on again from here. */
+  readonly #sentAgain: boolean;
   /** What the app gets as the body: the request itself, its mirror tee, or null. */
   readonly #body: Readable | null;
   #decision: Decision;
@@ -144,19 +147,19 @@ class ProxyRequest extends Expiring implements Dispatcher.DispatchHandler {
     req: IncomingMessage,
     res: TaggedResponse,
     decision: Decision,
-    hop: boolean,
-    mirror: boolean,
+    hop: HopKind,
     body: Readable | null,
   ) {
     super();
     this.#proxy = proxy;
     this.#body = body;
-    this.#hop = hop;
+    this.#hop = hop !== HopKind.None;
+    this.#mirror = hop === HopKind.Mirror;
+    this.#sentAgain = hop === HopKind.Fallback;
     this.#state = state;
     this.#req = req;
     this.#res = res;
     this.#decision = decision;
-    this.#mirror = mirror;
     const h2 = req.httpVersionMajor === 2;
     this.#answer = h2 ? new GrpcAnswer() : null;
     // A gRPC call carries its deadline (grpc-timeout), which client and app keep: a server stream
@@ -174,7 +177,10 @@ class ProxyRequest extends Expiring implements Dispatcher.DispatchHandler {
 
   dispatch(): void {
     const local = this.#servedHere;
-    const hop = local ? null : this.#proxy.hop.header(false);
+    // A request sent again carries it on, so the router that receives it does not send it on once more.
+    const hop = local
+      ? null
+      : this.#proxy.hop.header(this.#decision.reason === 'fallback' ? HopKind.Fallback : HopKind.Routed);
     const req = this.#req;
     // A request goes on in the protocol it came in: the app may speak both on one port (cmux).
     const h2 = this.#answer !== null;
@@ -403,14 +409,16 @@ class ProxyRequest extends Expiring implements Dispatcher.DispatchHandler {
    * undici reads it only once connected (node's HTTP/2 client streams it at once).
    * - A canary's request goes to the baseline track.
    * - One this router's app failed goes to another pod of this version, through the track's Service:
-   *   the app shut down, crashed, or closed a kept connection as the request went out. Not a hop
-   *   (its sender decides, see onError), nor over HTTP/2 (the client is refused instead).
+   *   the app shut down, crashed, or closed a kept connection as the request went out. Not over
+   *   HTTP/2 (the client is refused instead). A hop only when the app refused it: the sending router
+   *   has its body no more. Else the sender decides (see onError).
    * - One another track's routers failed goes to that track again, where its Service picks a pod.
+   * A retry is not retried, here or at the router it went to (a hop marked `fallback`).
    */
   #retryTarget(kind: UpstreamErrorKind): { index: number; elsewhere: boolean } | null {
     const decision = this.#decision;
     // A mirrored copy is fire-and-forget: sent on, it would be served twice by the live version.
-    if (decision.reason === 'fallback' || kind === 'timeout' || this.#mirror) return null;
+    if (decision.reason === 'fallback' || this.#sentAgain || kind === 'timeout' || this.#mirror) return null;
     const safe =
       kind === 'connect'
         ? this.#body === null || this.#answer === null
@@ -419,7 +427,8 @@ class ProxyRequest extends Expiring implements Dispatcher.DispatchHandler {
     const baseline = this.#state.routes.baseline;
     if (decision.index !== baseline) return { index: baseline, elsewhere: false };
     if (!this.#servedHere) return { index: decision.index, elsewhere: false };
-    if (this.#hop || this.#answer !== null || this.#state.ownTrack === null) return null;
+    if ((this.#hop && kind !== 'connect') || this.#answer !== null || this.#state.ownTrack === null)
+      return null;
     return { index: decision.index, elsewhere: true };
   }
 
@@ -748,21 +757,18 @@ export class DataPlane {
     }
     this.active++;
     let decision: Decision;
-    let mirror = false;
     let body = requestBody(req);
     const hopValue = req.headers[HOP_HEADER];
-    const verdict = hopValue === undefined ? HopVerdict.Forged : this.hop.check(hopValue);
-    if (verdict !== HopVerdict.Forged) {
+    const hop = hopValue === undefined ? HopKind.None : this.hop.check(hopValue);
+    if (hop !== HopKind.None) {
       decision = this.#hopDecision(state);
-      mirror = verdict === HopVerdict.ValidMirror;
     } else {
       decision = state.routes.decide(req.headers, this.#random);
       if (state.routes.mirror >= 0 && state.routes.shouldMirror(decision, this.#random))
         body = this.#mirror(state, req, body);
     }
     state.decisionCounters[decision.slot]!.inc();
-    const hop = verdict !== HopVerdict.Forged;
-    new ProxyRequest(this, state, req, res as TaggedResponse, decision, hop, mirror, body).dispatch();
+    new ProxyRequest(this, state, req, res as TaggedResponse, decision, hop, body).dispatch();
   };
 
   #hopDecision(state: RouteState): Decision {
@@ -779,7 +785,7 @@ export class DataPlane {
     const index = state.routes.mirror;
     const track = state.routes.tracks[index]!;
     const local = state.local[index]!;
-    const hop = local ? null : this.hop.header(true);
+    const hop = local ? null : this.hop.header(HopKind.Mirror);
     if (!local && hop === null) {
       this.metrics.mirrorDropped(track, 'no_hop_token');
       return body;

@@ -7,7 +7,7 @@ import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type * as Tls from 'node:tls';
 import { upstreamHeaders } from './headers.js';
-import { HOP_HEADER, HopVerdict } from './hop.js';
+import { HOP_HEADER, HopKind } from './hop.js';
 import { CLIENT_CLOSED_REQUEST, codeClassOf } from './metrics.js';
 import { errorKind, type DataPlane } from './proxy.js';
 
@@ -78,10 +78,9 @@ export function handleUpgrade(
     reject(socket, 503, 'Service Unavailable', '{"error":"no_route_table"}');
     return;
   }
-  const verdict = proxy.hop.check(req.headers[HOP_HEADER]);
   let local: boolean;
   let decision: ReturnType<typeof state.routes.decide>;
-  if (verdict !== HopVerdict.Forged) {
+  if (proxy.hop.check(req.headers[HOP_HEADER]) !== HopKind.None) {
     const own = state.local.indexOf(true);
     decision = state.routes.decision(own >= 0 ? own : state.routes.baseline, 'hop');
     local = true;
@@ -91,7 +90,7 @@ export function handleUpgrade(
   }
   state.decisionCounters[decision.slot]!.inc();
   const origin = new URL(local ? localOrigin : state.origins[decision.index]!);
-  const hop = local ? null : proxy.hop.header(false);
+  const hop = local ? null : proxy.hop.header(HopKind.Routed);
   const headers = upstreamHeaders(req.headers, state.routes.canaryHeader, req.socket, hop, 'upgrade');
   const port = Number(origin.port) || (origin.protocol === 'https:' ? 443 : 80);
   // URL keeps the brackets of an IPv6 literal ("[::1]"); net and tls want the bare address.

@@ -590,7 +590,7 @@ describe('8. unreachable upstreams', () => {
     expect(await c.metric('switchyard_requests_total', { track: 'stable', code_class: '2xx' })).toBe(0);
   });
 
-  it("a hop the receiving router's app refuses: its connection is closed, and the sending router asks the track's Service again", async () => {
+  it("a hop the receiving router's app refuses goes from there to another pod of the track, body and all", async () => {
     const other = await router({ local: stable.url, hopSecret: 'hop-token' });
     const leaving = await router({ local: await deadUrl(), hopSecret: 'hop-token' });
     let connections = 0;
@@ -603,16 +603,49 @@ describe('8. unreachable upstreams', () => {
       leaving,
       c,
     );
-    expect(await get(c.url)).toMatchObject({ status: 200, app: 'stable' });
+    // The sending router has sent the body on; the receiving one still has it whole (nothing reached
+    // its app), so it sends the request on itself, whatever its method.
+    const post = await get(c.url, { 'content-type': 'text/plain' }, { method: 'POST', body: 'order' });
+    expect(post).toMatchObject({ status: 200, app: 'stable', body: { method: 'POST', bytes: 5 } });
     expect(connections).toBe(2);
     expect(await leaving.metric('switchyard_requests_total', { track: 'stable', code_class: 'error' })).toBe(
       1,
     );
-    expect(await c.metric('switchyard_upstream_errors_total', { track: 'stable', kind: 'reset' })).toBe(1);
     expect(
-      await c.metric('switchyard_routing_decisions_total', { track: 'stable', reason: 'fallback' }),
+      await leaving.metric('switchyard_routing_decisions_total', { track: 'stable', reason: 'fallback' }),
     ).toBe(1);
+    expect(await c.metric('switchyard_upstream_errors_total')).toBe(0);
+    expect(await c.metric('switchyard_routing_decisions_total', { reason: 'fallback' })).toBe(0);
+    // Served and measured once, as a hop, by the router whose app answered.
+    expect(await other.metric('switchyard_routing_decisions_total', { reason: 'hop' })).toBe(1);
     expect(await other.metric('switchyard_requests_total', { track: 'stable', code_class: '2xx' })).toBe(1);
+  });
+
+  it('a hop sent again is not sent on again: with every pod of the track going away, the second refusal is answered 502', async () => {
+    const first = await router({ local: await deadUrl(), hopSecret: 'hop-token' });
+    const second = await router({ local: await deadUrl(), hopSecret: 'hop-token' });
+    let connections = 0;
+    const service = await startService(() => [first, second][connections++ % 2]!.url);
+    servers.push(service.server);
+    const c = await router({ local: canary.url, track: 'canary', hopSecret: 'hop-token' });
+    await shareTable(
+      { tracks: { stable: service.url, canary: c.url }, weights: { stable: 100, canary: 0 } },
+      first,
+      second,
+      c,
+    );
+    const post = await get(c.url, { 'content-type': 'text/plain' }, { method: 'POST', body: 'order' });
+    expect(post).toMatchObject({
+      status: 502,
+      body: { error: 'upstream_unavailable', track: 'stable', kind: 'reset' },
+    });
+    // c → first (its app refuses) → the Service → second (its app refuses): two attempts, no third.
+    expect(connections).toBe(2);
+    expect(await first.metric('switchyard_routing_decisions_total', { reason: 'fallback' })).toBe(1);
+    expect(await second.metric('switchyard_routing_decisions_total', { reason: 'fallback' })).toBe(0);
+    expect(second.logs.filter((line) => line.msg === 'upstream failed')).toEqual([
+      expect.objectContaining({ upstream: 'app', kind: 'connect', answered: 'closed' }),
+    ]);
   });
 
   it('local app refusing, and no other pod of its track: 502 JSON, counted as an error of the track', async () => {
