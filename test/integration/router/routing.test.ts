@@ -593,21 +593,12 @@ describe('8. unreachable upstreams', () => {
   it("a hop the receiving router's app refuses goes from there to another pod of the track, body and all", async () => {
     const other = await router({ local: stable.url, hopSecret: 'hop-token' });
     const leaving = await router({ local: await deadUrl(), hopSecret: 'hop-token' });
-    let connections = 0;
-    const service = await startService(() => [leaving, other][connections++ % 2]!.url);
-    servers.push(service.server);
-    const c = await router({ local: canary.url, track: 'canary', hopSecret: 'hop-token' });
-    await shareTable(
-      { tracks: { stable: service.url, canary: c.url }, weights: { stable: 100, canary: 0 } },
-      other,
-      leaving,
-      c,
-    );
+    const { c, connections } = await hopsThroughService(leaving, other);
     // The sending router has sent the body on; the receiving one still has it whole (nothing reached
     // its app), so it sends the request on itself, whatever its method.
     const post = await get(c.url, { 'content-type': 'text/plain' }, { method: 'POST', body: 'order' });
     expect(post).toMatchObject({ status: 200, app: 'stable', body: { method: 'POST', bytes: 5 } });
-    expect(connections).toBe(2);
+    expect(connections()).toBe(2);
     expect(await leaving.metric('switchyard_requests_total', { track: 'stable', code_class: 'error' })).toBe(
       1,
     );
@@ -624,23 +615,14 @@ describe('8. unreachable upstreams', () => {
   it('a hop sent again is not sent on again: with every pod of the track going away, the second refusal is answered 502', async () => {
     const first = await router({ local: await deadUrl(), hopSecret: 'hop-token' });
     const second = await router({ local: await deadUrl(), hopSecret: 'hop-token' });
-    let connections = 0;
-    const service = await startService(() => [first, second][connections++ % 2]!.url);
-    servers.push(service.server);
-    const c = await router({ local: canary.url, track: 'canary', hopSecret: 'hop-token' });
-    await shareTable(
-      { tracks: { stable: service.url, canary: c.url }, weights: { stable: 100, canary: 0 } },
-      first,
-      second,
-      c,
-    );
+    const { c, connections } = await hopsThroughService(first, second);
     const post = await get(c.url, { 'content-type': 'text/plain' }, { method: 'POST', body: 'order' });
     expect(post).toMatchObject({
       status: 502,
       body: { error: 'upstream_unavailable', track: 'stable', kind: 'reset' },
     });
     // c → first (its app refuses) → the Service → second (its app refuses): two attempts, no third.
-    expect(connections).toBe(2);
+    expect(connections()).toBe(2);
     expect(await first.metric('switchyard_routing_decisions_total', { reason: 'fallback' })).toBe(1);
     expect(await second.metric('switchyard_routing_decisions_total', { reason: 'fallback' })).toBe(0);
     expect(second.logs.filter((line) => line.msg === 'upstream failed')).toEqual([
@@ -776,6 +758,27 @@ describe('8. unreachable upstreams', () => {
     await idle.closed; // closed by the router, without a request of its own
   });
 });
+
+/**
+ * The stable track as a Service in front of two stable routers (each new connection goes to the
+ * next, `first` first), and a canary router `c` whose table sends every request there as a hop.
+ */
+async function hopsThroughService(
+  first: TestRouter,
+  second: TestRouter,
+): Promise<{ c: TestRouter; connections: () => number }> {
+  let connections = 0;
+  const service = await startService(() => [first, second][connections++ % 2]!.url);
+  servers.push(service.server);
+  const c = await router({ local: canary.url, track: 'canary', hopSecret: 'hop-token' });
+  await shareTable(
+    { tracks: { stable: service.url, canary: c.url }, weights: { stable: 100, canary: 0 } },
+    first,
+    second,
+    c,
+  );
+  return { c, connections: () => connections };
+}
 
 /**
  * `method` as the second request on `r`'s first connection to a closingApp: the first, a GET, is
