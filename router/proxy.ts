@@ -30,6 +30,8 @@ export interface RouteState {
    * pods of this version); null when the table has no such track.
    */
   readonly ownTrack: Pool | null;
+  /** The origin of `ownTrack`, for WebSocket tunnels (router/upgrade.ts). */
+  readonly ownTrackOrigin: string | null;
   readonly decisionCounters: readonly { inc(): void }[];
 }
 
@@ -58,7 +60,7 @@ export function errorKind(error: Error): UpstreamErrorKind {
   return kind === 'reset' && failedConnecting(error) ? 'connect' : kind;
 }
 
-const IDEMPOTENT: Readonly<Record<string, true>> = {
+export const IDEMPOTENT: Readonly<Record<string, true>> = {
   GET: true,
   HEAD: true,
   OPTIONS: true,
@@ -112,6 +114,54 @@ const ERROR_BODY: Readonly<Record<UpstreamErrorKind, { status: number; error: st
   reset: { status: 502, error: 'upstream_unavailable' },
   timeout: { status: 504, error: 'upstream_timeout' },
 };
+
+/** Where a failed request goes again: track `index`, or (`elsewhere`) the own track's Service. */
+export interface FallbackTarget {
+  readonly index: number;
+  readonly elsewhere: boolean;
+}
+
+/** The attempt that failed, for `fallbackTarget`. */
+export interface FailedAttempt {
+  /** It went to this router's own app (its track, or a hop it served). */
+  readonly servedHere: boolean;
+  /** It came as a valid hop from another router. */
+  readonly hop: boolean;
+  /** It came as a hop marked `fallback`: already a second attempt. */
+  readonly sentAgain: boolean;
+  /** The upstream refused the connection: nothing reached it. */
+  readonly refused: boolean;
+}
+
+/**
+ * Where a request that failed before any answer, and that is safe to send again (the caller's
+ * judgement), goes once more (reason `fallback`); null if nowhere. A retry is not retried, here or
+ * at the router it went to (a hop marked `fallback`).
+ * - A canary's request goes to the baseline track.
+ * - One this router's app failed goes to another pod of this version, through the track's Service:
+ *   the app shut down, crashed, or closed a kept connection as the request went out. A hop only when
+ *   the app refused it: the sending router has its body no more; otherwise the sender decides.
+ * - One another track's routers failed goes to that track again, where its Service picks a pod.
+ */
+export function fallbackTarget(
+  state: RouteState,
+  decision: Decision,
+  failed: FailedAttempt,
+): FallbackTarget | null {
+  if (decision.reason === 'fallback' || failed.sentAgain) return null;
+  const baseline = state.routes.baseline;
+  if (decision.index !== baseline) return { index: baseline, elsewhere: false };
+  if (!failed.servedHere) return { index: decision.index, elsewhere: false };
+  if ((failed.hop && !failed.refused) || state.ownTrack === null) return null;
+  return { index: decision.index, elsewhere: true };
+}
+
+/** A valid hop's decision: this router's own track, served by its app. */
+export function hopDecision(state: RouteState): Decision {
+  const own = state.local.indexOf(true);
+  // Own track missing from the table (e.g. just removed): still serve locally, labelled baseline.
+  return state.routes.decision(own >= 0 ? own : state.routes.baseline, 'hop');
+}
 
 class ProxyRequest extends Expiring implements Dispatcher.DispatchHandler {
   readonly #proxy: DataPlane;
@@ -329,7 +379,7 @@ class ProxyRequest extends Expiring implements Dispatcher.DispatchHandler {
     }
     const next = this.#retryTarget(kind);
     if (next !== null) {
-      this.#retry(next.index, next.elsewhere);
+      this.#retry(next);
       return;
     }
     if (this.#hop && this.#answer === null && kind !== 'timeout') {
@@ -387,7 +437,7 @@ class ProxyRequest extends Expiring implements Dispatcher.DispatchHandler {
   }
 
   /** Sends the request again, once (reason `fallback`): to track `index`, or to the own track's Service. */
-  #retry(index: number, elsewhere: boolean): void {
+  #retry({ index, elsewhere }: FallbackTarget): void {
     // When it was this router's own app that failed, that call counts as an error of its track:
     // analysis has to see a canary that refuses connections, although the client gets an answer.
     this.#measure(0);
@@ -402,34 +452,28 @@ class ProxyRequest extends Expiring implements Dispatcher.DispatchHandler {
   }
 
   /**
-   * Where a request that failed before any answer goes again, once (reason `fallback`); null if not.
+   * Where a request that failed before any answer goes again, once (`fallbackTarget`); null if not.
    * Only when a second attempt is safe, as with nginx's proxy_next_upstream: nothing reached the
    * upstream (it refused the connection), or the method is idempotent (RFC 9110 9.2.2) and the
    * request has no body (the first attempt took it). A refused request keeps its body over HTTP/1.1:
-   * undici reads it only once connected (node's HTTP/2 client streams it at once).
-   * - A canary's request goes to the baseline track.
-   * - One this router's app failed goes to another pod of this version, through the track's Service:
-   *   the app shut down, crashed, or closed a kept connection as the request went out. Not over
-   *   HTTP/2 (the client is refused instead). A hop only when the app refused it: the sending router
-   *   has its body no more. Else the sender decides (see onError).
-   * - One another track's routers failed goes to that track again, where its Service picks a pod.
-   * A retry is not retried, here or at the router it went to (a hop marked `fallback`).
+   * undici reads it only once connected (node's HTTP/2 client streams it at once). Over HTTP/2 a
+   * request the own app failed is not sent to the track's Service: the client is refused instead.
    */
-  #retryTarget(kind: UpstreamErrorKind): { index: number; elsewhere: boolean } | null {
-    const decision = this.#decision;
+  #retryTarget(kind: UpstreamErrorKind): FallbackTarget | null {
     // A mirrored copy is fire-and-forget: sent on, it would be served twice by the live version.
-    if (decision.reason === 'fallback' || this.#sentAgain || kind === 'timeout' || this.#mirror) return null;
+    if (kind === 'timeout' || this.#mirror) return null;
     const safe =
       kind === 'connect'
         ? this.#body === null || this.#answer === null
         : this.#body === null && IDEMPOTENT[this.#req.method ?? ''] === true;
     if (!safe) return null;
-    const baseline = this.#state.routes.baseline;
-    if (decision.index !== baseline) return { index: baseline, elsewhere: false };
-    if (!this.#servedHere) return { index: decision.index, elsewhere: false };
-    if ((this.#hop && kind !== 'connect') || this.#answer !== null || this.#state.ownTrack === null)
-      return null;
-    return { index: decision.index, elsewhere: true };
+    const target = fallbackTarget(this.#state, this.#decision, {
+      servedHere: this.#servedHere,
+      hop: this.#hop,
+      sentAgain: this.#sentAgain,
+      refused: kind === 'connect',
+    });
+    return target?.elsewhere === true && this.#answer !== null ? null : target;
   }
 
   clientClosed(): void {
@@ -733,6 +777,7 @@ export class DataPlane {
       origins,
       local,
       ownTrack,
+      ownTrackOrigin: own?.upstream ?? null,
       decisionCounters: this.metrics.bindDecisions(routes),
     };
   }
@@ -761,7 +806,7 @@ export class DataPlane {
     const hopValue = req.headers[HOP_HEADER];
     const hop = hopValue === undefined ? HopKind.None : this.hop.check(hopValue);
     if (hop !== HopKind.None) {
-      decision = this.#hopDecision(state);
+      decision = hopDecision(state);
     } else {
       decision = state.routes.decide(req.headers, this.#random);
       if (state.routes.mirror >= 0 && state.routes.shouldMirror(decision, this.#random))
@@ -770,12 +815,6 @@ export class DataPlane {
     state.decisionCounters[decision.slot]!.inc();
     new ProxyRequest(this, state, req, res as TaggedResponse, decision, hop, body).dispatch();
   };
-
-  #hopDecision(state: RouteState): Decision {
-    const own = state.local.indexOf(true);
-    // Own track missing from the table (e.g. just removed): still serve locally, labelled baseline.
-    return state.routes.decision(own >= 0 ? own : state.routes.baseline, 'hop');
-  }
 
   /**
    * Sends a copy of the request to the mirror track; returns the body the live request sends: the

@@ -8,8 +8,16 @@ import type { Duplex } from 'node:stream';
 import type * as Tls from 'node:tls';
 import { upstreamHeaders } from './headers.js';
 import { HOP_HEADER, HopKind } from './hop.js';
-import { CLIENT_CLOSED_REQUEST, codeClassOf } from './metrics.js';
-import { errorKind, type DataPlane } from './proxy.js';
+import { CLIENT_CLOSED_REQUEST, codeClassOf, type UpstreamErrorKind } from './metrics.js';
+import {
+  type DataPlane,
+  errorKind,
+  fallbackTarget,
+  hopDecision,
+  IDEMPOTENT,
+  type RouteState,
+} from './proxy.js';
+import type { Decision } from './decide.js';
 
 // Not `import`: an ESM facade loads more than the module on node 22+ (see router/start.ts).
 const { connect: connectTcp, isIP } = process.getBuiltinModule('node:net');
@@ -78,85 +86,231 @@ export function handleUpgrade(
     reject(socket, 503, 'Service Unavailable', '{"error":"no_route_table"}');
     return;
   }
-  let local: boolean;
-  let decision: ReturnType<typeof state.routes.decide>;
-  if (proxy.hop.check(req.headers[HOP_HEADER]) !== HopKind.None) {
-    const own = state.local.indexOf(true);
-    decision = state.routes.decision(own >= 0 ? own : state.routes.baseline, 'hop');
-    local = true;
-  } else {
-    decision = state.routes.decide(req.headers, random);
-    local = state.local[decision.index]!;
-  }
+  const hop = proxy.hop.check(req.headers[HOP_HEADER]);
+  const decision = hop !== HopKind.None ? hopDecision(state) : state.routes.decide(req.headers, random);
   state.decisionCounters[decision.slot]!.inc();
-  const origin = new URL(local ? localOrigin : state.origins[decision.index]!);
-  const hop = local ? null : proxy.hop.header(HopKind.Routed);
-  const headers = upstreamHeaders(req.headers, state.routes.canaryHeader, req.socket, hop, 'upgrade');
-  const port = Number(origin.port) || (origin.protocol === 'https:' ? 443 : 80);
-  // URL keeps the brackets of an IPv6 literal ("[::1]"); net and tls want the bare address.
-  const host = origin.hostname.startsWith('[') ? origin.hostname.slice(1, -1) : origin.hostname;
-  const upstream: Socket =
-    origin.protocol === 'https:'
-      ? connectTls({ host, port, ...(isIP(host) === 0 ? { servername: host } : {}) })
-      : connectTcp({ host, port });
-  // The handshake settles once: by the status line the app answers with, as an error when it
-  // answers none, or as 499 when the client leaves first. A handshake to this router's own app is
-  // then measured like a request (101 counts as 1xx); the tunnel after it is not.
-  const started = proxy.hrtime();
-  let statusLine = '';
-  let settled = false;
-  const settle = (status: number): void => {
-    if (settled) return;
-    settled = true;
-    upstream.off('data', readStatusLine);
-    if (!local) return;
-    const metrics = proxy.metrics.local;
-    metrics.requests[codeClassOf(status)]!.inc();
-    metrics.duration.observe((proxy.hrtime() - started) / 1000);
-  };
-  const readStatusLine = (chunk: Buffer): void => {
-    statusLine += chunk.toString('latin1', 0, Math.min(chunk.length, MAX_STATUS_LINE));
-    if (statusLine.includes('\r\n') || statusLine.length >= MAX_STATUS_LINE) {
-      settle(Number(/^HTTP\/1\.[01] (\d{3})[ \r]/.exec(statusLine)?.[1] ?? 0));
+  new Handshake(proxy, state, localOrigin, tunnels, req, socket, head, decision, hop).connect();
+}
+
+/**
+ * One upgrade request: its handshake goes to the upstream of its decision and, when that fails
+ * before any byte of an answer, once more where a request would (`fallbackTarget`); once the app
+ * answers, bytes are piped both ways until either side closes.
+ */
+class Handshake {
+  readonly #proxy: DataPlane;
+  readonly #state: RouteState;
+  readonly #localOrigin: string;
+  readonly #req: IncomingMessage;
+  readonly #socket: Duplex;
+  readonly #head: Buffer;
+  #decision: Decision;
+  /** A valid hop: served by the local app whatever the table says (until sent on elsewhere). */
+  #hop: boolean;
+  readonly #sentAgain: boolean;
+  /** Sent on to the own track's other pods because the local app refused it. */
+  #elsewhere = false;
+  #upstream: Socket | null = null;
+  /** The bytes of the request as written upstream: more written means the client's bytes followed. */
+  #requestBytes = 0;
+  #started = 0;
+  #statusLine = '';
+  /** Whether this attempt has been measured (by the app's status line, as failed, or as 499). */
+  #settled = false;
+  /** Whether the upstream has sent a byte: from then on the tunnel is the client's and the app's. */
+  #answered = false;
+  #clientGone = false;
+
+  constructor(
+    proxy: DataPlane,
+    state: RouteState,
+    localOrigin: string,
+    tunnels: Set<Duplex>,
+    req: IncomingMessage,
+    socket: Duplex,
+    head: Buffer,
+    decision: Decision,
+    hop: HopKind,
+  ) {
+    this.#proxy = proxy;
+    this.#decision = decision;
+    this.#state = state;
+    this.#localOrigin = localOrigin;
+    this.#req = req;
+    this.#socket = socket;
+    this.#head = head;
+    this.#hop = hop !== HopKind.None;
+    this.#sentAgain = hop === HopKind.Fallback;
+    tunnels.add(socket);
+    socket.on('error', () => this.#upstream?.destroy());
+    socket.on('end', () => {
+      // The http server's sockets stay half-open: a client that ends its side before the app has
+      // answered has left, and a silent app would otherwise hold the tunnel open for good.
+      if (this.#answered) return;
+      this.#settle(CLIENT_CLOSED_REQUEST);
+      socket.destroy();
+    });
+    socket.on('close', () => {
+      this.#clientGone = true;
+      this.#settle(CLIENT_CLOSED_REQUEST);
+      tunnels.delete(socket);
+      this.#upstream?.destroy();
+    });
+  }
+
+  get #servedHere(): boolean {
+    return !this.#elsewhere && (this.#hop || this.#state.local[this.#decision.index]!);
+  }
+
+  /** Sends the handshake to the upstream of the current decision. */
+  connect(): void {
+    const decision = this.#decision;
+    this.#settled = false;
+    this.#statusLine = '';
+    const state = this.#state;
+    const local = this.#servedHere;
+    const origin = new URL(
+      local ? this.#localOrigin : this.#elsewhere ? state.ownTrackOrigin! : state.origins[decision.index]!,
+    );
+    const hop = local
+      ? null
+      : this.#proxy.hop.header(decision.reason === 'fallback' ? HopKind.Fallback : HopKind.Routed);
+    const req = this.#req;
+    const headers = upstreamHeaders(req.headers, state.routes.canaryHeader, req.socket, hop, 'upgrade');
+    const port = Number(origin.port) || (origin.protocol === 'https:' ? 443 : 80);
+    // URL keeps the brackets of an IPv6 literal ("[::1]"); net and tls want the bare address.
+    const host = origin.hostname.startsWith('[') ? origin.hostname.slice(1, -1) : origin.hostname;
+    const upstream: Socket =
+      origin.protocol === 'https:'
+        ? connectTls({ host, port, ...(isIP(host) === 0 ? { servername: host } : {}) })
+        : connectTcp({ host, port });
+    this.#upstream = upstream;
+    this.#started = this.#proxy.hrtime();
+    upstream.once(origin.protocol === 'https:' ? 'secureConnect' : 'connect', () => {
+      let lines = `${req.method} ${req.url} HTTP/1.1\r\n`;
+      for (let i = 0; i < headers.length; i += 2) lines += `${headers[i]}: ${headers[i + 1]}\r\n`;
+      lines += '\r\n';
+      this.#requestBytes = Buffer.byteLength(lines, 'latin1');
+      upstream.write(lines, 'latin1');
+      if (this.#head.length > 0) upstream.write(this.#head);
+      this.#socket.pipe(upstream);
+    });
+    const onData = (chunk: Buffer): void => {
+      if (!this.#answered) {
+        // The answer's first byte goes by hand; pipe() passes on the rest (and ends the client's
+        // side when the app ends its own).
+        this.#answered = true;
+        this.#socket.write(chunk);
+        upstream.pipe(this.#socket);
+      }
+      this.#statusLine += chunk.toString('latin1', 0, Math.min(chunk.length, MAX_STATUS_LINE));
+      if (this.#statusLine.includes('\r\n') || this.#statusLine.length >= MAX_STATUS_LINE) {
+        upstream.off('data', onData);
+        this.#settle(Number(/^HTTP\/1\.[01] (\d{3})[ \r]/.exec(this.#statusLine)?.[1] ?? 0));
+      }
+    };
+    upstream.on('data', onData);
+    let failure: Error | null = null;
+    upstream.on('error', (error) => {
+      failure = error;
+    });
+    upstream.on('close', () => {
+      if (this.#upstream !== upstream || this.#clientGone) return;
+      if (this.#answered) {
+        if (failure !== null) this.#proxy.metrics.upstreamError(this.#decision.track, errorKind(failure));
+        this.#settle(0); // the app closed without a whole status line
+        this.#socket.destroy();
+        return;
+      }
+      this.#failed(failure ?? closedUnanswered());
+    });
+  }
+
+  /** The upstream failed before any byte of an answer: send the handshake again, or tell the client. */
+  #failed(error: Error): void {
+    const kind = errorKind(error);
+    const proxy = this.#proxy;
+    proxy.metrics.upstreamError(this.#decision.track, kind);
+    this.#settle(0);
+    this.#socket.unpipe(this.#upstream!);
+    if (kind === 'connect' && this.#servedHere) proxy.appGoingAway('refused');
+    // Safe to send again when nothing reached the upstream, or when only the request did (an
+    // upgrade is a GET without a body; the client waits for the answer before sending more).
+    const safe =
+      kind === 'connect' ||
+      (kind === 'reset' &&
+        IDEMPOTENT[this.#req.method ?? ''] === true &&
+        this.#head.length === 0 &&
+        this.#upstream!.bytesWritten <= this.#requestBytes);
+    const target = safe
+      ? fallbackTarget(this.#state, this.#decision, {
+          servedHere: this.#servedHere,
+          hop: this.#hop,
+          sentAgain: this.#sentAgain,
+          refused: kind === 'connect',
+        })
+      : null;
+    if (target !== null) {
+      this.#decision = this.#state.routes.decision(target.index, 'fallback');
+      this.#state.decisionCounters[this.#decision.slot]!.inc();
+      this.#hop = false;
+      this.#elsewhere = target.elsewhere;
+      this.connect();
+      return;
     }
-  };
-  let connected = false;
-  let clientGone = false;
-  tunnels.add(socket);
-  upstream.once(origin.protocol === 'https:' ? 'secureConnect' : 'connect', () => {
-    connected = true;
-    let lines = `${req.method} ${req.url} HTTP/1.1\r\n`;
-    for (let i = 0; i < headers.length; i += 2) lines += `${headers[i]}: ${headers[i + 1]}\r\n`;
-    upstream.write(`${lines}\r\n`);
-    if (head.length > 0) upstream.write(head);
-    upstream.on('data', readStatusLine);
-    socket.pipe(upstream);
-    upstream.pipe(socket);
-  });
-  upstream.on('error', (error) => {
-    proxy.metrics.upstreamError(decision.track, errorKind(error));
-    settle(0);
-    if (!connected) {
-      const body = `{"error":"upstream_unavailable","track":${JSON.stringify(decision.track)},"kind":"${errorKind(error)}"}`;
-      reject(socket, 502, 'Bad Gateway', body);
-    } else socket.destroy();
-  });
-  socket.on('error', () => upstream.destroy());
-  socket.on('end', () => {
-    // The http server's sockets stay half-open: a client that ends its side before the app has
-    // answered has left, and a silent app would otherwise hold the tunnel open for good.
-    if (settled) return;
-    settle(CLIENT_CLOSED_REQUEST);
-    socket.destroy();
-  });
-  socket.on('close', () => {
-    clientGone = true;
-    settle(CLIENT_CLOSED_REQUEST);
-    tunnels.delete(socket);
-    upstream.destroy();
-  });
-  upstream.on('close', () => {
-    if (!clientGone) settle(0); // the app closed without a status line
-    if (connected) socket.destroy();
+    const hopClosed = this.#hop && kind !== 'timeout';
+    this.#logFailure(error, kind, hopClosed ? 'closed' : 502);
+    if (hopClosed) {
+      // The router that sent the hop decides, as for an app that closed the connection unanswered.
+      this.#socket.destroy();
+      return;
+    }
+    const service = JSON.stringify(this.#state.routes.table.service);
+    const track = JSON.stringify(this.#decision.track);
+    reject(
+      this.#socket,
+      502,
+      'Bad Gateway',
+      `{"error":"upstream_unavailable","service":${service},"track":${track},"kind":"${kind}"}`,
+    );
+  }
+
+  #logFailure(error: Error, kind: UpstreamErrorKind, answered: 502 | 'closed'): void {
+    this.#proxy.logger.warn(
+      {
+        track: this.#decision.track,
+        upstream: this.#servedHere ? 'app' : this.#elsewhere ? 'own track' : 'hop',
+        reason: this.#decision.reason,
+        method: this.#req.method,
+        path: this.#req.url?.split('?', 1)[0],
+        upgrade: this.#req.headers.upgrade,
+        kind,
+        err: error.message,
+        code: (error as { code?: unknown }).code,
+        answered,
+      },
+      'upstream failed',
+    );
+  }
+
+  /**
+   * Measures the attempt once: by the status line the app answers with, as an error when it answers
+   * none, or as 499 when the client leaves first. Only a handshake to this router's own app counts
+   * (101 as 1xx), timed to that answer; the tunnel after it does not.
+   */
+  #settle(status: number): void {
+    if (this.#settled) return;
+    this.#settled = true;
+    if (!this.#servedHere) return;
+    const metrics = this.#proxy.metrics.local;
+    metrics.requests[codeClassOf(status)]!.inc();
+    metrics.duration.observe((this.#proxy.hrtime() - this.#started) / 1000);
+  }
+}
+
+/** An upstream that closed its connection without an error and without an answer. */
+function closedUnanswered(): Error {
+  return Object.assign(new Error('the upstream closed the connection without an answer'), {
+    code: 'UND_ERR_SOCKET',
   });
 }

@@ -3,7 +3,7 @@
 // upstream keep-alive, client disconnects and timeouts.
 import { createServer, request as httpRequest, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { connect } from 'node:net';
+import { connect, createServer as createTcpServer } from 'node:net';
 import { Readable } from 'node:stream';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -148,9 +148,9 @@ afterAll(async () => {
   await canaryApp.close();
 });
 
-/** Writes raw bytes to the router and returns everything it answers until it closes. */
-function rawExchange(text: string): Promise<string> {
-  const { port } = router.router.listenAddress;
+/** Writes raw bytes to a router (the shared one by default) and returns all it answers until it closes. */
+function rawExchange(text: string, to: TestRouter = router): Promise<string> {
+  const { port } = to.router.listenAddress;
   return new Promise<string>((resolve, reject) => {
     const socket = connect(port, '127.0.0.1', () => socket.write(text));
     let answer = '';
@@ -317,13 +317,15 @@ describe('HTTP correctness', () => {
         ws.once('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0));
       });
       expect(status).toBe(502);
+      // The local app, then the track's Service: both refused; the app's failure is the track's error.
       await waitFor(
         'the failed handshake counted as an error',
         async () => [
           await down.metric('switchyard_requests_total', { code_class: 'error' }),
           await down.metric('switchyard_upstream_errors_total', { track: 'stable', kind: 'connect' }),
+          await down.metric('switchyard_routing_decisions_total', { track: 'stable', reason: 'fallback' }),
         ],
-        equalTo([1, 1]),
+        equalTo([1, 2, 1]),
       );
     } finally {
       await down.close();
@@ -367,10 +369,14 @@ describe('HTTP correctness', () => {
     );
     expect(raw.match(/HTTP\/1\.1 200 OK/g)).toHaveLength(2);
     const seen = app.seen.slice(seenBefore);
-    expect(seen.map(({ method, url, bytes }) => [method, url, bytes])).toEqual([
-      ['POST', '/h2c', 5],
-      ['GET', '/after-h2c', 0],
-    ]);
+    // node's server emits a pipelined request as soon as it is parsed: the app may see either first.
+    expect(seen.map(({ method, url, bytes }) => [method, url, bytes])).toEqual(
+      expect.arrayContaining([
+        ['POST', '/h2c', 5],
+        ['GET', '/after-h2c', 0],
+      ]),
+    );
+    expect(seen).toHaveLength(2);
     for (const { headers } of seen) {
       expect(headers.upgrade).toBeUndefined();
       expect(headers['http2-settings']).toBeUndefined();
@@ -603,5 +609,133 @@ describe('HTTP correctness', () => {
         .end();
     });
     expect(received).toBe(16 * 1024 * 1024);
+  });
+});
+
+describe('WebSocket handshakes whose upstream fails before any answer', () => {
+  /** The first message over a WebSocket to `url`, or the status its handshake was answered with. */
+  async function firstMessage(url: string): Promise<string> {
+    const ws = new WebSocket(`${url.replace('http', 'ws')}/socket`);
+    try {
+      return await new Promise<string>((resolve, reject) => {
+        ws.once('message', (data) => resolve(data.toString()));
+        ws.once('error', reject);
+        ws.once('unexpected-response', (_req, res) => resolve(`status ${res.statusCode}`));
+      });
+    } finally {
+      ws.terminate();
+    }
+  }
+
+  /** An upstream that reads the handshake and closes the connection without a byte of an answer. */
+  async function closingUrl(): Promise<{ url: string; close(): void }> {
+    const server = createTcpServer((socket) => {
+      socket.on('error', () => {});
+      socket.once('data', () => socket.destroy());
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    return {
+      url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+      close: () => server.close(),
+    };
+  }
+
+  it('the canary refusing, or closing the connection unanswered: the handshake goes to stable', async () => {
+    const closing = await closingUrl();
+    try {
+      for (const [canary, kind] of [
+        [await deadUrl(), 'connect'],
+        [closing.url, 'reset'],
+      ] as const) {
+        const r = await startTestRouter({
+          local: app.url,
+          table: { tracks: { stable: app.url, canary }, weights: { stable: 0, canary: 100 } },
+        });
+        try {
+          expect(await firstMessage(r.url)).toBe('hello from stable, canary header: absent');
+          expect(
+            await r.metric('switchyard_routing_decisions_total', { track: 'stable', reason: 'fallback' }),
+          ).toBe(1);
+          expect(await r.metric('switchyard_upstream_errors_total', { track: 'canary', kind })).toBe(1);
+          // Measured once, by the router that called its own app: the 101.
+          expect(await r.metric('switchyard_requests_total', { track: 'stable', code_class: '1xx' })).toBe(1);
+        } finally {
+          await r.close();
+        }
+      }
+    } finally {
+      closing.close();
+    }
+  });
+
+  it('the local app refusing: the handshake goes to another pod of its track, served there as a hop', async () => {
+    const other = await startTestRouter({
+      local: app.url,
+      hopSecret: 'hop-token',
+      table: { tracks: { stable: app.url }, weights: { stable: 100 } },
+    });
+    const leaving = await startTestRouter({
+      local: await deadUrl(),
+      hopSecret: 'hop-token',
+      table: { tracks: { stable: other.url }, weights: { stable: 100 } },
+    });
+    try {
+      expect(await firstMessage(leaving.url)).toBe('hello from stable, canary header: absent');
+      expect(
+        await leaving.metric('switchyard_requests_total', { track: 'stable', code_class: 'error' }),
+      ).toBe(1);
+      expect(
+        await leaving.metric('switchyard_routing_decisions_total', { track: 'stable', reason: 'fallback' }),
+      ).toBe(1);
+      expect(await other.metric('switchyard_routing_decisions_total', { reason: 'hop' })).toBe(1);
+      expect(await other.metric('switchyard_requests_total', { track: 'stable', code_class: '1xx' })).toBe(1);
+    } finally {
+      await leaving.close();
+      await other.close();
+    }
+  });
+
+  it('a handshake the client sent more bytes after is not sent again: 502', async () => {
+    // The upstream closes unanswered once those bytes have reached it: they cannot be taken back.
+    const closing = createTcpServer((socket) => {
+      let received = '';
+      socket.on('error', () => {});
+      socket.on('data', (chunk: Buffer) => {
+        received += chunk.toString('latin1');
+        if (received.includes('later bytes')) socket.destroy();
+      });
+    });
+    await new Promise<void>((resolve) => closing.listen(0, '127.0.0.1', resolve));
+    const r = await startTestRouter({
+      local: app.url,
+      table: {
+        tracks: { stable: app.url, canary: `http://127.0.0.1:${(closing.address() as AddressInfo).port}` },
+        weights: { stable: 0, canary: 100 },
+      },
+    });
+    try {
+      const answer = await new Promise<string>((resolve, reject) => {
+        const socket = connect(r.router.listenAddress.port, '127.0.0.1', () => {
+          socket.write(
+            'GET /socket HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n' +
+              'Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n',
+          );
+          // Apart from the handshake, so they reach the router after it (not as the upgrade's head).
+          setTimeout(() => socket.write('later bytes'), 50);
+        });
+        let text = '';
+        socket.on('data', (data) => {
+          text += data;
+        });
+        socket.on('end', () => resolve(text));
+        socket.on('error', reject);
+      });
+      expect(answer).toMatch(/^HTTP\/1\.1 502 /);
+      expect(answer).toContain('"kind":"reset"');
+      expect(await r.metric('switchyard_routing_decisions_total', { reason: 'fallback' })).toBe(0);
+    } finally {
+      await r.close();
+      closing.close();
+    }
   });
 });
