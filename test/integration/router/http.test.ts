@@ -674,13 +674,24 @@ describe('WebSocket handshakes whose upstream fails before any answer', () => {
       hopSecret: 'hop-token',
       table: { tracks: { stable: app.url }, weights: { stable: 100 } },
     });
+    const leavingApp = await startApp('leaving');
     const leaving = await startTestRouter({
-      local: await deadUrl(),
+      local: leavingApp.url,
       hopSecret: 'hop-token',
       table: { tracks: { stable: other.url }, weights: { stable: 100 } },
     });
     try {
+      // A client kept on a connection is asked to reconnect (through the Service, to a pod whose app
+      // is there), as after a refused request.
+      const kept = connect(leaving.router.listenAddress.port, '127.0.0.1');
+      const keptClosed = new Promise<void>((resolve) => kept.once('close', () => resolve()));
+      await new Promise<void>((resolve) => {
+        kept.once('data', () => resolve());
+        kept.write('GET / HTTP/1.1\r\nhost: shop\r\n\r\n');
+      });
+      await leavingApp.close();
       expect(await firstMessage(leaving.url)).toBe('hello from stable, canary header: absent');
+      await keptClosed;
       expect(
         await leaving.metric('switchyard_requests_total', { track: 'stable', code_class: 'error' }),
       ).toBe(1);
