@@ -144,7 +144,7 @@ export interface FailedAttempt {
  * - One another track's routers failed goes to that track again, where its Service picks a pod.
  */
 export function fallbackTarget(
-  state: RouteState,
+  state: Pick<RouteState, 'routes' | 'ownTrack'>,
   decision: Decision,
   failed: FailedAttempt,
 ): FallbackTarget | null {
