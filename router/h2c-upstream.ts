@@ -84,6 +84,8 @@ class Session {
   established = false;
   /** Date.now() after which the session takes no new streams (maxAgeMs). */
   readonly #retiresAt: number;
+  /** What waits for the upstream's SETTINGS (request bodies, see Exchange). */
+  #onEstablished: (() => void)[] = [];
 
   constructor(http2: Http2, origin: string, pool: H2cPool, options: H2cPoolOptions) {
     const session = http2.connect(origin, { settings: { enablePush: false } });
@@ -95,6 +97,8 @@ class Session {
     });
     session.once('remoteSettings', () => {
       this.established = true;
+      for (const start of this.#onEstablished) start();
+      this.#onEstablished = [];
     });
     session.on('goaway', () => {
       this.retired = true;
@@ -119,6 +123,12 @@ class Session {
       http2.destroyed ||
       this.streams >= (http2.remoteSettings.maxConcurrentStreams ?? DEFAULT_MAX_STREAMS)
     );
+  }
+
+  /** Runs `start` once the upstream's SETTINGS have arrived (at once if they have); never if they do not. */
+  whenEstablished(start: () => void): void {
+    if (this.established) start();
+    else this.#onEstablished.push(start);
   }
 
   close(): void {
@@ -245,7 +255,12 @@ class Exchange {
     if (Buffer.isBuffer(body)) stream.end(body);
     else if (body != null) {
       body.on('error', (error: Error) => this.#abort(error));
-      sendBody(body, stream);
+      // Not before the upstream's SETTINGS: until then it has processed nothing, and a call whose
+      // connection fails (refused, or closed by a Service's proxy) still has its whole body, so the
+      // data plane can send it elsewhere (router/proxy.ts fallbackTarget), as undici does over HTTP/1.1.
+      session.whenEstablished(() => {
+        if (!this.#done) sendBody(body, stream);
+      });
     }
   }
 

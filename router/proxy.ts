@@ -455,17 +455,14 @@ class ProxyRequest extends Expiring implements Dispatcher.DispatchHandler {
    * Where a request that failed before any answer goes again, once (`fallbackTarget`); null if not.
    * Only when a second attempt is safe, as with nginx's proxy_next_upstream: nothing reached the
    * upstream (it refused the connection), or the method is idempotent (RFC 9110 9.2.2) and the
-   * request has no body (the first attempt took it). A refused request keeps its body over HTTP/1.1:
-   * undici reads it only once connected (node's HTTP/2 client streams it at once). Over HTTP/2 a
-   * request the own app failed is not sent to the track's Service: the client is refused instead.
+   * request has no body (the first attempt took it). A refused request keeps its body: undici reads it
+   * only once connected, H2cPool only once the upstream's SETTINGS came. Over HTTP/2 a request the own
+   * app failed is not sent to the track's Service: the client is refused instead.
    */
   #retryTarget(kind: UpstreamErrorKind): FallbackTarget | null {
     // A mirrored copy is fire-and-forget: sent on, it would be served twice by the live version.
     if (kind === 'timeout' || this.#mirror) return null;
-    const safe =
-      kind === 'connect'
-        ? this.#body === null || this.#answer === null
-        : this.#body === null && IDEMPOTENT[this.#req.method ?? ''] === true;
+    const safe = kind === 'connect' || (this.#body === null && IDEMPOTENT[this.#req.method ?? ''] === true);
     if (!safe) return null;
     const target = fallbackTarget(this.#state, this.#decision, {
       servedHere: this.#servedHere,

@@ -171,12 +171,14 @@ describe('the app going away under gRPC clients (--protocol h2c)', () => {
   });
 
   it.each(['close', 'reset'] as const)(
-    "a hop whose connection a Service's proxy accepts, then %ss (its pod gone), is refused; gRPC's retry reaches a live pod",
+    "a call for the canary whose connection a Service's proxy accepts, then %ss (no pod), goes to stable, body and all",
     async (refusedAs) => {
-      const canary = await pod('canary');
-      const gone = await deadUrl();
       let connections = 0;
-      const canaryService = await service(() => (++connections === 1 ? gone : canary.router.url), refusedAs);
+      const gone = await deadUrl();
+      const canaryService = await service(() => {
+        connections++;
+        return gone;
+      }, refusedAs);
       const s = await h2cRouter({
         local: (await app('stable')).url,
         table: {
@@ -184,16 +186,42 @@ describe('the app going away under gRPC clients (--protocol h2c)', () => {
           weights: { stable: 100, canary: 0 },
         },
       });
+      // Nothing reached a canary (no HTTP/2 preface came back), and the router had held the body
+      // back until one would: the call goes on, whole, without the client having to retry it.
       expect(await say(s.url, 'hi', { 'x-canary': 'always' })).toMatchObject({
-        text: 'canary:hi',
+        text: 'stable:hi',
         code: grpc.status.OK,
       });
-      expect(connections).toBe(2);
+      expect(connections).toBe(1);
       expect(await s.metric('switchyard_upstream_errors_total', { track: 'canary', kind: 'connect' })).toBe(
         1,
       );
+      expect(
+        await s.metric('switchyard_routing_decisions_total', { track: 'stable', reason: 'fallback' }),
+      ).toBe(1);
     },
   );
+
+  it('a call for the other track whose first connection through its Service meets a gone pod: the router asks the Service again', async () => {
+    const stable = await pod('stable');
+    const gone = await deadUrl();
+    let connections = 0;
+    const stableService = await service(() => (++connections === 1 ? gone : stable.router.url));
+    const c = await h2cRouter({
+      local: (await app('canary')).url,
+      track: 'canary',
+      table: {
+        tracks: { stable: stableService, canary: await deadUrl() },
+        weights: { stable: 100, canary: 0 },
+      },
+    });
+    expect(await say(c.url, 'hi')).toMatchObject({ text: 'stable:hi', code: grpc.status.OK });
+    expect(connections).toBe(2);
+    expect(await c.metric('switchyard_upstream_errors_total', { track: 'stable', kind: 'connect' })).toBe(1);
+    expect(
+      await c.metric('switchyard_routing_decisions_total', { track: 'stable', reason: 'fallback' }),
+    ).toBe(1);
+  });
 
   it("a call hopping to the other track's router finishes while that router drains", async () => {
     const stableApp = await app('stable');
