@@ -30,6 +30,8 @@ export interface RouteState {
    * pods of this version); null when the table has no such track.
    */
   readonly ownTrack: Pool | null;
+  /** `--protocol h2c`: the HTTP/2 pool to `ownTrack`'s origin, for requests that came over HTTP/2. */
+  readonly ownTrackH2c: H2cPool | null;
   /** The origin of `ownTrack`, for WebSocket tunnels (router/upgrade.ts). */
   readonly ownTrackOrigin: string | null;
   readonly decisionCounters: readonly { inc(): void }[];
@@ -238,7 +240,7 @@ class ProxyRequest extends Expiring implements Dispatcher.DispatchHandler {
     const pool = local
       ? this.#proxy.localPool(h2)
       : this.#elsewhere
-        ? state.ownTrack!
+        ? (h2 ? state.ownTrackH2c : state.ownTrack)!
         : (h2 ? state.h2cPools : state.pools)[this.#decision.index]!;
     pool.dispatch(
       {
@@ -456,21 +458,19 @@ class ProxyRequest extends Expiring implements Dispatcher.DispatchHandler {
    * Only when a second attempt is safe, as with nginx's proxy_next_upstream: nothing reached the
    * upstream (it refused the connection), or the method is idempotent (RFC 9110 9.2.2) and the
    * request has no body (the first attempt took it). A refused request keeps its body: undici reads it
-   * only once connected, H2cPool only once the upstream's SETTINGS came. Over HTTP/2 a request the own
-   * app failed is not sent to the track's Service: the client is refused instead.
+   * only once connected, H2cPool only once the upstream's SETTINGS came.
    */
   #retryTarget(kind: UpstreamErrorKind): FallbackTarget | null {
     // A mirrored copy is fire-and-forget: sent on, it would be served twice by the live version.
     if (kind === 'timeout' || this.#mirror) return null;
     const safe = kind === 'connect' || (this.#body === null && IDEMPOTENT[this.#req.method ?? ''] === true);
     if (!safe) return null;
-    const target = fallbackTarget(this.#state, this.#decision, {
+    return fallbackTarget(this.#state, this.#decision, {
       servedHere: this.#servedHere,
       hop: this.#hop,
       sentAgain: this.#sentAgain,
       refused: kind === 'connect',
     });
-    return target?.elsewhere === true && this.#answer !== null ? null : target;
   }
 
   clientClosed(): void {
@@ -740,29 +740,26 @@ export class DataPlane {
     const origins: string[] = [];
     const local: boolean[] = [];
     const idleTimeoutMs = this.#config.idleTimeoutMs;
+    const pool = (origin: string): Pool => reuse(next, this.#pools, origin, () => this.#newPool(origin));
+    const h2cPool = (origin: string): H2cPool =>
+      reuse(
+        nextH2c,
+        this.#h2cPools,
+        origin,
+        () => new H2cPool(origin, { idleTimeoutMs, maxAgeMs: HOP_CONNECTION_MAX_AGE_MS }),
+      );
+    const h2c = this.#localH2cPool !== null;
     for (const name of routes.tracks) {
       const isLocal = name === this.#config.track;
       const origin = isLocal ? this.#config.local : table.tracks[name]!.upstream;
-      if (isLocal) pools.push(this.#localPool);
-      else pools.push(reuse(next, this.#pools, origin, () => this.#newPool(origin)));
-      if (this.#localH2cPool !== null) {
-        if (isLocal) h2cPools.push(this.#localH2cPool);
-        else
-          h2cPools.push(
-            reuse(
-              nextH2c,
-              this.#h2cPools,
-              origin,
-              () => new H2cPool(origin, { idleTimeoutMs, maxAgeMs: HOP_CONNECTION_MAX_AGE_MS }),
-            ),
-          );
-      }
+      pools.push(isLocal ? this.#localPool : pool(origin));
+      if (h2c) h2cPools.push(isLocal ? this.#localH2cPool! : h2cPool(origin));
       origins.push(origin);
       local.push(isLocal);
     }
     const own = table.tracks[this.#config.track];
-    const ownTrack =
-      own === undefined ? null : reuse(next, this.#pools, own.upstream, () => this.#newPool(own.upstream));
+    const ownTrack = own === undefined ? null : pool(own.upstream);
+    const ownTrackH2c = own !== undefined && h2c ? h2cPool(own.upstream) : null;
     this.#closeUnused(this.#pools, next);
     this.#closeUnused(this.#h2cPools, nextH2c);
     this.#pools = next;
@@ -774,6 +771,7 @@ export class DataPlane {
       origins,
       local,
       ownTrack,
+      ownTrackH2c,
       ownTrackOrigin: own?.upstream ?? null,
       decisionCounters: this.metrics.bindDecisions(routes),
     };

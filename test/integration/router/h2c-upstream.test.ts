@@ -162,11 +162,33 @@ describe('the app going away under gRPC clients (--protocol h2c)', () => {
     }
   });
 
-  it('an app that is not there: each call is refused (REFUSED_STREAM), retried once by gRPC, then UNAVAILABLE', async () => {
+  it("an app refusing: the call goes to another pod of its version through the track's Service, without the client retrying", async () => {
+    const b = await app('b');
+    let connections = 0;
+    const stableService = await service(() => {
+      connections++;
+      return bRouter.url;
+    });
+    const table = { tracks: { stable: stableService }, weights: { stable: 100 } };
+    const bRouter = await h2cRouter({ local: b.url, hopSecret: 'hop-token', table });
+    const leaving = await h2cRouter({ local: await deadUrl(), hopSecret: 'hop-token', table });
+    expect(await say(leaving.url, 'hi')).toMatchObject({ text: 'b:hi', code: grpc.status.OK });
+    expect(connections).toBe(1);
+    // One attempt at the app (its error), then the call went on: no second attempt from the client.
+    expect(await leaving.metric('switchyard_requests_total', { code_class: 'error' })).toBe(1);
+    expect(
+      await leaving.metric('switchyard_routing_decisions_total', { track: 'stable', reason: 'fallback' }),
+    ).toBe(1);
+    expect(await bRouter.metric('switchyard_routing_decisions_total', { reason: 'hop' })).toBe(1);
+    expect(await bRouter.metric('switchyard_requests_total', { code_class: '2xx' })).toBe(1);
+  });
+
+  it('an app that is not there, nor another pod: each call is refused (REFUSED_STREAM), retried once by gRPC, then UNAVAILABLE', async () => {
     const lost = await appRouter(await deadUrl());
     expect((await say(lost.url, 'hello')).code).toBe(grpc.status.UNAVAILABLE);
-    // The call and the client's transparent retry: each refused connection counted as an error.
-    expect(await lost.metric('switchyard_upstream_errors_total', { kind: 'connect' })).toBe(2);
+    // The call and the client's transparent retry, each refused by the app, then by the track's
+    // Service; each of the app's refusals counted as an error.
+    expect(await lost.metric('switchyard_upstream_errors_total', { kind: 'connect' })).toBe(4);
     expect(await lost.metric('switchyard_requests_total', { code_class: 'error' })).toBe(2);
   });
 
