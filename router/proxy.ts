@@ -158,6 +158,39 @@ export function fallbackTarget(
   return { index: decision.index, elsewhere: true };
 }
 
+/** What the client of a failed request got: a status, a refused stream, a cut answer, a closed connection. */
+export type FailureAnswer = number | 'refused' | 'aborted' | 'closed';
+
+/**
+ * One warn line per request (or WebSocket handshake) whose client saw its upstream fail, as nginx's
+ * error log has: the request, where it went (`app`, `own track` or `hop`), the error, the answer.
+ */
+export function logUpstreamFailure(
+  logger: Log,
+  req: IncomingMessage,
+  decision: Decision,
+  upstream: 'app' | 'own track' | 'hop',
+  error: Error,
+  kind: UpstreamErrorKind,
+  answered: FailureAnswer,
+): void {
+  logger.warn(
+    {
+      track: decision.track,
+      upstream,
+      reason: decision.reason,
+      method: req.method,
+      path: req.url?.split('?', 1)[0],
+      upgrade: req.headers.upgrade,
+      kind,
+      err: error.message,
+      code: (error as { code?: unknown }).code,
+      answered,
+    },
+    'upstream failed',
+  );
+}
+
 /** A valid hop's decision: this router's own track, served by its app. */
 export function hopDecision(state: RouteState): Decision {
   const own = state.local.indexOf(true);
@@ -416,26 +449,9 @@ class ProxyRequest extends Expiring implements Dispatcher.DispatchHandler {
   }
 
   /** One line per request whose client saw its upstream fail, as nginx's error log has. */
-  #logFailure(
-    error: Error,
-    kind: UpstreamErrorKind,
-    answered: number | 'refused' | 'aborted' | 'closed',
-  ): void {
-    const req = this.#req;
-    this.#proxy.logger.warn(
-      {
-        track: this.#decision.track,
-        upstream: this.#servedHere ? 'app' : this.#elsewhere ? 'own track' : 'hop',
-        reason: this.#decision.reason,
-        method: req.method,
-        path: req.url?.split('?', 1)[0],
-        kind,
-        err: error.message,
-        code: (error as { code?: unknown }).code,
-        answered,
-      },
-      'upstream failed',
-    );
+  #logFailure(error: Error, kind: UpstreamErrorKind, answered: FailureAnswer): void {
+    const upstream = this.#servedHere ? 'app' : this.#elsewhere ? 'own track' : 'hop';
+    logUpstreamFailure(this.#proxy.logger, this.#req, this.#decision, upstream, error, kind, answered);
   }
 
   /** Sends the request again, once (reason `fallback`): to track `index`, or to the own track's Service. */

@@ -15,6 +15,7 @@ import {
   fallbackTarget,
   hopDecision,
   IDEMPOTENT,
+  logUpstreamFailure,
   type RouteState,
 } from './proxy.js';
 import type { Decision } from './decide.js';
@@ -276,21 +277,8 @@ class Handshake {
   }
 
   #logFailure(error: Error, kind: UpstreamErrorKind, answered: 502 | 'closed'): void {
-    this.#proxy.logger.warn(
-      {
-        track: this.#decision.track,
-        upstream: this.#servedHere ? 'app' : this.#elsewhere ? 'own track' : 'hop',
-        reason: this.#decision.reason,
-        method: this.#req.method,
-        path: this.#req.url?.split('?', 1)[0],
-        upgrade: this.#req.headers.upgrade,
-        kind,
-        err: error.message,
-        code: (error as { code?: unknown }).code,
-        answered,
-      },
-      'upstream failed',
-    );
+    const upstream = this.#servedHere ? 'app' : this.#elsewhere ? 'own track' : 'hop';
+    logUpstreamFailure(this.#proxy.logger, this.#req, this.#decision, upstream, error, kind, answered);
   }
 
   /**

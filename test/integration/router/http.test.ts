@@ -744,6 +744,17 @@ describe('WebSocket handshakes whose upstream fails before any answer', () => {
       expect(answer).toMatch(/^HTTP\/1\.1 502 /);
       expect(answer).toContain('"kind":"reset"');
       expect(await r.metric('switchyard_routing_decisions_total', { reason: 'fallback' })).toBe(0);
+      expect(r.logs.filter((line) => line.msg === 'upstream failed')).toEqual([
+        expect.objectContaining({
+          track: 'canary',
+          upstream: 'hop',
+          method: 'GET',
+          path: '/socket',
+          upgrade: 'websocket',
+          kind: 'reset',
+          answered: 502,
+        }),
+      ]);
     } finally {
       await r.close();
       closing.close();
