@@ -4,6 +4,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Readable, TransformCallback } from 'node:stream';
 import type { RouteTable } from '../api/routes.js';
+import { Attempt, type FailureAnswer, type FallbackTarget, logUpstreamFailure } from './attempt.js';
 import type { RouterConfig } from './config.js';
 import { type CompiledRoutes, compileRoutes, type Decision, type Random } from './decide.js';
 import { GrpcAnswer, isGrpcContentType, type Trailers } from './grpc.js';
@@ -117,80 +118,6 @@ const ERROR_BODY: Readonly<Record<UpstreamErrorKind, { status: number; error: st
   timeout: { status: 504, error: 'upstream_timeout' },
 };
 
-/** Where a failed request goes again: track `index`, or (`elsewhere`) the own track's Service. */
-export interface FallbackTarget {
-  readonly index: number;
-  readonly elsewhere: boolean;
-}
-
-/** The attempt that failed, for `fallbackTarget`. */
-export interface FailedAttempt {
-  /** It went to this router's own app (its track, or a hop it served). */
-  readonly servedHere: boolean;
-  /** It came as a valid hop from another router. */
-  readonly hop: boolean;
-  /** It came as a hop marked `fallback`: already a second attempt. */
-  readonly sentAgain: boolean;
-  /** The upstream refused the connection: nothing reached it. */
-  readonly refused: boolean;
-}
-
-/**
- * Where a request that failed before any answer, and that is safe to send again (the caller's
- * judgement), goes once more (reason `fallback`); null if nowhere. A retry is not retried, here or
- * at the router it went to (a hop marked `fallback`).
- * - A canary's request goes to the baseline track.
- * - One this router's app failed goes to another pod of this version, through the track's Service:
- *   the app shut down, crashed, or closed a kept connection as the request went out. A hop only when
- *   the app refused it: the sending router has its body no more; otherwise the sender decides.
- * - One another track's routers failed goes to that track again, where its Service picks a pod.
- */
-export function fallbackTarget(
-  state: Pick<RouteState, 'routes' | 'ownTrack'>,
-  decision: Decision,
-  failed: FailedAttempt,
-): FallbackTarget | null {
-  if (decision.reason === 'fallback' || failed.sentAgain) return null;
-  const baseline = state.routes.baseline;
-  if (decision.index !== baseline) return { index: baseline, elsewhere: false };
-  if (!failed.servedHere) return { index: decision.index, elsewhere: false };
-  if ((failed.hop && !failed.refused) || state.ownTrack === null) return null;
-  return { index: decision.index, elsewhere: true };
-}
-
-/** What the client of a failed request got: a status, a refused stream, a cut answer, a closed connection. */
-export type FailureAnswer = number | 'refused' | 'aborted' | 'closed';
-
-/**
- * One warn line per request (or WebSocket handshake) whose client saw its upstream fail, as nginx's
- * error log has: the request, where it went (`app`, `own track` or `hop`), the error, the answer.
- */
-export function logUpstreamFailure(
-  logger: Log,
-  req: IncomingMessage,
-  decision: Decision,
-  upstream: 'app' | 'own track' | 'hop',
-  error: Error,
-  kind: UpstreamErrorKind,
-  answered: FailureAnswer,
-): void {
-  logger.warn(
-    {
-      track: decision.track,
-      upstream,
-      reason: decision.reason,
-      method: req.method,
-      path: req.url?.split('?', 1)[0],
-      upgrade: req.headers.upgrade,
-      kind,
-      err: error.message,
-      code: (error as { code?: unknown }).code,
-      answered,
-    },
-    'upstream failed',
-  );
-}
-
 /** A valid hop's decision: this router's own track, served by its app. */
 export function hopDecision(state: RouteState): Decision {
   const own = state.local.indexOf(true);
@@ -206,15 +133,9 @@ class ProxyRequest extends Expiring implements Dispatcher.DispatchHandler {
   readonly #started: number;
   /** A mirrored copy another router sent (a hop marked `mirror`). */
   readonly #mirror: boolean;
-  /** A hop marked `fallback`: already another attempt, so never sent on again from here. */
-  readonly #sentAgain: boolean;
   /** What the app gets as the body: the request itself, its mirror tee, or null. */
   readonly #body: Readable | null;
-  #decision: Decision;
-  /** A valid hop: serve with the local app whatever the table says. */
-  #hop: boolean;
-  /** Sent on to the own track's other pods because the local app refused it. */
-  #elsewhere = false;
+  readonly #attempt: Attempt;
   #abort: ((error?: Error) => void) | null = null;
   #resume: (() => void) | null = null;
   #responded = false;
@@ -238,13 +159,11 @@ class ProxyRequest extends Expiring implements Dispatcher.DispatchHandler {
     super();
     this.#proxy = proxy;
     this.#body = body;
-    this.#hop = hop !== HopKind.None;
     this.#mirror = hop === HopKind.Mirror;
-    this.#sentAgain = hop === HopKind.Fallback;
     this.#state = state;
     this.#req = req;
     this.#res = res;
-    this.#decision = decision;
+    this.#attempt = new Attempt(state, decision, hop);
     const h2 = req.httpVersionMajor === 2;
     this.#answer = h2 ? new GrpcAnswer() : null;
     // A gRPC call carries its deadline (grpc-timeout), which client and app keep: a server stream
@@ -255,35 +174,25 @@ class ProxyRequest extends Expiring implements Dispatcher.DispatchHandler {
     res.on('close', onResponseClose);
   }
 
-  /** Whether this router's own app serves the request (and this router measures it). */
-  get #servedHere(): boolean {
-    return !this.#elsewhere && (this.#hop || this.#state.local[this.#decision.index]!);
-  }
-
   dispatch(): void {
-    const local = this.#servedHere;
-    // A request sent again carries it on, so the router that receives it does not send it on once more.
-    const hop = local
-      ? null
-      : this.#proxy.hop.header(this.#decision.reason === 'fallback' ? HopKind.Fallback : HopKind.Routed);
+    const attempt = this.#attempt;
     const req = this.#req;
     // A request goes on in the protocol it came in: the app may speak both on one port (cmux).
     const h2 = this.#answer !== null;
     const state = this.#state;
-    const pool = local
-      ? this.#proxy.localPool(h2)
-      : this.#elsewhere
-        ? (h2 ? state.ownTrackH2c : state.ownTrack)!
-        : (h2 ? state.h2cPools : state.pools)[this.#decision.index]!;
+    const local = this.#proxy.localPool(h2);
+    const pool = h2
+      ? attempt.upstream(local, state.ownTrackH2c, state.h2cPools)
+      : attempt.upstream(local, state.ownTrack, state.pools);
     pool.dispatch(
       {
         path: req.url ?? '/',
         method: req.method ?? 'GET',
         headers: upstreamHeaders(
           req.headers,
-          this.#state.routes.canaryHeader,
+          state.routes.canaryHeader,
           req.socket,
-          hop,
+          attempt.hopHeader(this.#proxy.hop),
           h2 ? 'h2c' : 'http',
         ),
         body: this.#body,
@@ -320,8 +229,8 @@ class ProxyRequest extends Expiring implements Dispatcher.DispatchHandler {
     const answer = this.#answer;
     // HTTP/2 has no Connection header: a draining router sends GOAWAY instead (router/start.ts).
     // Answered by another pod because this one's app went away: the client had better reconnect.
-    const close = (this.#proxy.draining || this.#elsewhere) && answer === null;
-    const headers = downstreamHeaders(rawHeaders, this.#decision.setCookie, close);
+    const close = (this.#proxy.draining || this.#attempt.elsewhere) && answer === null;
+    const headers = downstreamHeaders(rawHeaders, this.#attempt.decision.setCookie, close);
     if (answer?.readHeaders(rawHeaders)) {
       // A gRPC Trailers-Only answer (an error without messages): one HEADERS frame ends the stream.
       (this.#res as unknown as H2cResponse).respondTrailersOnly(statusCode, headers);
@@ -400,10 +309,11 @@ class ProxyRequest extends Expiring implements Dispatcher.DispatchHandler {
 
   onError(error: Error): void {
     if (this.#done) return;
-    const track = this.#decision.track;
+    const attempt = this.#attempt;
+    const track = attempt.decision.track;
     const kind = errorKind(error);
     this.#proxy.metrics.upstreamError(track, kind);
-    const appRefused = kind === 'connect' && this.#servedHere;
+    const appRefused = kind === 'connect' && attempt.servedHere;
     if (appRefused) this.#proxy.appGoingAway('refused');
     if (this.#responded) {
       // Mid-stream: the status line is gone; all the client can learn is an aborted response.
@@ -417,7 +327,7 @@ class ProxyRequest extends Expiring implements Dispatcher.DispatchHandler {
       this.#retry(next);
       return;
     }
-    if (this.#hop && this.#answer === null && kind !== 'timeout') {
+    if (attempt.hop && this.#answer === null && kind !== 'timeout') {
       // The router that sent the hop decides, as for an app that closed the connection unanswered:
       // it sends the request again where that is safe (#retryTarget), or answers its client.
       this.#logFailure(error, kind, 'closed');
@@ -441,31 +351,25 @@ class ProxyRequest extends Expiring implements Dispatcher.DispatchHandler {
         'content-type': 'application/json',
         'content-length': Buffer.byteLength(body),
         // A client keeping this connection would keep reaching a pod whose app is gone.
-        ...((appRefused || this.#elsewhere) && this.#answer === null ? { connection: 'close' } : {}),
+        ...((appRefused || attempt.elsewhere) && this.#answer === null ? { connection: 'close' } : {}),
       });
     }
     this.#res.end(body);
     this.#finish(0);
   }
 
-  /** One line per request whose client saw its upstream fail, as nginx's error log has. */
   #logFailure(error: Error, kind: UpstreamErrorKind, answered: FailureAnswer): void {
-    const upstream = this.#servedHere ? 'app' : this.#elsewhere ? 'own track' : 'hop';
-    logUpstreamFailure(this.#proxy.logger, this.#req, this.#decision, upstream, error, kind, answered);
+    logUpstreamFailure(this.#proxy.logger, this.#req, this.#attempt, error, kind, answered);
   }
 
   /** Sends the request again, once (reason `fallback`): to track `index`, or to the own track's Service. */
-  #retry({ index, elsewhere }: FallbackTarget): void {
+  #retry(target: FallbackTarget): void {
     // When it was this router's own app that failed, that call counts as an error of its track:
     // analysis has to see a canary that refuses connections, although the client gets an answer.
     this.#measure(0);
-    const state = this.#state;
-    this.#decision = state.routes.decision(index, 'fallback');
-    state.decisionCounters[this.#decision.slot]!.inc();
+    this.#attempt.retryTo(target);
     this.#abort = null;
     this.#timeouts?.unwatch(this);
-    this.#hop = false;
-    this.#elsewhere = elsewhere;
     this.dispatch();
   }
 
@@ -481,12 +385,7 @@ class ProxyRequest extends Expiring implements Dispatcher.DispatchHandler {
     if (kind === 'timeout' || this.#mirror) return null;
     const safe = kind === 'connect' || (this.#body === null && IDEMPOTENT[this.#req.method ?? ''] === true);
     if (!safe) return null;
-    return fallbackTarget(this.#state, this.#decision, {
-      servedHere: this.#servedHere,
-      hop: this.#hop,
-      sentAgain: this.#sentAgain,
-      refused: kind === 'connect',
-    });
+    return this.#attempt.fallback(kind === 'connect');
   }
 
   clientClosed(): void {
@@ -510,7 +409,7 @@ class ProxyRequest extends Expiring implements Dispatcher.DispatchHandler {
 
   /** Counts the call if it went to this router's own app (its track, or a hop it serves); 0 = no answer. */
   #measure(status: number): void {
-    if (!this.#servedHere) return;
+    if (!this.#attempt.servedHere) return;
     const metrics = this.#proxy.metrics.local;
     const codeClass = codeClassOf(status);
     metrics.requests[codeClass]!.inc();

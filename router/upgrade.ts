@@ -6,19 +6,11 @@ import { createRequire } from 'node:module';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type * as Tls from 'node:tls';
+import { Attempt, logUpstreamFailure } from './attempt.js';
 import { upstreamHeaders } from './headers.js';
 import { HOP_HEADER, HopKind } from './hop.js';
-import { CLIENT_CLOSED_REQUEST, codeClassOf, type UpstreamErrorKind } from './metrics.js';
-import {
-  type DataPlane,
-  errorKind,
-  fallbackTarget,
-  hopDecision,
-  IDEMPOTENT,
-  logUpstreamFailure,
-  type RouteState,
-} from './proxy.js';
-import type { Decision } from './decide.js';
+import { CLIENT_CLOSED_REQUEST, codeClassOf } from './metrics.js';
+import { type DataPlane, errorKind, hopDecision, IDEMPOTENT, type RouteState } from './proxy.js';
 
 // Not `import`: an ESM facade loads more than the module on node 22+ (see router/start.ts).
 const { connect: connectTcp, isIP } = process.getBuiltinModule('node:net');
@@ -90,7 +82,8 @@ export function handleUpgrade(
   const hop = proxy.hop.check(req.headers[HOP_HEADER]);
   const decision = hop !== HopKind.None ? hopDecision(state) : state.routes.decide(req.headers, random);
   state.decisionCounters[decision.slot]!.inc();
-  new Handshake(proxy, state, localOrigin, tunnels, req, socket, head, decision, hop).connect();
+  const attempt = new Attempt(state, decision, hop);
+  new Handshake(proxy, state, localOrigin, tunnels, req, socket, head, attempt).connect();
 }
 
 /**
@@ -105,12 +98,7 @@ class Handshake {
   readonly #req: IncomingMessage;
   readonly #socket: Duplex;
   readonly #head: Buffer;
-  #decision: Decision;
-  /** A valid hop: served by the local app whatever the table says (until sent on elsewhere). */
-  #hop: boolean;
-  readonly #sentAgain: boolean;
-  /** Sent on to the own track's other pods because the local app refused it. */
-  #elsewhere = false;
+  readonly #attempt: Attempt;
   #upstream: Socket | null = null;
   /** The bytes of the request as written upstream: more written means the client's bytes followed. */
   #requestBytes = 0;
@@ -130,18 +118,15 @@ class Handshake {
     req: IncomingMessage,
     socket: Duplex,
     head: Buffer,
-    decision: Decision,
-    hop: HopKind,
+    attempt: Attempt,
   ) {
     this.#proxy = proxy;
-    this.#decision = decision;
+    this.#attempt = attempt;
     this.#state = state;
     this.#localOrigin = localOrigin;
     this.#req = req;
     this.#socket = socket;
     this.#head = head;
-    this.#hop = hop !== HopKind.None;
-    this.#sentAgain = hop === HopKind.Fallback;
     tunnels.add(socket);
     socket.on('error', () => this.#upstream?.destroy());
     socket.on('end', () => {
@@ -159,23 +144,14 @@ class Handshake {
     });
   }
 
-  get #servedHere(): boolean {
-    return !this.#elsewhere && (this.#hop || this.#state.local[this.#decision.index]!);
-  }
-
   /** Sends the handshake to the upstream of the current decision. */
   connect(): void {
-    const decision = this.#decision;
+    const attempt = this.#attempt;
     this.#settled = false;
     this.#statusLine = '';
     const state = this.#state;
-    const local = this.#servedHere;
-    const origin = new URL(
-      local ? this.#localOrigin : this.#elsewhere ? state.ownTrackOrigin! : state.origins[decision.index]!,
-    );
-    const hop = local
-      ? null
-      : this.#proxy.hop.header(decision.reason === 'fallback' ? HopKind.Fallback : HopKind.Routed);
+    const origin = new URL(attempt.upstream(this.#localOrigin, state.ownTrackOrigin, state.origins));
+    const hop = attempt.hopHeader(this.#proxy.hop);
     const req = this.#req;
     const headers = upstreamHeaders(req.headers, state.routes.canaryHeader, req.socket, hop, 'upgrade');
     const port = Number(origin.port) || (origin.protocol === 'https:' ? 443 : 80);
@@ -218,7 +194,8 @@ class Handshake {
     upstream.on('close', () => {
       if (this.#upstream !== upstream || this.#clientGone) return;
       if (this.#answered) {
-        if (failure !== null) this.#proxy.metrics.upstreamError(this.#decision.track, errorKind(failure));
+        if (failure !== null)
+          this.#proxy.metrics.upstreamError(this.#attempt.decision.track, errorKind(failure));
         this.#settle(0); // the app closed without a whole status line
         this.#socket.destroy();
         return;
@@ -231,10 +208,11 @@ class Handshake {
   #failed(error: Error): void {
     const kind = errorKind(error);
     const proxy = this.#proxy;
-    proxy.metrics.upstreamError(this.#decision.track, kind);
+    const attempt = this.#attempt;
+    proxy.metrics.upstreamError(attempt.decision.track, kind);
     this.#settle(0);
     this.#socket.unpipe(this.#upstream!);
-    if (kind === 'connect' && this.#servedHere) proxy.appGoingAway('refused');
+    if (kind === 'connect' && attempt.servedHere) proxy.appGoingAway('refused');
     // Safe to send again when nothing reached the upstream, or when only the request did (an
     // upgrade is a GET without a body; the client waits for the answer before sending more).
     const safe =
@@ -243,42 +221,27 @@ class Handshake {
         IDEMPOTENT[this.#req.method ?? ''] === true &&
         this.#head.length === 0 &&
         this.#upstream!.bytesWritten <= this.#requestBytes);
-    const target = safe
-      ? fallbackTarget(this.#state, this.#decision, {
-          servedHere: this.#servedHere,
-          hop: this.#hop,
-          sentAgain: this.#sentAgain,
-          refused: kind === 'connect',
-        })
-      : null;
+    const target = safe ? attempt.fallback(kind === 'connect') : null;
     if (target !== null) {
-      this.#decision = this.#state.routes.decision(target.index, 'fallback');
-      this.#state.decisionCounters[this.#decision.slot]!.inc();
-      this.#hop = false;
-      this.#elsewhere = target.elsewhere;
+      attempt.retryTo(target);
       this.connect();
       return;
     }
-    const hopClosed = this.#hop && kind !== 'timeout';
-    this.#logFailure(error, kind, hopClosed ? 'closed' : 502);
+    const hopClosed = attempt.hop && kind !== 'timeout';
+    logUpstreamFailure(proxy.logger, this.#req, attempt, error, kind, hopClosed ? 'closed' : 502);
     if (hopClosed) {
       // The router that sent the hop decides, as for an app that closed the connection unanswered.
       this.#socket.destroy();
       return;
     }
     const service = JSON.stringify(this.#state.routes.table.service);
-    const track = JSON.stringify(this.#decision.track);
+    const track = JSON.stringify(attempt.decision.track);
     reject(
       this.#socket,
       502,
       'Bad Gateway',
       `{"error":"upstream_unavailable","service":${service},"track":${track},"kind":"${kind}"}`,
     );
-  }
-
-  #logFailure(error: Error, kind: UpstreamErrorKind, answered: 502 | 'closed'): void {
-    const upstream = this.#servedHere ? 'app' : this.#elsewhere ? 'own track' : 'hop';
-    logUpstreamFailure(this.#proxy.logger, this.#req, this.#decision, upstream, error, kind, answered);
   }
 
   /**
@@ -289,7 +252,7 @@ class Handshake {
   #settle(status: number): void {
     if (this.#settled) return;
     this.#settled = true;
-    if (!this.#servedHere) return;
+    if (!this.#attempt.servedHere) return;
     const metrics = this.#proxy.metrics.local;
     metrics.requests[codeClassOf(status)]!.inc();
     metrics.duration.observe((this.#proxy.hrtime() - this.#started) / 1000);
