@@ -8,6 +8,8 @@
 //     shop:v2-slow100 → 100 ms added to every response (suffixes combine: v3-errors5-slow50).
 // - `greeter*:<tag>`: the gRPC app fixtures/greeter.mjs on the pod IP and the first port (50051
 //   when none is declared); version, `-errorsN` and `-slowN` from the tag, as for the shop.
+// - `chat*:<tag>`: the WebSocket app fixtures/chat.mjs on the pod IP and the first port (8080 when
+//   none is declared); the version from the tag.
 // Rules given to startFakeCluster() are tried before these.
 
 import { basename, join } from 'node:path';
@@ -107,6 +109,16 @@ export const DEFAULT_IMAGE_RULES: readonly ImageRule[] = [
           GREETER_ERROR_RATE: String(errorRate),
           GREETER_LATENCY_MS: String(latencyMs),
         },
+      };
+    },
+  },
+  {
+    match: (image) => imageName(image).name.startsWith('chat'),
+    command: ({ image, container, podIp, repoRoot }) => {
+      const port = (container.ports ?? []).find((entry) => isObject(entry))?.containerPort ?? 8080;
+      return {
+        argv: [process.execPath, join(repoRoot, 'test', 'e2e', 'cluster', 'fixtures', 'chat.mjs')],
+        env: { CHAT_LISTEN: `${podIp}:${port}`, CHAT_VERSION: parseShopTag(imageName(image).tag).version },
       };
     },
   },

@@ -1,8 +1,10 @@
 // Scenarios 3, 5 and 4 of issue 6 on one install, one namespace each: a healthy v2 promoted step by
 // step, a tester reaching v2 with `X-Canary: always`, and a failing v2 rolled back — driven with
 // `kubectl set image` and checked with kubectl, the switchyard CLI and the clients' own answers.
+// Then WebSocket connections through the injected routers while a rollout runs.
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { WebSocket } from 'ws';
 import { waitUntil } from '../../support/wait-for.js';
 import {
   FAST,
@@ -272,5 +274,101 @@ describe('scenario 4: a failing v2 is rolled back', () => {
     );
     // Errors are bounded by what v2 answered: at most its share of the traffic, never stable's.
     expect(all.failed).toBeLessThanOrEqual(all.byVersion.v2 ?? 0);
+  });
+});
+
+/** A WebSocket client of the chat fixture (test/e2e/cluster/fixtures/chat.mjs). */
+class Chat {
+  readonly #socket: WebSocket;
+  /** Takes the answer to the message in flight (one at a time). */
+  #onAnswer: (answer: string) => void = () => {};
+  readonly opened: Promise<void>;
+  closed = false;
+
+  constructor(url: string, headers: Readonly<Record<string, string>> = {}) {
+    this.#socket = new WebSocket(url.replace(/^http/, 'ws'), { headers });
+    this.#socket.on('message', (data) => this.#onAnswer(String(data)));
+    this.#socket.on('close', () => {
+      this.closed = true;
+    });
+    this.opened = new Promise((resolve, reject) => {
+      this.#socket.once('open', resolve);
+      this.#socket.once('error', reject);
+      this.#socket.once('unexpected-response', (_req, res) =>
+        reject(new Error(`handshake answered HTTP ${res.statusCode}`)),
+      );
+    });
+  }
+
+  /** Sends `text`; resolves with the version and pod that answered it on this connection. */
+  async ask(text: string): Promise<{ version: string; pod: string; echo: string }> {
+    await this.opened;
+    const answer = await new Promise<string>((resolve, reject) => {
+      const timer = setTimeout(
+        () => reject(new Error(`no answer to ${JSON.stringify(text)} within 5 s`)),
+        5000,
+      );
+      this.#onAnswer = (received) => {
+        clearTimeout(timer);
+        resolve(received);
+      };
+      this.#socket.send(text);
+    });
+    return JSON.parse(answer) as { version: string; pod: string; echo: string };
+  }
+
+  close(): void {
+    this.#socket.close();
+  }
+}
+
+/** Opens a connection, asks once, closes: who answers a new WebSocket with these headers. */
+async function askOnce(url: string, headers: Readonly<Record<string, string>> = {}) {
+  const chat = new Chat(url, headers);
+  try {
+    return await chat.ask('hello');
+  } finally {
+    chat.close();
+  }
+}
+
+describe('WebSocket connections through the injected routers', () => {
+  it('a tunnel opened before the rollout stays on v1; X-Canary steers new handshakes to v2 and back', async () => {
+    const namespace = 'websocket';
+    // One long step: the split stays at its first weight for the whole check.
+    const url = await deployShopV1(cluster, namespace, { ...FAST, steps: '5', interval: '5m' }, 'chat:v1');
+    const early = new Chat(url);
+    expect(await early.ask('before')).toMatchObject({ version: 'v1', echo: 'before' });
+    try {
+      await kubectlOk(cluster, ['-n', namespace, 'set', 'image', 'deployment/shop', 'shop=chat:v2']);
+      await waitUntil(
+        'a WebSocket with X-Canary: always answered by v2',
+        async () => ((await askOnce(url, { 'x-canary': 'always' })).version === 'v2' ? true : undefined),
+        { timeoutMs: 60_000, intervalMs: 500 },
+      );
+      // Kube-proxy spreads connections over both pods: each handshake reaches v2 or v1 as its
+      // header says, whichever pod's router it lands on (hopping to the other track's router).
+      const testers = await Promise.all(
+        Array.from({ length: 8 }, () => askOnce(url, { 'x-canary': 'always' })),
+      );
+      const plain = await Promise.all(Array.from({ length: 8 }, () => askOnce(url, { 'x-canary': 'never' })));
+      expect(testers.map((answer) => answer.version)).toEqual(Array(8).fill('v2'));
+      expect(plain.map((answer) => answer.version)).toEqual(Array(8).fill('v1'));
+      // The tunnel opened before the rollout is still the same connection to the same v1 app.
+      const before = await early.ask('during');
+      expect(before).toMatchObject({ version: 'v1', echo: 'during' });
+      expect(early.closed).toBe(false);
+      // Messages go both ways many times on one tunnel, in order.
+      const tester = new Chat(url, { 'x-canary': 'always' });
+      for (let index = 0; index < 20; index++)
+        expect(await tester.ask(`message ${index}`)).toMatchObject({
+          version: 'v2',
+          echo: `message ${index}`,
+        });
+      tester.close();
+    } finally {
+      early.close();
+    }
+    await kubectlOk(cluster, ['delete', 'namespace', namespace, '--wait=false']);
   });
 });
