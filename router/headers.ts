@@ -3,13 +3,17 @@
 
 import { HOP_HEADER } from './hop.js';
 
-const DROP_REQUEST: Readonly<Record<string, true>> = Object.assign(Object.create(null), {
+/** Hop-by-hop headers (RFC 9110 7.6.1): they describe one connection, never the message. */
+const HOP_BY_HOP = {
   connection: true,
   'keep-alive': true,
   te: true,
   trailer: true,
   'transfer-encoding': true,
   upgrade: true,
+} as const;
+
+const DROP_REQUEST: Readonly<Record<string, true>> = Object.assign(Object.create(null), HOP_BY_HOP, {
   expect: true, // the router answers 100-continue itself; undici rejects the header
   [HOP_HEADER]: true,
   'x-forwarded-for': true,
@@ -26,14 +30,7 @@ const DROP_REQUEST_H2C: Readonly<Record<string, true>> = Object.assign(Object.cr
   ':protocol': true,
 });
 
-const DROP_RESPONSE: Readonly<Record<string, true>> = Object.assign(Object.create(null), {
-  connection: true,
-  'keep-alive': true,
-  te: true,
-  trailer: true,
-  'transfer-encoding': true,
-  upgrade: true,
-});
+const DROP_RESPONSE: Readonly<Record<string, true>> = Object.assign(Object.create(null), HOP_BY_HOP);
 
 function isProxyHeader(name: string): boolean {
   return name.length > 6 && name.charCodeAt(0) === 112 && name.startsWith('proxy-');
