@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 NODE_BIN := node_modules/.bin
 
-.PHONY: all deps build lint typecheck unit integration e2e test demo bench sim image clean
+.PHONY: all deps build lint typecheck unit integration e2e test demo bench bench-instructions sim image clean
 
 all: build
 
@@ -41,6 +41,9 @@ demo: build
 
 bench: build
 	bash scripts/bench.sh
+
+bench-instructions: build
+	bash scripts/bench.sh instructions
 
 sim: build
 	node dist/scripts/sim.js $(ARGS)

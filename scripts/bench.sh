@@ -13,9 +13,16 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# `scripts/bench.sh instructions` (`make bench-instructions`): instructions per request under
+# valgrind's callgrind instead (scripts/bench/instructions.mjs); BENCH_BASELINE works there too.
+mode=${1:-time}
 missing=()
-command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing+=(nginx)
-command -v wrk >/dev/null 2>&1 || missing+=(wrk)
+if [ "$mode" = instructions ]; then
+  command -v valgrind >/dev/null 2>&1 || missing+=(valgrind)
+else
+  command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing+=(nginx)
+  command -v wrk >/dev/null 2>&1 || missing+=(wrk)
+fi
 if [ "${BENCH_JEMALLOC:-}" = 1 ] && ! /sbin/ldconfig -p | grep -q 'libjemalloc\.so\.2 '; then missing+=(libjemalloc2); fi
 if [ ${#missing[@]} -gt 0 ]; then
   echo "bench: installing ${missing[*]} from Debian packages" >&2
@@ -30,4 +37,5 @@ if [ ! -d node_modules/@fastify/http-proxy ]; then
 fi
 [ -f dist/cli/main.js ] && [ -f dist/router/node-options.js ] || npx tsc -p tsconfig.build.json
 
+if [ "$mode" = instructions ]; then exec node scripts/bench/instructions.mjs; fi
 exec node scripts/bench/run.mjs

@@ -5,13 +5,14 @@
 // c=4 (wrk --latency), CPU-seconds per 1000 requests and RSS at a paced 1000 req/s (paced-load.mjs).
 // Phases interleave the targets (see measureAll). Then gRPC through the router against gRPC straight to
 // the app (grpc.mjs). Prints a table, the ratios against the targets, and as last line one JSON object.
-import { execFile, spawn } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import { freePort } from './free-port.mjs';
+import { describeAll, killAll, routerArgs, start, stop, waitForHttp, writeRoutes } from './targets.mjs';
 
 const run = promisify(execFile);
 const here = dirname(fileURLToPath(import.meta.url));
@@ -35,53 +36,6 @@ const CLK_TCK = 100;
 const NODE = process.env.BENCH_NODE ? resolve(process.env.BENCH_NODE) : process.execPath;
 
 const round = (value, digits) => Number(value.toFixed(digits));
-
-const children = new Set();
-function cleanup() {
-  for (const child of children) child.kill('SIGKILL');
-}
-process.on('exit', cleanup);
-process.on('SIGINT', () => process.exit(130));
-
-async function waitForHttp(url, what) {
-  const deadline = Date.now() + 15_000;
-  let last = 'no answer';
-  while (Date.now() < deadline) {
-    try {
-      const res = await fetch(url);
-      await res.arrayBuffer();
-      if (res.status < 500) return;
-      last = `HTTP ${res.status}`;
-    } catch (error) {
-      last = error.cause?.code ?? error.message;
-    }
-    await sleep(100);
-  }
-  throw new Error(`${what} did not answer at ${url} within 15 s (last: ${last})`);
-}
-
-function start(name, command, args, env = {}) {
-  const child = spawn(command, args, {
-    stdio: ['ignore', 'ignore', 'pipe'],
-    env: { ...process.env, ...env },
-  });
-  let stderr = '';
-  child.stderr.on('data', (chunk) => {
-    stderr = (stderr + chunk).slice(-2000);
-  });
-  child.on('exit', () => children.delete(child));
-  children.add(child);
-  child.describe = () => `${name}: ${stderr.trim()}`;
-  return child;
-}
-
-async function stop(child) {
-  if (child.exitCode !== null) return;
-  const exited = new Promise((resolveExit) => child.once('exit', resolveExit));
-  child.kill('SIGTERM');
-  await Promise.race([exited, sleep(5000)]);
-  if (child.exitCode === null) child.kill('SIGKILL');
-}
 
 function nginxConfig(prefix, port, body) {
   return `worker_processes 1;
@@ -269,15 +223,7 @@ async function main() {
   await wrk(`${upstream}/`, 4, 1, false);
   const targets = [{ name: 'direct nginx', url: `${upstream}/`, child: null, isNginx: true }];
   const routes = join(work, 'routes.json');
-  writeFileSync(
-    routes,
-    JSON.stringify({
-      service: 'bench',
-      generation: 1,
-      tracks: { stable: { upstream }, canary: { upstream } },
-      weights: { stable: 90, canary: 10 },
-    }),
-  );
+  writeRoutes(routes, upstream);
   // The router runs with the environment the injected sidecar gets (router/node-options.ts);
   // BENCH_ROUTER_NODE_OPTIONS overrides its NODE_OPTIONS to try the sidecar with other V8 limits, and
   // BENCH_JEMALLOC=1 adds the image's allocator (with BENCH_NODE=<node 24>: the router as deployed).
@@ -300,14 +246,9 @@ async function main() {
     `bench: node ${nodeVersion} (${NODE}), router environment ${JSON.stringify(routerEnv)}\n`,
   );
   const startRouter = async (name, checkout) => {
-    const port = await freePort();
-    const admin = await freePort();
-    const args = [join(checkout, 'bin', 'switchyard.js'), 'router', '--listen', `127.0.0.1:${port}`];
-    args.push('--admin', `127.0.0.1:${admin}`, '--service', 'bench', '--track', 'stable');
-    args.push('--local', upstream, '--routes-file', routes, '--log-level', 'warn');
+    const { args, url } = await routerArgs(checkout, upstream, routes);
     if (process.env.BENCH_CPU_PROF) args.unshift('--cpu-prof', `--cpu-prof-dir=${work}`);
-    const child = start(name, NODE, args, routerEnv);
-    targets.push({ name, url: `http://127.0.0.1:${port}/`, child, isNginx: false });
+    targets.push({ name, url, child: start(name, NODE, args, routerEnv), isNginx: false });
   };
   await startRouter('switchyard router', root);
   {
@@ -443,13 +384,12 @@ async function main() {
 
 main().then(
   () => {
-    cleanup();
+    killAll();
     process.exit(0);
   },
   (error) => {
-    process.stderr.write(`bench failed: ${error.stack ?? error}\n`);
-    for (const child of children) process.stderr.write(`${child.describe()}\n`);
-    cleanup();
+    process.stderr.write(`bench failed: ${error.stack ?? error}\n${describeAll()}\n`);
+    killAll();
     process.exit(1);
   },
 );
