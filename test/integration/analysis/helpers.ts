@@ -17,7 +17,9 @@ export interface MetricsEndpoint {
 }
 
 /** Serves `body()` at /metrics on a free loopback port. */
-async function serveMetrics(body: () => Promise<string>): Promise<{ url: string; close(): Promise<void> }> {
+export async function serveMetrics(
+  body: () => Promise<string>,
+): Promise<{ url: string; close(): Promise<void> }> {
   const server: Server = createServer((request, response) => {
     if (request.url !== '/metrics') {
       response.writeHead(404).end();

@@ -1,76 +1,39 @@
-import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_SETTINGS } from '../../../api/annotations.js';
 import { histogramQuantile } from '../../../controller/analysis/histogram.js';
 import { judge } from '../../../controller/analysis/judge.js';
 import { PrometheusProvider } from '../../../controller/analysis/prometheus.js';
-import { freePort } from '../../support/free-port.js';
+import { startPrometheus, type TestPrometheus } from '../../support/prometheus.js';
 import { waitFor } from '../../support/wait-for.js';
 import { type MetricsEndpoint, metricsEndpoint, otherLayoutEndpoint } from './helpers.js';
 
-// The prometheus provider against a real Prometheus (Debian package, installed by
-// scripts/test-deps.sh) scraping real HTTP endpoints that expose the router's metrics every 1 s.
-const PROMETHEUS = '/usr/bin/prometheus';
+// The prometheus provider against a real Prometheus (test/support/prometheus.ts) scraping real HTTP
+// endpoints that expose the router's metrics every 1 s.
 
 describe('prometheus provider against a real Prometheus', () => {
   let stable: MetricsEndpoint;
   let canary: MetricsEndpoint;
   /** A stable router of another version: other bucket bounds, one (0.3) this version lacks. */
   let older: Awaited<ReturnType<typeof otherLayoutEndpoint>>;
-  let prometheus: ChildProcess | undefined;
-  let dir = '';
+  let prometheus: TestPrometheus | undefined;
   let url = '';
-  let logs = '';
 
   beforeAll(async () => {
-    if (!existsSync(PROMETHEUS)) throw new Error(`${PROMETHEUS} missing: run bash scripts/test-deps.sh`);
     [stable, canary, older] = await Promise.all([
       metricsEndpoint('shop', 'stable'),
       metricsEndpoint('shop', 'canary'),
       otherLayoutEndpoint('shop', 'stable', [0.005, 0.01, 0.025, 0.1, 0.25, 0.3]),
     ]);
-    dir = await mkdtemp(join(tmpdir(), 'switchyard-prom-'));
     const targets = [stable.url, canary.url, older.url].map((u) => JSON.stringify(new URL(u).host));
-    await writeFile(
-      join(dir, 'prometheus.yml'),
-      `global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nscrape_configs:\n  - job_name: routers\n    static_configs:\n      - targets: [${targets.join(', ')}]\n`,
+    prometheus = await startPrometheus(
+      `  - job_name: routers\n    static_configs:\n      - targets: [${targets.join(', ')}]\n`,
     );
-    const port = await freePort();
-    url = `http://127.0.0.1:${port}`;
-    prometheus = spawn(
-      PROMETHEUS,
-      [
-        `--config.file=${join(dir, 'prometheus.yml')}`,
-        `--storage.tsdb.path=${join(dir, 'data')}`,
-        `--web.listen-address=127.0.0.1:${port}`,
-        '--log.level=warn',
-      ],
-      { stdio: ['ignore', 'ignore', 'pipe'] },
-    );
-    prometheus.stderr?.on('data', (chunk: Buffer) => {
-      logs = (logs + chunk.toString()).slice(-4000);
-    });
-    await waitFor(
-      `prometheus ready at ${url}`,
-      async () => (await request(`${url}/-/ready`)).statusCode,
-      (status) => status === 200,
-      { timeoutMs: 15_000, intervalMs: 100, seen: () => ({ stderr: logs }) },
-    );
+    url = prometheus.url;
   });
 
   afterAll(async () => {
-    if (prometheus && prometheus.exitCode === null) {
-      const exited = new Promise((resolve) => prometheus?.once('exit', resolve));
-      prometheus.kill('SIGTERM');
-      await exited;
-    }
+    await prometheus?.close();
     await Promise.all([stable?.close(), canary?.close(), older?.close()]);
-    if (dir) await rm(dir, { recursive: true, force: true });
   });
 
   async function instant(provider: PrometheusProvider, promql: string): Promise<number[]> {
