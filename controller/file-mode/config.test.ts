@@ -88,6 +88,11 @@ describe('file-mode config', () => {
       'services[0].rollout.stepz',
     ],
     [
+      // Routers in file mode are started by hand: their --protocol says how they speak to the app.
+      'services: [{ name: shop, tracks: { stable: { upstream: "http://a:1" } }, rollout: { protocol: h2c } }]',
+      'services[0].rollout.protocol',
+    ],
+    [
       'analysis: { provider: prometheus }\nservices: [{ name: shop, tracks: { stable: { upstream: "http://a:1" } } }]',
       'analysis.prometheusUrl',
     ],

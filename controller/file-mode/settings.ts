@@ -14,6 +14,7 @@ import { ErrorCode, SwitchyardError, isSwitchyardError } from '../../api/errors.
 const KUBERNETES_ONLY = new Set([
   'canary',
   'port',
+  'protocol',
   'canary-token-secret',
   'patch-service',
   'pending-revision',
