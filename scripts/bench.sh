@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # `make bench`: the router against a minimal undici proxy, @fastify/http-proxy and nginx, one run on
-# this machine over loopback (~4 minutes), with node's bare http server on the router's runtime as a
+# this machine over loopback (~8 minutes), with node's bare http server on the router's runtime as a
 # floor; then gRPC calls through the router against calls straight to the app (no target, reported).
 # Installs nginx and wrk from Debian packages if missing.
 # Never part of `make test`. BENCH_CPU_PROF=1 writes a router CPU profile into .bench/;

@@ -153,13 +153,17 @@ async function inRounds(targets, rounds, totalSeconds, what, measure) {
 
 /**
  * All targets run side by side (idle ones cost nothing).
- * 1. paced 1000 req/s, one target after the other, each as one unbroken stream (see paced): CPU per
- *    1k requests (the lowest window; every window is kept in `cpuWindows`) and RSS (median of the
- *    samples in the last window: the steady state, not the moment a collection happens to run;
- *    before saturation grows any heap). Not in rounds: a pause between rounds is not a fixed rate.
- *    After ~30 s idle V8's memory reducer runs three compacting collections that shrink the heap and
- *    drop compiled code, and on resuming the router spent 2-3x the steady CPU for ~3 s re-compiling;
- *    interleaved rounds measured that resumption instead of the steady state, and a smaller heap.
+ * 1. paced 1000 req/s, one target after the other, each as one unbroken stream (see paced), in two
+ *    passes, the second in reverse order: CPU per 1k requests (the lowest window of both passes;
+ *    every window is kept in `cpuWindows`) and RSS (median of the samples in the first pass's last
+ *    window: the steady state, not the moment a collection happens to run; before saturation grows
+ *    any heap). Not in short rounds: a pause between rounds is not a fixed rate. After ~30 s idle
+ *    V8's memory reducer runs three compacting collections that shrink the heap and drop compiled
+ *    code, and on resuming the router spent 2-3x the steady CPU for ~3 s re-compiling: each stream's
+ *    unmeasured warm-up covers that, but RSS is the first pass's, before any target sat idle. With
+ *    one pass in fixed order the first target (the router) and the last (the baseline) measured
+ *    0.145 and 0.122 against 0.090 and 0.090 CPU-s/1k in two runs of builds whose instructions per
+ *    request differ by 0.3 % (make bench-instructions): the order, or a burst of other work, decided.
  * The other phases interleave the targets in rounds and keep each target's best round: a burst of
  * someone else's work on this shared machine (runs of one build differ by ±30 %) then hits one round
  * of every target alike instead of deciding a ratio.
@@ -186,16 +190,19 @@ async function measureAll(targets) {
     ]),
   );
   const proxies = targets.filter((t) => t.child);
-  for (const t of proxies) {
-    const pid = await workerPid(t.child, t.isNginx);
-    process.stderr.write(`bench: ${t.name} at ${PACED_RATE} req/s (CPU, RSS) for ${PACED_SECONDS}s\n`);
-    const r = await paced(t.url, pid);
-    Object.assign(results.get(t), {
-      cpuPer1k: Math.min(...r.cpuPer1k),
-      cpuWindows: r.cpuPer1k.map((value) => round(value, 3)),
-      rss: r.rss,
-      failed: r.failed,
-    });
+  for (const [pass, order] of [proxies, [...proxies].reverse()].entries()) {
+    for (const t of order) {
+      const pid = await workerPid(t.child, t.isNginx);
+      process.stderr.write(
+        `bench: pass ${pass + 1}/2 ${t.name} at ${PACED_RATE} req/s (CPU, RSS) for ${PACED_SECONDS}s\n`,
+      );
+      const r = await paced(t.url, pid);
+      const result = results.get(t);
+      result.cpuPer1k = Math.min(result.cpuPer1k, ...r.cpuPer1k);
+      result.cpuWindows.push(...r.cpuPer1k.map((value) => round(value, 3)));
+      result.rss ??= r.rss;
+      result.failed += r.failed;
+    }
   }
   for (const t of proxies) await wrk(t.url, 50, 1, false);
   await inRounds(proxies, RPS_ROUNDS, RPS_SECONDS, 'rps at c=50', async (t, s) => {
