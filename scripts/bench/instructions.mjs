@@ -17,7 +17,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import { Pool } from 'undici';
 import { freePort } from './free-port.mjs';
-import { describeAll, killAll, routerArgs, start, stop, waitForHttp, writeRoutes } from './targets.mjs';
+import { routerArgs, runBench, start, stop, waitForHttp, writeRoutes } from './targets.mjs';
 
 const run = promisify(execFile);
 const here = dirname(fileURLToPath(import.meta.url));
@@ -130,14 +130,4 @@ async function main() {
   process.stdout.write(`${JSON.stringify({ ...summary, requests: REQUESTS, warmup: WARMUP })}\n`);
 }
 
-main().then(
-  () => {
-    killAll();
-    process.exit(0);
-  },
-  (error) => {
-    process.stderr.write(`bench failed: ${error.stack ?? error}\n${describeAll()}\n`);
-    killAll();
-    process.exit(1);
-  },
-);
+runBench(main);

@@ -9,16 +9,29 @@ import { freePort } from './free-port.mjs';
 
 const children = new Set();
 
-/** Kills every process still running (SIGKILL). */
-export function killAll() {
+function killAll() {
   for (const child of children) child.kill('SIGKILL');
 }
 process.on('exit', killAll);
 process.on('SIGINT', () => process.exit(130));
 
-/** What each running process last wrote to stderr, for a failure message. */
-export function describeAll() {
-  return [...children].map((child) => child.describe()).join('\n');
+/**
+ * Runs a bench's `main` and exits: 0 when it resolves; 1 when it throws, after printing the error
+ * and what each process still running last wrote to stderr. Every process started is killed.
+ */
+export function runBench(main) {
+  main().then(
+    () => {
+      killAll();
+      process.exit(0);
+    },
+    (error) => {
+      const stderrs = [...children].map((child) => child.describe()).join('\n');
+      process.stderr.write(`bench failed: ${error.stack ?? error}\n${stderrs}\n`);
+      killAll();
+      process.exit(1);
+    },
+  );
 }
 
 export function start(name, command, args, env = {}) {
