@@ -6,13 +6,13 @@
 // making calls one after another, and calls/s of CALLERS callers sharing one channel (a gRPC client's
 // one connection). Prints one JSON line.
 // Usage: node grpc.mjs <checkout> <node binary for the router> <router env as JSON>
-import { spawn } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import * as grpc from '@grpc/grpc-js';
 import { freePort } from './free-port.mjs';
+import { runBench, start } from './targets.mjs';
 
 const [checkout, node, routerEnvJson] = process.argv.slice(2);
 const ROUNDS = 2;
@@ -25,20 +25,6 @@ const CONCURRENT_SECONDS = 4;
 const identity = (value) => value;
 const HELLO = '/greeter.Greeter/Hello';
 const request = Buffer.from('bench');
-
-const children = [];
-process.on('exit', () => {
-  for (const child of children) child.kill('SIGKILL');
-});
-
-function start(command, args, env) {
-  const child = spawn(command, args, {
-    stdio: ['ignore', 'ignore', 'inherit'],
-    env: { ...process.env, ...env },
-  });
-  children.push(child);
-  return child;
-}
 
 function call(client) {
   return new Promise((resolve, reject) => {
@@ -90,7 +76,7 @@ async function concurrentRate(client) {
 
 async function main() {
   const appPort = await freePort();
-  start(process.execPath, [join(checkout, 'test', 'e2e', 'cluster', 'fixtures', 'greeter.mjs')], {
+  start('greeter', process.execPath, [join(checkout, 'test', 'e2e', 'cluster', 'fixtures', 'greeter.mjs')], {
     GREETER_LISTEN: `127.0.0.1:${appPort}`,
   });
   const routerPort = await freePort();
@@ -107,6 +93,7 @@ async function main() {
     }),
   );
   start(
+    'router (h2c)',
     node,
     [
       join(checkout, 'bin', 'switchyard.js'),
@@ -132,6 +119,7 @@ async function main() {
   );
   const proxyPort = await freePort();
   start(
+    'minimal http2 proxy',
     node,
     [
       fileURLToPath(new URL('http2-proxy.mjs', import.meta.url)),
@@ -177,10 +165,4 @@ async function main() {
   );
 }
 
-main().then(
-  () => process.exit(0),
-  (error) => {
-    process.stderr.write(`bench (gRPC) failed: ${error.stack ?? error}\n`);
-    process.exit(1);
-  },
-);
+runBench(main);
