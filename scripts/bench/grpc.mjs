@@ -9,9 +9,8 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { setTimeout as sleep } from 'node:timers/promises';
-import * as grpc from '@grpc/grpc-js';
 import { freePort } from './free-port.mjs';
+import { call, channel, ready } from './grpc-client.mjs';
 import { runBench, start } from './targets.mjs';
 
 const [checkout, node, routerEnvJson] = process.argv.slice(2);
@@ -21,31 +20,6 @@ const WARMUP_CALLS = 2000;
 const SEQUENTIAL_CALLS = 3000;
 const CALLERS = 20;
 const CONCURRENT_SECONDS = 4;
-
-const identity = (value) => value;
-const HELLO = '/greeter.Greeter/Hello';
-const request = Buffer.from('bench');
-
-function call(client) {
-  return new Promise((resolve, reject) => {
-    client.makeUnaryRequest(HELLO, identity, identity, request, (error) =>
-      error ? reject(error) : resolve(),
-    );
-  });
-}
-
-async function ready(client) {
-  const deadline = Date.now() + 15_000;
-  for (;;) {
-    try {
-      return await call(client);
-    } catch (error) {
-      if (Date.now() > deadline)
-        throw new Error(`no gRPC answer within 15 s: ${error.details ?? error.message}`);
-      await sleep(100);
-    }
-  }
-}
 
 /** p50 in µs of SEQUENTIAL_CALLS calls one after another. */
 async function sequentialP50(client) {
@@ -128,7 +102,6 @@ async function main() {
     ],
     {},
   );
-  const channel = (port) => new grpc.Client(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
   const targets = [
     { name: 'direct', client: channel(appPort) },
     { name: 'router', client: channel(routerPort) },
