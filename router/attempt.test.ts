@@ -119,7 +119,9 @@ describe('Attempt', () => {
 
   it('sends a request the own app refused to the own track Service, marked as sent again', () => {
     const { state, counted } = stableRouter();
-    const attempt = new Attempt(state, routes.decision(STABLE, 'weight'), HopKind.None);
+    const first = routes.decision(STABLE, 'weight');
+    const attempt = new Attempt(state, first, HopKind.None);
+    expect(counted).toEqual([first.slot]);
     expect([attempt.servedHere, upstreamOf(attempt), attempt.hopHeader(secret)]).toEqual([true, 'app', null]);
     expect(attempt.upstreamName).toBe('app');
 
@@ -127,7 +129,7 @@ describe('Attempt', () => {
     expect(target).toEqual({ index: STABLE, elsewhere: true });
     attempt.retryTo(target!);
     expect(attempt.decision).toMatchObject({ track: 'stable', reason: 'fallback' });
-    expect(counted).toEqual([attempt.decision.slot]);
+    expect(counted).toEqual([first.slot, attempt.decision.slot]);
     expect([attempt.servedHere, attempt.elsewhere, upstreamOf(attempt)]).toEqual([
       false,
       true,

@@ -66,9 +66,11 @@ export class Attempt {
   /** Sent on to the own track's other pods (its Service) because the local app refused it. */
   #elsewhere = false;
 
+  /** Counts `decision` (switchyard_routing_decisions_total), as `retryTo` counts the fallback's. */
   constructor(state: RouteState, decision: Decision, hop: HopKind) {
     this.#state = state;
     this.#decision = decision;
+    state.decisionCounters[decision.slot]!.inc();
     this.#hop = hop !== HopKind.None;
     this.#sentAgain = hop === HopKind.Fallback;
   }

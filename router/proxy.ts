@@ -722,7 +722,6 @@ export class DataPlane {
       if (state.routes.mirror >= 0 && state.routes.shouldMirror(decision, this.#random))
         body = this.#mirror(state, req, body);
     }
-    state.decisionCounters[decision.slot]!.inc();
     new ProxyRequest(this, state, req, res as TaggedResponse, decision, hop, body).dispatch();
   };
 

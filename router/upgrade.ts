@@ -81,7 +81,6 @@ export function handleUpgrade(
   }
   const hop = proxy.hop.check(req.headers[HOP_HEADER]);
   const decision = hop !== HopKind.None ? hopDecision(state) : state.routes.decide(req.headers, random);
-  state.decisionCounters[decision.slot]!.inc();
   const attempt = new Attempt(state, decision, hop);
   new Handshake(proxy, state, localOrigin, tunnels, req, socket, head, attempt).connect();
 }
