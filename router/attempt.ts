@@ -2,7 +2,7 @@
 // any answer. Requests (router/proxy.ts) and handshakes (router/upgrade.ts) each judge whether a
 // second attempt is safe; where it goes, and what the attempt looks like then, is decided here.
 
-import type { IncomingMessage } from 'node:http';
+import type { ClientRequest } from './exchange.js';
 import type { Decision } from './decide.js';
 import { HopKind, type HopSecret } from './hop.js';
 import type { Log } from './log.js';
@@ -142,7 +142,7 @@ export type FailureAnswer = number | 'refused' | 'aborted' | 'closed';
  */
 export function logUpstreamFailure(
   logger: Log,
-  req: IncomingMessage,
+  req: Pick<ClientRequest, 'method' | 'url' | 'headers'>,
   attempt: Attempt,
   error: Error,
   kind: UpstreamErrorKind,
@@ -155,7 +155,7 @@ export function logUpstreamFailure(
       upstream: attempt.upstreamName,
       reason: decision.reason,
       method: req.method,
-      path: req.url?.split('?', 1)[0],
+      path: req.url.split('?', 1)[0],
       upgrade: req.headers.upgrade,
       kind,
       err: error.message,

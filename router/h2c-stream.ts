@@ -1,17 +1,20 @@
-// A client's HTTP/2 stream (`--protocol h2c`) as the data plane handles requests: the members of
-// node's IncomingMessage and ServerResponse it uses, over node's core http2 API. node's compatibility
+// A client's HTTP/2 stream (`--protocol h2c`) as the data plane handles requests (router/exchange.ts),
+// over node's core http2 API. node's compatibility
 // layer (Http2ServerRequest and Http2ServerResponse) gave the same members as two more streams per
 // call, with their own buffering, listeners and header validation on top of the Http2Stream.
 
 import type { IncomingHttpHeaders, OutgoingHttpHeaders, ServerHttp2Stream } from 'node:http2';
+import type { ClientRequest, ClientResponse } from './exchange.js';
 import { type ForwardedFrom, headerObject } from './headers.js';
 
 /** The request: its headers (pseudo-headers included, as node gives them), path, method and body. */
-export class H2cRequest {
+export class H2cRequest implements ClientRequest {
   readonly httpVersionMajor = 2;
   readonly httpVersionMinor = 0;
   readonly url: string;
   readonly method: string;
+  /** The stream's readable side; null when the HEADERS frame ended it (gRPC bodies have no length). */
+  readonly body: ServerHttp2Stream | null;
 
   constructor(
     /** The request body is the stream's readable side; the answer goes on its writable side. */
@@ -22,6 +25,12 @@ export class H2cRequest {
   ) {
     this.url = headers[':path'] ?? '/';
     this.method = headers[':method'] ?? 'GET';
+    this.body = stream.endAfterHeaders ? null : stream;
+  }
+
+  /** Resets the stream. */
+  abandon(): void {
+    this.stream.destroy();
   }
 }
 
@@ -33,7 +42,7 @@ type Listener = (this: H2cResponse) => void;
  * or with an empty DATA frame when there are none; and it does nothing once the stream is gone
  * (the client reset it).
  */
-export class H2cResponse {
+export class H2cResponse implements ClientResponse {
   readonly stream: ServerHttp2Stream;
   #trailers: OutgoingHttpHeaders = {};
   #ended = false;

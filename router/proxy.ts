@@ -1,7 +1,6 @@
-// The data plane: takes a request from node's http server, decides its track, streams it to the app
+// The data plane: takes a request from the HTTP/1.1 or HTTP/2 front, decides its track, streams it to the app
 // or the next router through one undici Pool per upstream and streams the answer back.
 
-import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Readable, TransformCallback } from 'node:stream';
 import type { RouteTable } from '../api/routes.js';
 import { Attempt, type FailureAnswer, type FallbackTarget, logUpstreamFailure } from './attempt.js';
@@ -9,7 +8,8 @@ import type { RouterConfig } from './config.js';
 import { type CompiledRoutes, compileRoutes, type Decision, type Random } from './decide.js';
 import { GrpcAnswer, isGrpcContentType, type Trailers } from './grpc.js';
 import { failedConnecting, H2cPool, StreamRefusedError } from './h2c-upstream.js';
-import type { H2cRequest, H2cResponse } from './h2c-stream.js';
+import type { H2cResponse } from './h2c-stream.js';
+import type { ClientRequest, ClientResponse } from './exchange.js';
 import { downstreamHeaders, headerObject, type RawHeaders, upstreamHeaders } from './headers.js';
 import { HOP_HEADER, HopKind, type HopSecret } from './hop.js';
 import { CLIENT_CLOSED_REQUEST, codeClassOf, type RouterMetrics, type UpstreamErrorKind } from './metrics.js';
@@ -72,19 +72,6 @@ export const IDEMPOTENT: Readonly<Record<string, true>> = {
   DELETE: true,
 };
 
-/** What the upstream gets as the request's body: the request itself, its HTTP/2 stream, or null. */
-function requestBody(req: IncomingMessage): Readable | null {
-  if (req.httpVersionMajor === 2) {
-    // HTTP/2 marks a request without a body on its HEADERS frame; gRPC bodies have no length.
-    const { stream } = req as unknown as H2cRequest;
-    return stream.endAfterHeaders ? null : stream;
-  }
-  const length = req.headers['content-length'];
-  return (length !== undefined && length !== '0') || req.headers['transfer-encoding'] !== undefined
-    ? req
-    : null;
-}
-
 /**
  * Request bodies held at once for mirror copies, across all requests of a router. A copy is sent
  * when its body has fully arrived; one that would not fit is dropped (`reason="body"`).
@@ -102,7 +89,7 @@ const HOP_CONNECTION_MAX_AGE_MS = 30_000;
 const { Transform, pipeline } = process.getBuiltinModule('node:stream');
 
 const kRequest = Symbol('switchyard.request');
-type TaggedResponse = ServerResponse & { [kRequest]?: ProxyRequest };
+type TaggedResponse = ClientResponse & { [kRequest]?: ProxyRequest };
 
 // Listeners hoisted out of the request path: `this` is the response, the request hangs off it.
 function onResponseClose(this: TaggedResponse): void {
@@ -118,6 +105,14 @@ const ERROR_BODY: Readonly<Record<UpstreamErrorKind, { status: number; error: st
   timeout: { status: 504, error: 'upstream_timeout' },
 };
 
+const NO_ROUTE_TABLE = '{"error":"no_route_table"}';
+const NO_ROUTE_TABLE_HEADERS = [
+  'content-type',
+  'application/json',
+  'content-length',
+  String(NO_ROUTE_TABLE.length),
+];
+
 /** A valid hop's decision: this router's own track, served by its app. */
 export function hopDecision(state: RouteState): Decision {
   const own = state.local.indexOf(true);
@@ -128,12 +123,12 @@ export function hopDecision(state: RouteState): Decision {
 class ProxyRequest extends Expiring implements Dispatcher.DispatchHandler {
   readonly #proxy: DataPlane;
   readonly #state: RouteState;
-  readonly #req: IncomingMessage;
+  readonly #req: ClientRequest;
   readonly #res: TaggedResponse;
   readonly #started: number;
   /** A mirrored copy another router sent (a hop marked `mirror`). */
   readonly #mirror: boolean;
-  /** What the app gets as the body: the request itself, its mirror tee, or null. */
+  /** What the app gets as the body: the request's, its mirror tee, or null. */
   readonly #body: Readable | null;
   readonly #attempt: Attempt;
   #abort: ((error?: Error) => void) | null = null;
@@ -150,7 +145,7 @@ class ProxyRequest extends Expiring implements Dispatcher.DispatchHandler {
   constructor(
     proxy: DataPlane,
     state: RouteState,
-    req: IncomingMessage,
+    req: ClientRequest,
     res: TaggedResponse,
     decision: Decision,
     hop: HopKind,
@@ -186,8 +181,8 @@ class ProxyRequest extends Expiring implements Dispatcher.DispatchHandler {
       : attempt.upstream(local, state.ownTrack, state.pools);
     pool.dispatch(
       {
-        path: req.url ?? '/',
-        method: req.method ?? 'GET',
+        path: req.url,
+        method: req.method,
         headers: upstreamHeaders(
           req.headers,
           state.routes.canaryHeader,
@@ -233,7 +228,7 @@ class ProxyRequest extends Expiring implements Dispatcher.DispatchHandler {
     const headers = downstreamHeaders(rawHeaders, this.#attempt.decision.setCookie, close);
     if (answer?.readHeaders(rawHeaders)) {
       // A gRPC Trailers-Only answer (an error without messages): one HEADERS frame ends the stream.
-      (this.#res as unknown as H2cResponse).respondTrailersOnly(statusCode, headers);
+      (this.#res as H2cResponse).respondTrailersOnly(statusCode, headers);
       this.#finish(answer.countedStatus(statusCode));
       return true;
     }
@@ -304,7 +299,7 @@ class ProxyRequest extends Expiring implements Dispatcher.DispatchHandler {
       out[name] = value;
       any = true;
     }
-    if (any) this.#res.addTrailers(out);
+    if (any) (this.#res as H2cResponse).addTrailers(out);
   }
 
   onError(error: Error): void {
@@ -331,7 +326,7 @@ class ProxyRequest extends Expiring implements Dispatcher.DispatchHandler {
       // The router that sent the hop decides, as for an app that closed the connection unanswered:
       // it sends the request again where that is safe (#retryTarget), or answers its client.
       this.#logFailure(error, kind, 'closed');
-      this.#req.socket.destroy();
+      this.#req.abandon();
       this.#finish(0);
       return;
     }
@@ -339,7 +334,7 @@ class ProxyRequest extends Expiring implements Dispatcher.DispatchHandler {
       // Nothing upstream processed the request: HTTP/2 says so with REFUSED_STREAM, and clients may
       // retry such a stream themselves (gRPC does, once), after a GOAWAY on a new connection.
       this.#logFailure(error, kind, 'refused');
-      (this.#res as unknown as H2cResponse).refuse();
+      (this.#res as H2cResponse).refuse();
       this.#finish(0);
       return;
     }
@@ -347,12 +342,10 @@ class ProxyRequest extends Expiring implements Dispatcher.DispatchHandler {
     this.#logFailure(error, kind, status);
     const body = `{"error":"${code}","service":${JSON.stringify(this.#state.routes.table.service)},"track":${JSON.stringify(track)},"kind":"${kind}"}`;
     if (!this.#res.headersSent) {
-      this.#res.writeHead(status, {
-        'content-type': 'application/json',
-        'content-length': Buffer.byteLength(body),
-        // A client keeping this connection would keep reaching a pod whose app is gone.
-        ...((appRefused || attempt.elsewhere) && this.#answer === null ? { connection: 'close' } : {}),
-      });
+      const headers = ['content-type', 'application/json', 'content-length', String(Buffer.byteLength(body))];
+      // A client keeping this connection would keep reaching a pod whose app is gone.
+      if ((appRefused || attempt.elsewhere) && this.#answer === null) headers.push('connection', 'close');
+      this.#res.writeHead(status, headers);
     }
     this.#res.end(body);
     this.#finish(0);
@@ -383,7 +376,7 @@ class ProxyRequest extends Expiring implements Dispatcher.DispatchHandler {
   #retryTarget(kind: UpstreamErrorKind): FallbackTarget | null {
     // A mirrored copy is fire-and-forget: sent on, it would be served twice by the live version.
     if (kind === 'timeout' || this.#mirror) return null;
-    const safe = kind === 'connect' || (this.#body === null && IDEMPOTENT[this.#req.method ?? ''] === true);
+    const safe = kind === 'connect' || (this.#body === null && IDEMPOTENT[this.#req.method] === true);
     if (!safe) return null;
     return this.#attempt.fallback(kind === 'connect');
   }
@@ -702,17 +695,17 @@ export class DataPlane {
     }
   }
 
-  /** The http server's request listener (bound once). */
-  readonly handle = (req: IncomingMessage, res: ServerResponse): void => {
+  /** The fronts' request handler (bound once). */
+  readonly handle = (req: ClientRequest, res: ClientResponse): void => {
     const state = this.state;
     if (state === null) {
-      res.writeHead(503, { 'content-type': 'application/json' });
-      res.end('{"error":"no_route_table"}');
+      res.writeHead(503, NO_ROUTE_TABLE_HEADERS);
+      res.end(NO_ROUTE_TABLE);
       return;
     }
     this.active++;
     let decision: Decision;
-    let body = requestBody(req);
+    let body = req.body;
     const hopValue = req.headers[HOP_HEADER];
     const hop = hopValue === undefined ? HopKind.None : this.hop.check(hopValue);
     if (hop !== HopKind.None) {
@@ -727,9 +720,9 @@ export class DataPlane {
 
   /**
    * Sends a copy of the request to the mirror track; returns the body the live request sends: the
-   * request itself, or a tee that passes it on while keeping the copy's body.
+   * request's own, or a tee that passes it on while keeping the copy's body.
    */
-  #mirror(state: RouteState, req: IncomingMessage, body: Readable | null): Readable | null {
+  #mirror(state: RouteState, req: ClientRequest, body: Readable | null): Readable | null {
     const index = state.routes.mirror;
     const track = state.routes.tracks[index]!;
     const local = state.local[index]!;
@@ -747,8 +740,8 @@ export class DataPlane {
         ? null
         : this.timeouts;
     const copy = {
-      path: req.url ?? '/',
-      method: req.method ?? 'GET',
+      path: req.url,
+      method: req.method,
       headers: upstreamHeaders(req.headers, state.routes.canaryHeader, req.socket, hop, h2 ? 'h2c' : 'http'),
       body: null as Buffer | null,
     };

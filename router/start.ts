@@ -1,10 +1,8 @@
 // Wires the router together: proxy server, admin server, route source (file or control), hop secret,
 // metrics. `startRouter` is what the CLI, the demo and the tests embed.
 
-import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Http2Session, IncomingHttpHeaders, ServerHttp2Stream } from 'node:http2';
 import type { AddressInfo, Server, Socket } from 'node:net';
-import type { Duplex } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Registry } from 'prom-client';
 import { ErrorCode, errorMessage, SwitchyardError } from '../api/errors.js';
@@ -19,7 +17,8 @@ import type { ForwardedFrom } from './headers.js';
 import { HopSecret } from './hop.js';
 import { createRouterMetrics } from './metrics.js';
 import { DataPlane } from './proxy.js';
-import { handleUpgrade, isH2cUpgrade, replayWithoutUpgrade } from './upgrade.js';
+import { Http1Server } from './http1.js';
+import { handleUpgrade } from './upgrade.js';
 import { type FileWatch, watchFileContent } from './watch.js';
 import type { Log } from './log.js';
 
@@ -27,7 +26,6 @@ import type { Log } from './log.js';
 // `import`: on node 22+ an import of node:http reads every export getter of the module and so loads
 // crypto, tls, http2, zlib and node's own undici (~7 MB of RSS per router on node 24). The same
 // holds for node:fs, node:util and node:net in the router's other modules; footprint.test.ts checks.
-const { createServer } = process.getBuiltinModule('node:http');
 const { createServer: createNetServer } = process.getBuiltinModule('node:net');
 
 export interface RouterClock {
@@ -84,8 +82,8 @@ function closeServer(server: Server): Promise<void> {
 }
 
 /**
- * The server clients reach: node's HTTP/1.1 server, or with `--protocol h2c` a TCP server that hands
- * each connection to node's HTTP/1.1 or HTTP/2 server (h2cFront).
+ * The server clients reach: the router's HTTP/1.1 server (router/http1.ts), or with `--protocol h2c`
+ * a TCP server that hands each connection to it or to node's HTTP/2 server (h2cFront).
  */
 interface Front {
   readonly server: Server;
@@ -104,40 +102,43 @@ interface Front {
   closeAll(): void;
 }
 
-function http1Front(config: RouterConfig, proxy: DataPlane, random: Random, logger: Log): Front {
-  const tunnels = new Set<Duplex>();
-  const server = createServer({ requestTimeout: 0, keepAliveTimeout: config.idleTimeoutMs }, proxy.handle);
-  server.on('upgrade', (req, socket: Duplex, head: Buffer) => {
-    if (isH2cUpgrade(req)) replayWithoutUpgrade(server, req, socket, head);
-    else handleUpgrade(proxy, config.local, random, tunnels, req, socket, head);
-  });
+interface Http1Front extends Front {
+  readonly http1: Http1Server;
+}
+
+function http1Front(config: RouterConfig, proxy: DataPlane, random: Random, logger: Log): Http1Front {
+  const tunnels = new Set<Socket>();
   let warnedHttp2 = false;
-  server.on('clientError', (error: Error & { code?: string }, socket) => {
-    if (error.code === 'HPE_PAUSED_H2_UPGRADE' && !warnedHttp2) {
-      // The HTTP/2 preface: a gRPC client (or another h2c one) reached a router that speaks HTTP/1.1.
-      warnedHttp2 = true;
-      logger.warn(
-        { listen: config.listen },
-        'an HTTP/2 client (gRPC?) connected, but this router speaks HTTP/1.1: set switchyard.io/protocol: h2c on the Deployment (router flag --protocol h2c); reported once',
-      );
-    } else {
-      logger.debug({ err: errorMessage(error) }, 'client error');
-    }
-    if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\n\r\n');
-  });
+  const http1 = new Http1Server(
+    { idleTimeoutMs: config.idleTimeoutMs },
+    {
+      request: proxy.handle,
+      upgrade: (req, socket, head) => handleUpgrade(proxy, config.local, random, tunnels, req, socket, head),
+      clientError: (error) => {
+        if (error.code === 'HPE_PAUSED_H2_UPGRADE' && !warnedHttp2) {
+          // The HTTP/2 preface: a gRPC client (or another h2c one) reached a router that speaks HTTP/1.1.
+          warnedHttp2 = true;
+          logger.warn(
+            { listen: config.listen },
+            'an HTTP/2 client (gRPC?) connected, but this router speaks HTTP/1.1: set switchyard.io/protocol: h2c on the Deployment (router flag --protocol h2c); reported once',
+          );
+        } else {
+          logger.debug({ err: errorMessage(error) }, 'client error');
+        }
+      },
+    },
+  );
   return {
-    server,
-    release: () => server.closeIdleConnections(),
+    http1,
+    server: http1.server,
+    release: () => http1.closeIdleConnections(),
     delivered: () => Promise.resolve(),
     closeAll: () => {
-      server.closeAllConnections();
+      http1.closeAllConnections();
       for (const socket of tunnels) socket.destroy();
     },
   };
 }
-
-/** close() of a server that never listened reports ERR_SERVER_NOT_RUNNING; it still stops tracking. */
-function ignoreNotRunning(): void {}
 
 /** The first bytes an HTTP/2 client sends on a connection (RFC 9113 3.4). */
 const HTTP2_PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
@@ -147,7 +148,7 @@ const HTTP2_PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
  * with those bytes put back. Until then the connection is this function's: one that sends nothing
  * within `timeoutMs`, or fails (a reset), is closed here.
  */
-function sniffProtocol(socket: Socket, timeoutMs: number, http2: Server, http1: Server): void {
+function sniffProtocol(socket: Socket, timeoutMs: number, http2: Server, http1: Http1Server): void {
   let seen: Buffer = Buffer.alloc(0);
   const close = (): void => {
     socket.destroy();
@@ -162,13 +163,11 @@ function sniffProtocol(socket: Socket, timeoutMs: number, http2: Server, http1: 
     socket.off('timeout', close);
     socket.setTimeout(0);
     socket.pause();
-    socket.unshift(seen);
-    // The HTTP/2 session reads what is buffered itself; node's HTTP/1.1 server needs it flowing.
-    if (isHttp2) http2.emit('connection', socket);
-    else {
-      http1.emit('connection', socket);
-      socket.resume();
-    }
+    if (isHttp2) {
+      // The HTTP/2 session reads what is buffered itself.
+      socket.unshift(seen);
+      http2.emit('connection', socket);
+    } else http1.accept(socket, seen);
   };
   socket.on('data', onData);
   socket.on('error', close);
@@ -182,10 +181,8 @@ function sniffProtocol(socket: Socket, timeoutMs: number, http2: Server, http1: 
  * node:http2 is loaded only here: it costs a router ~5 MB of RSS (router/undici.ts).
  */
 function h2cFront(config: RouterConfig, proxy: DataPlane, random: Random, logger: Log): Front {
+  // Its server never listens: connections are handed to it.
   const http1 = http1Front(config, proxy, random, logger);
-  // That server never listens: connections are handed to it. Its connection tracking (closeIdle,
-  // closeAll, header timeouts) starts on 'listening', and stops when it is closed.
-  http1.server.emit('listening');
   const { createServer: createH2cServer } = process.getBuiltinModule('node:http2');
   const sessions = new Set<Http2Session>();
   // No request listener: node's compatibility layer stays out (router/h2c-stream.ts).
@@ -195,11 +192,7 @@ function h2cFront(config: RouterConfig, proxy: DataPlane, random: Random, logger
     session.once('close', () => sessions.delete(session));
     const from: ForwardedFrom = { remoteAddress: session.socket.remoteAddress };
     session.on('stream', (stream: ServerHttp2Stream, headers: IncomingHttpHeaders) => {
-      // They carry the members of IncomingMessage and ServerResponse the data plane uses.
-      proxy.handle(
-        new H2cRequest(stream, headers, from) as unknown as IncomingMessage,
-        new H2cResponse(stream) as unknown as ServerResponse,
-      );
+      proxy.handle(new H2cRequest(stream, headers, from), new H2cResponse(stream));
     });
     // Idle sessions end like idle keep-alive connections; close() lets open streams finish.
     session.setTimeout(config.idleTimeoutMs, () => session.close());
@@ -208,7 +201,7 @@ function h2cFront(config: RouterConfig, proxy: DataPlane, random: Random, logger
   });
   http2.on('sessionError', (error) => logger.debug({ err: errorMessage(error) }, 'client error'));
   const server = createNetServer({ noDelay: true }, (socket) =>
-    sniffProtocol(socket, config.idleTimeoutMs, http2, http1.server),
+    sniffProtocol(socket, config.idleTimeoutMs, http2, http1.http1),
   );
   return {
     server,
@@ -222,7 +215,6 @@ function h2cFront(config: RouterConfig, proxy: DataPlane, random: Random, logger
       ).then(() => undefined),
     closeAll: () => {
       http1.closeAll();
-      http1.server.close(ignoreNotRunning);
       for (const session of sessions) session.destroy();
     },
   };

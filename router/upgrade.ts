@@ -1,12 +1,11 @@
 // HTTP Upgrade (WebSocket) pass-through: route the handshake like any request, then pipe raw bytes
 // between the client socket and a fresh upstream socket until either side closes. h2c is no tunnel.
 
-import type { IncomingMessage, Server } from 'node:http';
 import { createRequire } from 'node:module';
 import type { Socket } from 'node:net';
-import type { Duplex } from 'node:stream';
 import type * as Tls from 'node:tls';
 import { Attempt, logUpstreamFailure } from './attempt.js';
+import type { ClientRequest } from './exchange.js';
 import { upstreamHeaders } from './headers.js';
 import { HOP_HEADER, HopKind } from './hop.js';
 import { CLIENT_CLOSED_REQUEST, codeClassOf } from './metrics.js';
@@ -24,54 +23,20 @@ function connectTls(options: Tls.ConnectionOptions): Tls.TLSSocket {
 /** Enough for any status line ("HTTP/1.1 101 Switching Protocols\r\n"); longer is not HTTP. */
 const MAX_STATUS_LINE = 256;
 
-function reject(socket: Duplex, status: number, text: string, body: string): void {
+function reject(socket: Socket, status: number, text: string, body: string): void {
   socket.end(
     `HTTP/1.1 ${status} ${text}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
   );
 }
 
-/**
- * `Upgrade: h2c` (HTTP/2 over cleartext, dropped from RFC 9113) comes with plain requests from
- * curl --http2 and Java's HttpClient. The router speaks HTTP/1.1 only, so such a request is not a
- * tunnel: it must be routed and measured like any other, and so must the requests after it.
- */
-export function isH2cUpgrade(req: IncomingMessage): boolean {
-  const upgrade = req.headers.upgrade;
-  return typeof upgrade === 'string' && upgrade.trim().toLowerCase() === 'h2c';
-}
-
-/**
- * Hands an upgrade request back to `server` as a plain request on the same connection: its head is
- * rebuilt without Upgrade (node already parsed and validated it) and put back in front of any bytes
- * that followed, so the body and later keep-alive requests are parsed as usual.
- */
-export function replayWithoutUpgrade(
-  server: Server,
-  req: IncomingMessage,
-  socket: Duplex,
-  head: Buffer,
-): void {
-  let text = `${req.method} ${req.url} HTTP/${req.httpVersion}\r\n`;
-  const raw = req.rawHeaders;
-  for (let i = 0; i < raw.length; i += 2) {
-    if (raw[i]!.toLowerCase() !== 'upgrade') text += `${raw[i]}: ${raw[i + 1]}\r\n`;
-  }
-  socket.unshift(
-    head.length > 0
-      ? Buffer.concat([Buffer.from(`${text}\r\n`, 'latin1'), head])
-      : Buffer.from(`${text}\r\n`, 'latin1'),
-  );
-  server.emit('connection', socket);
-}
-
-/** Handles the http server's 'upgrade' event. Open tunnels are tracked in `tunnels` for shutdown. */
+/** Handles an Upgrade request (router/http1.ts). Open tunnels are tracked in `tunnels` for shutdown. */
 export function handleUpgrade(
   proxy: DataPlane,
   localOrigin: string,
   random: () => number,
-  tunnels: Set<Duplex>,
-  req: IncomingMessage,
-  socket: Duplex,
+  tunnels: Set<Socket>,
+  req: ClientRequest,
+  socket: Socket,
   head: Buffer,
 ): void {
   const state = proxy.state;
@@ -94,8 +59,8 @@ class Handshake {
   readonly #proxy: DataPlane;
   readonly #state: RouteState;
   readonly #localOrigin: string;
-  readonly #req: IncomingMessage;
-  readonly #socket: Duplex;
+  readonly #req: ClientRequest;
+  readonly #socket: Socket;
   readonly #head: Buffer;
   readonly #attempt: Attempt;
   #upstream: Socket | null = null;
@@ -113,9 +78,9 @@ class Handshake {
     proxy: DataPlane,
     state: RouteState,
     localOrigin: string,
-    tunnels: Set<Duplex>,
-    req: IncomingMessage,
-    socket: Duplex,
+    tunnels: Set<Socket>,
+    req: ClientRequest,
+    socket: Socket,
     head: Buffer,
     attempt: Attempt,
   ) {
@@ -217,7 +182,7 @@ class Handshake {
     const safe =
       kind === 'connect' ||
       (kind === 'reset' &&
-        IDEMPOTENT[this.#req.method ?? ''] === true &&
+        IDEMPOTENT[this.#req.method] === true &&
         this.#head.length === 0 &&
         this.#upstream!.bytesWritten <= this.#requestBytes);
     const target = safe ? attempt.fallback(kind === 'connect') : null;

@@ -1,0 +1,203 @@
+// The router's HTTP/1.1 front on the wire (router/http1.ts): what node's http server did for it
+// before, now the router's own: framing for HTTP/1.1 and 1.0 clients, keep-alive and Connection:
+// close, pipelined requests answered in order, HEAD, the answers to requests it cannot serve, and
+// the idle timeout.
+import { connect, type Socket } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type App, startApp, startTestRouter, type TestRouter } from './helpers.js';
+
+let app: App;
+let router: TestRouter;
+
+beforeAll(async () => {
+  app = await startApp('stable', (req, res) => {
+    if (req.url === '/slow') {
+      setTimeout(() => res.end('slow'), 150);
+      return true;
+    }
+    if (req.url === '/unsized') {
+      // No Content-Length: node's server sends it chunked to the router, which must frame it anew.
+      res.write('part one, ');
+      setTimeout(() => res.end('part two'), 20);
+      return true;
+    }
+    if (req.url?.startsWith('/sized')) {
+      res.writeHead(200, { 'content-length': '5' });
+      res.end(req.method === 'HEAD' ? undefined : 'sized');
+      return true;
+    }
+    if (req.url === '/early') {
+      // Answers before reading the upload, as an app refusing a too large body does.
+      res.writeHead(413, { 'content-length': '0' });
+      res.end();
+      return true;
+    }
+    return false;
+  });
+  router = await startTestRouter({
+    local: app.url,
+    table: { tracks: { stable: app.url }, weights: { stable: 100 } },
+    config: { idleTimeoutMs: 400 },
+  });
+});
+afterAll(async () => {
+  await router?.close();
+  await app?.close();
+});
+
+/** A raw connection to the router: what it receives, and whether the router closed it. */
+class Wire {
+  readonly socket: Socket;
+  received = '';
+  ended = false;
+  readonly #closed: Promise<void>;
+
+  constructor(port: number) {
+    this.socket = connect(port, '127.0.0.1');
+    this.socket.on('data', (data: Buffer) => {
+      this.received += data.toString('latin1');
+    });
+    this.#closed = new Promise((resolve) => {
+      this.socket.on('end', () => {
+        this.ended = true;
+        resolve();
+      });
+      this.socket.on('close', () => resolve());
+    });
+    this.socket.on('error', () => {});
+  }
+
+  send(text: string): this {
+    this.socket.write(text);
+    return this;
+  }
+
+  /** Resolves once `count` answers' status lines have arrived and their bodies with them. */
+  async answers(count: number, body: RegExp): Promise<string> {
+    const deadline = Date.now() + 5000;
+    while (
+      (this.received.match(/HTTP\/1\.1 [2-5]\d\d /g)?.length ?? 0) < count ||
+      !body.test(this.received)
+    ) {
+      if (Date.now() > deadline) throw new Error(`no ${count} answers in: ${this.received}`);
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+    return this.received;
+  }
+
+  /** Resolves once the router has closed the connection; the whole answer by then. */
+  async closed(): Promise<string> {
+    await this.#closed;
+    return this.received;
+  }
+}
+
+const port = (): number => router.router.listenAddress.port;
+
+describe('the HTTP/1.1 front', () => {
+  it('keeps a connection alive, says so, and answers each request on it', async () => {
+    const wire = new Wire(port()).send('GET /one HTTP/1.1\r\nHost: x\r\n\r\n');
+    const first = await wire.answers(1, /"url":"\/one"/);
+    expect(first).toMatch(/^HTTP\/1\.1 200 OK\r\n/);
+    expect(first).toMatch(/\r\nconnection: keep-alive\r\nkeep-alive: timeout=0\r\n/);
+    wire.send('GET /two HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+    const both = await wire.closed();
+    expect(both.match(/HTTP\/1\.1 200 OK/g)).toHaveLength(2);
+    expect(both.slice(first.length)).toMatch(/\r\nconnection: close\r\n/);
+    expect(both).toContain('"url":"/two"');
+    expect(wire.ended).toBe(true);
+  });
+
+  it('answers pipelined requests in their order, whichever the app answers first', async () => {
+    const wire = new Wire(port()).send(
+      'GET /slow HTTP/1.1\r\nHost: x\r\n\r\nGET /fast-1 HTTP/1.1\r\nHost: x\r\n\r\n' +
+        'GET /fast-2 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n',
+    );
+    const raw = await wire.closed();
+    const slow = raw.indexOf('\r\n\r\nslow');
+    const fast1 = raw.indexOf('"url":"/fast-1"');
+    const fast2 = raw.indexOf('"url":"/fast-2"');
+    expect(slow).toBeGreaterThan(0);
+    expect(fast1).toBeGreaterThan(slow);
+    expect(fast2).toBeGreaterThan(fast1);
+  });
+
+  it('frames an answer without a length as chunked for HTTP/1.1 and by closing for HTTP/1.0', async () => {
+    const chunked = await new Wire(port())
+      .send('GET /unsized HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n')
+      .closed();
+    expect(chunked).toMatch(/\r\ntransfer-encoding: chunked\r\n/);
+    expect(chunked).toMatch(/\r\n\r\na\r\npart one, \r\n8\r\npart two\r\n0\r\n\r\n$/);
+
+    const old = await new Wire(port())
+      .send('GET /unsized HTTP/1.0\r\nHost: x\r\nConnection: keep-alive\r\n\r\n')
+      .closed();
+    expect(old).toMatch(/^HTTP\/1\.1 200 OK\r\n/);
+    expect(old).not.toMatch(/transfer-encoding/i);
+    expect(old).toMatch(/\r\nconnection: close\r\n\r\npart one, part two$/);
+  });
+
+  it('keeps an HTTP/1.0 connection only when the client asks, and says so', async () => {
+    const wire = new Wire(port()).send('GET /sized HTTP/1.0\r\nConnection: keep-alive\r\n\r\n');
+    const first = await wire.answers(1, /sized$/);
+    expect(first).toMatch(/\r\nconnection: keep-alive\r\n/);
+    wire.send('GET /sized-again HTTP/1.0\r\n\r\n');
+    const both = await wire.closed();
+    expect(both.match(/HTTP\/1\.1 200 OK/g)).toHaveLength(2);
+    expect(both.slice(first.length)).toMatch(/\r\nconnection: close\r\n/);
+  });
+
+  it('answers HEAD with the headers only', async () => {
+    const raw = await new Wire(port())
+      .send('HEAD /sized HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n')
+      .closed();
+    expect(raw).toMatch(/^HTTP\/1\.1 200 OK\r\n/);
+    expect(raw).toMatch(/\r\ncontent-length: 5\r\n/i);
+    expect(raw.endsWith('\r\n\r\n')).toBe(true);
+  });
+
+  it('closes the connection after an answer that came before the whole request body', async () => {
+    const wire = new Wire(port()).send(
+      'POST /early HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000\r\n\r\nfirst bytes of a large body',
+    );
+    const raw = await wire.closed();
+    expect(raw).toMatch(/^HTTP\/1\.1 413 Payload Too Large\r\n/);
+    expect(raw).toMatch(/\r\nconnection: close\r\n/);
+  });
+
+  it.each([
+    ['an HTTP/1.1 request without Host', 'GET / HTTP/1.1\r\n\r\n', 400],
+    ['a request line that is not HTTP', 'HELLO THERE\r\n\r\n', 400],
+    [
+      'a head beyond the header size limit',
+      `GET / HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`,
+      431,
+    ],
+    ['an expectation other than 100-continue', 'GET / HTTP/1.1\r\nHost: x\r\nExpect: teapot\r\n\r\n', 417],
+  ])('answers %s with %i and closes', async (_what, text, status) => {
+    const seenBefore = app.seen.length;
+    const raw = await new Wire(port()).send(text).closed();
+    expect(raw).toMatch(new RegExp(`^HTTP/1\\.1 ${status} .*\\r\\nconnection: close\\r\\n\\r\\n$`));
+    expect(app.seen.length).toBe(seenBefore);
+  });
+
+  it('closes a connection whose next request does not come within the idle timeout', async () => {
+    const wire = new Wire(port()).send('GET /idle HTTP/1.1\r\nHost: x\r\n\r\n');
+    await wire.answers(1, /"url":"\/idle"/);
+    const started = Date.now();
+    await wire.closed();
+    // The idle timeout (400 ms) and the second node's http server adds to what it advertises.
+    expect(Date.now() - started).toBeGreaterThanOrEqual(1300);
+    expect(Date.now() - started).toBeLessThan(3000);
+  });
+
+  it('closes a connection whose request head does not complete within the idle timeout', async () => {
+    const wire = new Wire(port()).send('GET /trickle HTTP/1.1\r\nHost: x\r\n');
+    const started = Date.now();
+    const timer = setInterval(() => wire.send('X-Slow: 1\r\n'), 100);
+    await wire.closed();
+    clearInterval(timer);
+    expect(Date.now() - started).toBeLessThan(3000);
+    expect(app.seen.some(({ url }) => url === '/trickle')).toBe(false);
+  });
+});
