@@ -37,10 +37,15 @@ interface HttpParserClass {
 }
 type ParseError = Error & { code?: string };
 
-const { HTTPParser, methods } = process.getBuiltinModule('_http_common') as unknown as {
-  HTTPParser: HttpParserClass;
-  methods: readonly string[];
-};
+const httpCommon = process.getBuiltinModule('_http_common') as unknown as
+  | { HTTPParser?: HttpParserClass; methods?: readonly string[] }
+  | undefined;
+if (httpCommon?.HTTPParser === undefined || httpCommon.methods === undefined) {
+  throw new Error(
+    `switchyard router: node ${process.version} has no _http_common HTTPParser, the parser the router's HTTP/1.1 front runs on (router/README.md, "The HTTP/1.1 front"); run it on node 20.18 to 24`,
+  );
+}
+const { HTTPParser, methods } = httpCommon;
 
 /** A socket's native handle, which the parser reads from while it is consumed. */
 interface SocketHandle {

@@ -174,6 +174,18 @@ describe('the HTTP/1.1 front', () => {
       431,
     ],
     ['an expectation other than 100-continue', 'GET / HTTP/1.1\r\nHost: x\r\nExpect: teapot\r\n\r\n', 417],
+    // What request smuggling needs: two framings the router and the app could read differently.
+    [
+      'Content-Length with Transfer-Encoding',
+      'POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n',
+      400,
+    ],
+    [
+      'two different Content-Lengths',
+      'POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab',
+      400,
+    ],
+    ['lines ended by a bare LF', 'GET / HTTP/1.1\nHost: x\n\n', 400],
   ])('answers %s with %i and closes', async (_what, text, status) => {
     const seenBefore = app.seen.length;
     const raw = await new Wire(port()).send(text).closed();
