@@ -318,7 +318,7 @@ export class Http1Response implements ClientResponse {
     if (held === null) return;
     const socket = this.#connection.socket;
     socket.cork();
-    for (const data of held) socket.write(data);
+    for (const data of held) socket.write(data, 'latin1');
     socket.uncork();
     if (this.#ended) this.#connection.answered(this);
     // Not at once: this runs when the answer before it completes, inside undici's parser, which must
@@ -438,26 +438,12 @@ class Connection {
     this.#url = '';
     const methodName = methods[method]!;
     this.socket.setTimeout(0);
-    if (upgrade && methodName !== 'CONNECT') {
-      if (isH2cUpgrade(headers)) this.#afterH2cUpgrade = true;
-      else {
-        this.#done = true;
-        this.#upgrade = new Http1Request(
-          methodName,
-          path,
-          headers,
-          versionMajor,
-          versionMinor,
-          this.socket,
-          null,
-          false,
-        );
-        return 2; // the rest of the bytes are the tunnel's
-      }
-    }
+    const h2cUpgrade = upgrade && methodName !== 'CONNECT' && isH2cUpgrade(headers);
+    const tunnel = upgrade && methodName !== 'CONNECT' && !h2cUpgrade;
     const hasBody =
-      headers['transfer-encoding'] !== undefined ||
-      (headers['content-length'] !== undefined && headers['content-length'] !== '0');
+      !tunnel &&
+      (headers['transfer-encoding'] !== undefined ||
+        (headers['content-length'] !== undefined && headers['content-length'] !== '0'));
     const req = new Http1Request(
       methodName,
       path,
@@ -466,8 +452,14 @@ class Connection {
       versionMinor,
       this.socket,
       hasBody ? new RequestBody(this) : null,
-      keepAlive,
+      keepAlive && !tunnel,
     );
+    if (tunnel) {
+      this.#done = true;
+      this.#upgrade = req;
+      return 2; // the rest of the bytes are the tunnel's
+    }
+    this.#afterH2cUpgrade = h2cUpgrade;
     this.#reading = req;
     if (methodName === 'CONNECT' || (versionMinor === 1 && headers.host === undefined)) {
       // node's http server: CONNECT only with a listener for it; HTTP/1.1 requires Host (RFC 9112 3.2).

@@ -26,6 +26,12 @@ beforeAll(async () => {
       res.end(req.method === 'HEAD' ? undefined : 'sized');
       return true;
     }
+    if (req.url === '/latin1') {
+      // A header value with bytes above 0x7f (obs-text, RFC 9110 5.5): node sends é as UTF-8, C3 A9.
+      res.writeHead(200, { 'x-word': 'caf\u00e9', 'content-length': '2' });
+      res.end('ok');
+      return true;
+    }
     if (req.url === '/early') {
       // Answers before reading the upload, as an app refusing a too large body does.
       res.writeHead(413, { 'content-length': '0' });
@@ -111,15 +117,19 @@ describe('the HTTP/1.1 front', () => {
   it('answers pipelined requests in their order, whichever the app answers first', async () => {
     const wire = new Wire(port()).send(
       'GET /slow HTTP/1.1\r\nHost: x\r\n\r\nGET /fast-1 HTTP/1.1\r\nHost: x\r\n\r\n' +
-        'GET /fast-2 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n',
+        'GET /latin1 HTTP/1.1\r\nHost: x\r\n\r\nGET /fast-2 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n',
     );
     const raw = await wire.closed();
     const slow = raw.indexOf('\r\n\r\nslow');
     const fast1 = raw.indexOf('"url":"/fast-1"');
+    // The app's bytes, unchanged (Wire reads each byte as one character).
+    const latin1 = raw.indexOf('\r\nx-word: caf\u00c3\u00a9\r\n');
     const fast2 = raw.indexOf('"url":"/fast-2"');
     expect(slow).toBeGreaterThan(0);
     expect(fast1).toBeGreaterThan(slow);
-    expect(fast2).toBeGreaterThan(fast1);
+    // Held while /slow was answered, its head kept its bytes.
+    expect(latin1).toBeGreaterThan(fast1);
+    expect(fast2).toBeGreaterThan(latin1);
   });
 
   it('frames an answer without a length as chunked for HTTP/1.1 and by closing for HTTP/1.0', async () => {
