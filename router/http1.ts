@@ -29,6 +29,7 @@ interface HttpParser {
 interface HttpParserClass {
   new (): HttpParser;
   readonly REQUEST: number;
+  readonly kOnMessageBegin: number;
   readonly kOnHeaders: number;
   readonly kOnHeadersComplete: number;
   readonly kOnBody: number;
@@ -363,32 +364,36 @@ class Connection {
   readonly #answers: Http1Response[] = [];
   /** The request whose body the parser is reading; null between requests. */
   #reading: Http1Request | null = null;
+  /** A request's first bytes have come and its head is not complete yet. */
+  #begun = false;
   /** Head fields that came in pieces (a head across several reads): names and values, and the URL. */
   #pieces: string[] = [];
   #url = '';
-  /** A request after which the connection ends, or a handed-over upgrade: nothing more is parsed. */
+  /** No request after the current one is served: it said Connection: close, or was refused. */
   #done = false;
   #bodyPaused = false;
   #queuePaused = false;
   /** An Upgrade request, handed over after the parser stopped at its end. */
   #upgrade: Http1Request | null = null;
+  /** The request being read asked for an h2c upgrade, which is served as a plain request. */
+  #readingH2cUpgrade = false;
   /**
-   * The last head asked for an h2c upgrade, served as a plain request: the parser stops after it as
-   * after any upgrade, and goes on with the bytes that followed it in the same read.
+   * An h2c upgrade request is complete: the parser stopped after it, as after any upgrade, and goes on
+   * with the bytes that followed it in the same read.
    */
   #afterH2cUpgrade = false;
   #consumed = false;
+  /** The socket went to a tunnel (or closed): this connection is over. */
+  #released = false;
 
-  constructor(server: Http1Server, socket: Socket, seen: Buffer | null) {
+  constructor(server: Http1Server, socket: Socket) {
     this.#server = server;
     this.socket = socket;
     const parser = new HTTPParser();
     this.#parser = parser;
     parser.initialize(HTTPParser.REQUEST, this, 0, 0);
-    parser[HTTPParser.kOnHeaders] = (fields: string[], url: string) => {
-      this.#pieces.push(...fields);
-      this.#url += url;
-    };
+    parser[HTTPParser.kOnMessageBegin] = this.#onBegin;
+    parser[HTTPParser.kOnHeaders] = this.#onHeadPiece;
     parser[HTTPParser.kOnHeadersComplete] = this.#onHead;
     parser[HTTPParser.kOnBody] = this.#onBody;
     parser[HTTPParser.kOnMessageComplete] = this.#onMessageComplete;
@@ -396,17 +401,23 @@ class Connection {
     socket.on('error', ignoreError);
     socket.on('close', this.#onClose);
     socket.on('drain', this.#onDrain);
+    socket.on('end', this.#onEnd);
     socket.on('timeout', this.#onTimeout);
     socket.setTimeout(server.idleTimeoutMs);
     this.#handle = (socket as unknown as { _handle: SocketHandle })._handle;
+  }
+
+  /** Starts reading: first `seen`, the bytes already read from the socket (null: none). */
+  start(seen: Buffer | null): void {
+    const socket = this.socket;
     if (seen !== null) {
       // What the socket read after `seen` and before the parser took over waits in its stream.
       const buffered = socket.read() as Buffer | null;
       const first = buffered === null ? seen : Buffer.concat([seen, buffered]);
-      this.#onExecute(parser.execute(first), first);
+      this.#onExecute(this.#parser.execute(first), first);
     }
-    if (!this.#done && !socket.destroyed) {
-      parser.consume(this.#handle);
+    if (!this.#released && !socket.destroyed) {
+      this.#parser.consume(this.#handle);
       this.#consumed = true;
     }
   }
@@ -415,10 +426,19 @@ class Connection {
     return this.#server.keepAliveHint;
   }
 
-  /** No request is in flight: waiting for the next one (closeIdleConnections closes such). */
+  /** Waiting for a next request that has not begun (closeIdleConnections closes such). */
   get idle(): boolean {
-    return this.#answers.length === 0 && this.#reading === null;
+    return this.#answers.length === 0 && this.#reading === null && !this.#begun;
   }
+
+  readonly #onBegin = (): void => {
+    this.#begun = true;
+  };
+
+  readonly #onHeadPiece = (fields: string[], url: string): void => {
+    this.#pieces.push(...fields);
+    this.#url += url;
+  };
 
   readonly #onHead = (
     versionMajor: number,
@@ -432,10 +452,13 @@ class Connection {
     keepAlive: boolean,
   ): number => {
     const raw = fields ?? this.#pieces;
-    const headers = headersOf(raw);
     this.#pieces = [];
     const path = url ?? this.#url;
     this.#url = '';
+    this.#begun = false;
+    // A request pipelined after one the connection ends with: never answered, so never served.
+    if (this.#done) return 0;
+    const headers = headersOf(raw);
     const methodName = methods[method]!;
     this.socket.setTimeout(0);
     const h2cUpgrade = upgrade && methodName !== 'CONNECT' && isH2cUpgrade(headers);
@@ -459,7 +482,7 @@ class Connection {
       this.#upgrade = req;
       return 2; // the rest of the bytes are the tunnel's
     }
-    this.#afterH2cUpgrade = h2cUpgrade;
+    this.#readingH2cUpgrade = h2cUpgrade;
     this.#reading = req;
     if (methodName === 'CONNECT' || (versionMinor === 1 && headers.host === undefined)) {
       // node's http server: CONNECT only with a listener for it; HTTP/1.1 requires Host (RFC 9112 3.2).
@@ -488,20 +511,33 @@ class Connection {
   };
 
   readonly #onMessageComplete = (): void => {
+    // Trailers of a chunked body come as head pieces: they are not the next request's.
+    this.#pieces = [];
+    this.#url = '';
     const req = this.#reading;
+    this.#reading = null;
+    this.#afterH2cUpgrade = this.#readingH2cUpgrade;
+    this.#readingH2cUpgrade = false;
     if (req !== null) {
       req.complete = true;
       req.body?.push(null);
     }
-    this.#reading = null;
-    if (this.#done && this.#upgrade === null) this.#stopReading();
-    else this.#awaitRequest();
+    // An ended body never asks for more: reading goes on for the next request.
+    this.#bodyPaused = false;
+    if (this.#upgrade !== null) return; // the tunnel reads on
+    if (this.#done) this.#stopReading();
+    else {
+      this.#updateReading();
+      this.#awaitRequest();
+    }
   };
 
   readonly #onExecute = (result: number | ParseError, data?: Buffer): void => {
     if (typeof result !== 'number') {
-      if (this.#done) return; // bytes after the last request the connection takes: ignored
+      // Bytes after the last request the connection serves: ignored.
+      if (this.#done && this.#reading === null) return;
       this.#server.handlers.clientError(result);
+      this.#reading?.body?.destroy(result);
       this.#refuse(ANSWER_BY_PARSE_ERROR[result.code ?? ''] ?? BAD_REQUEST);
       return;
     }
@@ -522,10 +558,22 @@ class Connection {
 
   /** Answers a request the router will not serve, and closes the connection. */
   #refuse(answer: Buffer): void {
+    if (this.#answers.length > 0 || !this.socket.writable) {
+      this.socket.destroy();
+      return;
+    }
+    this.socket.write(answer);
+    this.#closeSoon();
+  }
+
+  /** Ends the connection once what is written has gone out, as node's http server does. */
+  #closeSoon(): void {
     this.#done = true;
     this.#stopReading();
-    if (this.#answers.length === 0 && this.socket.writable) this.socket.end(answer);
-    else this.socket.destroy();
+    const socket = this.socket;
+    socket.end();
+    if (socket.writableFinished) socket.destroy();
+    else socket.once('finish', destroySocket);
   }
 
   /** An answer is complete: the next one goes on, or the connection waits for a request or ends. */
@@ -533,9 +581,7 @@ class Connection {
     const answers = this.#answers;
     answers.shift();
     if (res.close) {
-      this.#done = true;
-      this.#stopReading();
-      this.socket.end();
+      this.#closeSoon();
       return;
     }
     if (answers.length <= 2) this.#pauseQueue(false);
@@ -546,7 +592,8 @@ class Connection {
 
   /** With no request in flight, the next one's head has the idle timeout to come. */
   #awaitRequest(): void {
-    if (this.idle) this.socket.setTimeout(this.#server.idleTimeoutMs);
+    if (this.#answers.length === 0 && this.#reading === null)
+      this.socket.setTimeout(this.#server.idleTimeoutMs);
   }
 
   bodyWanted(): void {
@@ -586,13 +633,15 @@ class Connection {
     const socket = this.socket;
     socket.off('close', this.#onClose);
     socket.off('drain', this.#onDrain);
+    socket.off('end', this.#onEnd);
     socket.off('timeout', this.#onTimeout);
     socket.off('error', ignoreError);
-    this.#server.forget(this);
-    this.#freeParser();
+    this.#forget();
   }
 
-  #freeParser(): void {
+  #forget(): void {
+    this.#released = true;
+    this.#server.forget(this);
     if (this.#consumed) this.#parser.unconsume();
     this.#consumed = false;
     // After the parser's callbacks have returned, as node's http server frees its parsers.
@@ -607,15 +656,23 @@ class Connection {
     this.socket.destroy();
   };
 
+  /** The client ended its side: as node's http server does, the router ends its own. */
+  readonly #onEnd = (): void => {
+    if (this.socket.writable) this.#closeSoon();
+  };
+
   readonly #onClose = (): void => {
-    this.#server.forget(this);
+    this.#forget();
     for (const res of this.#answers.splice(0)) res.clientGone();
     const body = this.#reading?.body;
     if (body != null && !body.readableEnded)
       body.destroy(Object.assign(new Error('aborted'), { code: 'ECONNRESET' }));
     this.#reading = null;
-    this.#freeParser();
   };
+}
+
+function destroySocket(this: Socket): void {
+  this.destroy();
 }
 
 function drainedLater(res: Http1Response): void {
@@ -653,12 +710,24 @@ export class Http1Server {
     // connection at the last moment does not meet it closing.
     this.idleTimeoutMs = options.idleTimeoutMs + 1000;
     this.keepAliveHint = `connection: keep-alive\r\nkeep-alive: timeout=${Math.floor(options.idleTimeoutMs / 1000)}\r\n`;
-    this.server = createServer({ noDelay: true }, (socket) => this.accept(socket, null));
+    // Half-open, as node's http server: a tunnel outlives the client's end of its side (upgrade.ts).
+    this.server = createServer({ noDelay: true, allowHalfOpen: true }, (socket) => this.accept(socket, null));
   }
 
   /** Serves a connection; `seen` are bytes already read from it (by the h2c front's sniffing). */
   accept(socket: Socket, seen: Buffer | null): void {
-    this.#connections.add(new Connection(this, socket, seen));
+    const connection = new Connection(this, socket);
+    this.#connections.add(connection);
+    connection.start(seen);
+  }
+
+  /** Resolves once every connection has sent what was written to it (or closed). */
+  delivered(): Promise<void> {
+    const sending = [...this.#connections]
+      .map(({ socket }) => socket)
+      .filter((socket) => socket.writableLength > 0 && !socket.destroyed)
+      .map((socket) => new Promise((resolve) => socket.once('drain', resolve).once('close', resolve)));
+    return Promise.all(sending).then(() => undefined);
   }
 
   forget(connection: Connection): void {

@@ -93,9 +93,9 @@ interface Front {
    */
   release(): void;
   /**
-   * Resolves once the answers of settled requests are delivered: at once for HTTP/1.1, where an
-   * answer is written before its request settles; for HTTP/2, once the sessions told to close have
-   * sent their last frames and closed.
+   * Resolves once the answers of settled requests are delivered: for HTTP/1.1 once each connection
+   * has sent what was written to it; for HTTP/2, once the sessions told to close have sent their
+   * last frames and closed.
    */
   delivered(): Promise<void>;
   /** Drops every connection, in-flight requests and tunnels included. */
@@ -132,7 +132,7 @@ function http1Front(config: RouterConfig, proxy: DataPlane, random: Random, logg
     http1,
     server: http1.server,
     release: () => http1.closeIdleConnections(),
-    delivered: () => Promise.resolve(),
+    delivered: () => http1.delivered(),
     closeAll: () => {
       http1.closeAllConnections();
       for (const socket of tunnels) socket.destroy();
@@ -210,9 +210,10 @@ function h2cFront(config: RouterConfig, proxy: DataPlane, random: Random, logger
       for (const session of sessions) session.close();
     },
     delivered: () =>
-      Promise.all(
-        [...sessions].map((session) => new Promise((resolve) => session.once('close', resolve))),
-      ).then(() => undefined),
+      Promise.all([
+        http1.delivered(),
+        ...[...sessions].map((session) => new Promise((resolve) => session.once('close', resolve))),
+      ]).then(() => undefined),
     closeAll: () => {
       http1.closeAll();
       for (const session of sessions) session.destroy();

@@ -2,8 +2,9 @@
 // before, now the router's own: framing for HTTP/1.1 and 1.0 clients, keep-alive and Connection:
 // close, pipelined requests answered in order, HEAD, the answers to requests it cannot serve, and
 // the idle timeout.
-import { connect, type Socket } from 'node:net';
+import { type AddressInfo, connect, createServer, type Server, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type Http1Request, type Http1Response, Http1Server } from '../../../router/http1.js';
 import { type App, startApp, startTestRouter, type TestRouter } from './helpers.js';
 
 let app: App;
@@ -221,5 +222,180 @@ describe('the HTTP/1.1 front', () => {
     clearInterval(timer);
     expect(Date.now() - started).toBeLessThan(3000);
     expect(app.seen.some(({ url }) => url === '/trickle')).toBe(false);
+  });
+});
+
+describe('the HTTP/1.1 server on its own', () => {
+  type Handlers = ConstructorParameters<typeof Http1Server>[1];
+  let onRequest: Handlers['request'] = () => {};
+  let onUpgrade: Handlers['upgrade'] = () => {};
+  let server: Http1Server;
+  let sniffer: Server;
+  const accepted: Socket[] = [];
+
+  beforeAll(async () => {
+    server = new Http1Server(
+      { idleTimeoutMs: 3000 },
+      {
+        request: (req, res) => onRequest(req, res),
+        upgrade: (...args) => onUpgrade(...args),
+        clientError: () => {},
+      },
+    );
+    server.server.on('connection', (socket: Socket) => accepted.push(socket));
+    // As the h2c front hands connections over: with the bytes it has already read.
+    sniffer = createServer((socket) => {
+      socket.once('data', (seen: Buffer) => {
+        socket.pause();
+        server.accept(socket, seen);
+      });
+    });
+    await Promise.all([
+      new Promise<void>((resolve) => server.server.listen(0, '127.0.0.1', resolve)),
+      new Promise<void>((resolve) => sniffer.listen(0, '127.0.0.1', resolve)),
+    ]);
+  });
+  afterAll(() => {
+    server.closeAllConnections();
+    server.server.close();
+    sniffer.close();
+  });
+
+  const direct = (): number => (server.server.address() as AddressInfo).port;
+  const sniffed = (): number => (sniffer.address() as AddressInfo).port;
+  const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+  const answer = (req: Http1Request, res: Http1Response, text = 'ok'): void => {
+    const send = (): void => {
+      res.writeHead(200, ['content-length', String(text.length)]);
+      res.end(text);
+    };
+    if (req.body === null) send();
+    else req.body.resume().on('end', send);
+  };
+
+  it('closes its side of a connection it ends, without waiting for the client', async () => {
+    onRequest = answer;
+    const wire = new Wire(direct()).send('GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+    await wire.closed();
+    await sleep(100);
+    expect(accepted.at(-1)!.destroyed).toBe(true);
+    wire.socket.destroy();
+  });
+
+  it('reads on after a body whose reader came late', async () => {
+    onRequest = (req, res) =>
+      req.body === null ? answer(req, res) : setTimeout(() => answer(req, res, 'body'), 50);
+    const wire = new Wire(direct()).send(
+      `POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 20000\r\n\r\n${'a'.repeat(20000)}`,
+    );
+    await wire.answers(1, /body$/);
+    wire.send('GET /next HTTP/1.1\r\nHost: x\r\n\r\n');
+    await wire.answers(2, /bodyHTTP[\s\S]*ok$/);
+    wire.socket.destroy();
+  });
+
+  it('keeps the next request clear of a chunked body’s trailers', async () => {
+    const seen: Http1Request['headers'][] = [];
+    onRequest = (req, res) => {
+      seen.push(req.headers);
+      answer(req, res);
+    };
+    const many = Array.from({ length: 40 }, (_, i) => `X-H${i}: ${i}\r\n`).join('');
+    const wire = new Wire(direct()).send(
+      'POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n1\r\na\r\n0\r\nAuthorization: evil\r\n\r\n',
+    );
+    await wire.answers(1, /ok$/);
+    wire.send(`GET /2 HTTP/1.1\r\nHost: x\r\nAuthorization: mine\r\n${many}\r\n`);
+    await wire.answers(2, /okHTTP[\s\S]*ok$/);
+    expect(seen[1]!.authorization).toBe('mine');
+    wire.socket.destroy();
+  });
+
+  it('serves no request that follows one it refused', async () => {
+    const urls: string[] = [];
+    onRequest = (req, res) => {
+      urls.push(req.url);
+      answer(req, res);
+    };
+    const raw = await new Wire(direct())
+      .send('GET / HTTP/1.1\r\n\r\nPOST /after HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n')
+      .closed();
+    expect(raw).toMatch(/^HTTP\/1\.1 400 /);
+    expect(urls).toEqual([]);
+  });
+
+  it('leaves a connection whose request has begun open when closing idle ones', async () => {
+    onRequest = answer;
+    const wire = new Wire(direct()).send('POST /partial HTTP/1.1\r\nHost: x\r\nContent-Le');
+    await sleep(100);
+    server.closeIdleConnections();
+    wire.send('ngth: 2\r\n\r\nhi');
+    await wire.answers(1, /ok$/);
+    wire.socket.destroy();
+  });
+
+  it('keeps a tunnel half-open after the client ends its side', async () => {
+    let tunnel: Socket | null = null;
+    onUpgrade = (_req, socket) => {
+      tunnel = socket;
+      socket.resume();
+    };
+    const client = connect({ port: direct(), host: '127.0.0.1', allowHalfOpen: true });
+    let received = '';
+    client.on('data', (data: Buffer) => {
+      received += data.toString();
+    });
+    client.write('GET /t HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\n');
+    await sleep(100);
+    client.end();
+    await sleep(100);
+    tunnel!.write('late reply');
+    await sleep(100);
+    expect(received).toBe('late reply');
+    client.destroy();
+  });
+
+  describe('with a connection handed over after its first bytes were read', () => {
+    it('reads the rest of a body that came later, on a Connection: close request', async () => {
+      onRequest = (req, res) => answer(req, res, 'whole');
+      const wire = new Wire(sniffed()).send(
+        'POST / HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: 5\r\n\r\n',
+      );
+      await sleep(100);
+      wire.send('hello');
+      expect(await wire.closed()).toMatch(/whole$/);
+    });
+
+    it('keeps a tunnel opened by those bytes out of the idle connections', async () => {
+      let tunnel: Socket | null = null;
+      onUpgrade = (_req, socket) => {
+        tunnel = socket;
+      };
+      const wire = new Wire(sniffed()).send(
+        'GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n',
+      );
+      await sleep(100);
+      server.closeIdleConnections();
+      await sleep(50);
+      expect(tunnel!.destroyed).toBe(false);
+      wire.socket.destroy();
+    });
+  });
+
+  it('goes on after an h2c upgrade whose body spans reads, with the request pipelined after it', async () => {
+    const urls: string[] = [];
+    onRequest = (req, res) => {
+      urls.push(req.url);
+      answer(req, res);
+    };
+    const wire = new Wire(direct()).send(
+      'POST /h2c HTTP/1.1\r\nHost: x\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\n' +
+        'HTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\nContent-Length: 5\r\n\r\nhe',
+    );
+    await sleep(100);
+    wire.send('lloGET /after HTTP/1.1\r\nHost: x\r\n\r\n');
+    await wire.answers(2, /okHTTP[\s\S]*ok$/);
+    expect(urls).toEqual(['/h2c', '/after']);
+    wire.socket.destroy();
   });
 });
