@@ -25,6 +25,7 @@ describe('headersOf', () => {
       { 'content-length': '5', 'content-type': 'x' },
     ],
     [['Set-Cookie', 'a', 'Set-Cookie', 'b'], { 'set-cookie': ['a', 'b'] }],
+    [['Constructor', 'x', 'toString', 'y'], { constructor: 'x', tostring: 'y' }],
   ])('%j → %j', (raw, expected) => {
     expect(headersOf(raw)).toEqual(expected);
   });

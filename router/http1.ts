@@ -13,7 +13,7 @@ import type { ClientRequest, ClientResponse } from './exchange.js';
 
 // Not `import`: an ESM facade loads more than the module on node 22+ (see router/start.ts).
 const { createServer } = process.getBuiltinModule('node:net');
-const { STATUS_CODES } = process.getBuiltinModule('node:http');
+const { METHODS, STATUS_CODES } = process.getBuiltinModule('node:http');
 const { Readable } = process.getBuiltinModule('node:stream');
 
 /** node's binding of llhttp, the parser its http server and client run (lib/_http_common.js). */
@@ -39,14 +39,41 @@ interface HttpParserClass {
 type ParseError = Error & { code?: string };
 
 const httpCommon = process.getBuiltinModule('_http_common') as unknown as
-  | { HTTPParser?: HttpParserClass; methods?: readonly string[] }
+  | { HTTPParser?: HttpParserClass }
   | undefined;
-if (httpCommon?.HTTPParser === undefined || httpCommon.methods === undefined) {
+if (httpCommon?.HTTPParser === undefined) {
   throw new Error(
     `switchyard router: node ${process.version} has no _http_common HTTPParser, the parser the router's HTTP/1.1 front runs on (router/README.md, "The HTTP/1.1 front"); run it on node 20.18 to 24`,
   );
 }
-const { HTTPParser, methods } = httpCommon;
+const { HTTPParser } = httpCommon;
+
+/**
+ * llhttp's method numbers to names. `_http_common` lists only some methods, in another order (node's
+ * server reads an internal list), so each name node knows, and QUERY, is parsed once to learn its
+ * number; a method missing here is refused (400).
+ */
+const METHOD_BY_NUMBER: readonly string[] = (() => {
+  const names: string[] = [];
+  const parser = new HTTPParser();
+  for (const name of new Set([...METHODS, 'QUERY'])) {
+    parser.initialize(HTTPParser.REQUEST, {}, 0, 0);
+    parser[HTTPParser.kOnHeadersComplete] = (
+      _major: number,
+      _minor: number,
+      _fields: unknown,
+      method: number,
+    ) => {
+      names[method] = name;
+      return 0;
+    };
+    parser.execute(
+      Buffer.from(`${name} ${name === 'CONNECT' ? 'x:1' : '/'} HTTP/1.1\r\nHost: x\r\n\r\n`, 'latin1'),
+    );
+  }
+  parser.close();
+  return names;
+})();
 
 /** A socket's native handle, which the parser reads from while it is consumed. */
 interface SocketHandle {
@@ -59,6 +86,7 @@ const CONTINUE = Buffer.from('HTTP/1.1 100 Continue\r\n\r\n', 'latin1');
 const PROCESSING = Buffer.from('HTTP/1.1 102 Processing\r\n\r\n', 'latin1');
 const LAST_CHUNK = Buffer.from('0\r\n\r\n', 'latin1');
 const CRLF = Buffer.from('\r\n', 'latin1');
+const EMPTY = Buffer.alloc(0);
 
 /** The answers to requests the router cannot read, as node's http server sends them. */
 function closingAnswer(status: number): Buffer {
@@ -103,10 +131,12 @@ export function headersOf(raw: readonly string[]): IncomingHttpHeaders {
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]!.toLowerCase();
     const value = raw[i + 1]!;
+    // Only own values: a name like `constructor` finds Object.prototype's, as in node's own check.
     const seen = headers[name];
-    if (seen === undefined) headers[name] = name === 'set-cookie' ? [value] : value;
-    else if (Array.isArray(seen)) seen.push(value);
-    else if (FIRST_WINS[name] !== true) headers[name] = `${seen}${name === 'cookie' ? '; ' : ', '}${value}`;
+    if (typeof seen === 'string') {
+      if (FIRST_WINS[name] !== true) headers[name] = `${seen}${name === 'cookie' ? '; ' : ', '}${value}`;
+    } else if (Array.isArray(seen)) seen.push(value);
+    else headers[name] = name === 'set-cookie' ? [value] : value;
   }
   return headers;
 }
@@ -426,9 +456,14 @@ class Connection {
     return this.#server.keepAliveHint;
   }
 
-  /** Waiting for a next request that has not begun (closeIdleConnections closes such). */
-  get idle(): boolean {
-    return this.#answers.length === 0 && this.#reading === null && !this.#begun;
+  /**
+   * Closes the connection if it waits for a next request that has not begun: at once, or once the
+   * last answer's bytes are out.
+   */
+  closeIfIdle(): void {
+    if (this.#answers.length > 0 || this.#reading !== null || this.#begun) return;
+    if (this.socket.writableLength === 0) this.socket.destroy();
+    else this.#closeSoon();
   }
 
   readonly #onBegin = (): void => {
@@ -459,8 +494,12 @@ class Connection {
     // A request pipelined after one the connection ends with: never answered, so never served.
     if (this.#done) return 0;
     const headers = headersOf(raw);
-    const methodName = methods[method]!;
+    const methodName = METHOD_BY_NUMBER[method];
     this.socket.setTimeout(0);
+    if (methodName === undefined) {
+      this.#refuse(BAD_REQUEST);
+      return 0;
+    }
     const h2cUpgrade = upgrade && methodName !== 'CONNECT' && isH2cUpgrade(headers);
     const tunnel = upgrade && methodName !== 'CONNECT' && !h2cUpgrade;
     const hasBody =
@@ -478,6 +517,11 @@ class Connection {
       keepAlive && !tunnel,
     );
     if (tunnel) {
+      if (this.#answers.length > 0) {
+        // Behind an answer still to come, which would land inside the tunnel: no client does this.
+        this.#refuse(BAD_REQUEST);
+        return 0;
+      }
       this.#done = true;
       this.#upgrade = req;
       return 2; // the rest of the bytes are the tunnel's
@@ -726,7 +770,16 @@ export class Http1Server {
     const sending = [...this.#connections]
       .map(({ socket }) => socket)
       .filter((socket) => socket.writableLength > 0 && !socket.destroyed)
-      .map((socket) => new Promise((resolve) => socket.once('drain', resolve).once('close', resolve)));
+      .map(
+        (socket) =>
+          new Promise((resolve) => {
+            socket.once('close', resolve);
+            // An empty write's callback comes once the bytes before it are out ('drain' comes only
+            // after a full buffer); an ended socket says so with 'finish'.
+            if (socket.writableEnded) socket.once('finish', resolve);
+            else socket.write(EMPTY, resolve);
+          }),
+      );
     return Promise.all(sending).then(() => undefined);
   }
 
@@ -734,9 +787,9 @@ export class Http1Server {
     this.#connections.delete(connection);
   }
 
-  /** Closes the connections waiting for their next request. */
+  /** Closes the connections waiting for their next request (Connection.closeIfIdle). */
   closeIdleConnections(): void {
-    for (const connection of this.#connections) if (connection.idle) connection.socket.destroy();
+    for (const connection of this.#connections) connection.closeIfIdle();
   }
 
   closeAllConnections(): void {

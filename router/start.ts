@@ -167,7 +167,11 @@ function sniffProtocol(socket: Socket, timeoutMs: number, http2: Server, http1: 
       // The HTTP/2 session reads what is buffered itself.
       socket.unshift(seen);
       http2.emit('connection', socket);
-    } else http1.accept(socket, seen);
+    } else {
+      // Half-open, as the HTTP/1.1 front's own listener: a tunnel outlives the client's end.
+      socket.allowHalfOpen = true;
+      http1.accept(socket, seen);
+    }
   };
   socket.on('data', onData);
   socket.on('error', close);

@@ -23,11 +23,16 @@ function connectTls(options: Tls.ConnectionOptions): Tls.TLSSocket {
 /** Enough for any status line ("HTTP/1.1 101 Switching Protocols\r\n"); longer is not HTTP. */
 const MAX_STATUS_LINE = 256;
 
+/** Answers a handshake and closes its connection once the answer is out (or the client is gone). */
 function reject(socket: Socket, status: number, text: string, body: string): void {
+  socket.on('error', ignoreError);
   socket.end(
     `HTTP/1.1 ${status} ${text}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
+    () => socket.destroy(),
   );
 }
+
+function ignoreError(): void {}
 
 /** Handles an Upgrade request (router/http1.ts). Open tunnels are tracked in `tunnels` for shutdown. */
 export function handleUpgrade(

@@ -5,6 +5,8 @@
 import { type AddressInfo, connect, createServer, type Server, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Http1Request, type Http1Response, Http1Server } from '../../../router/http1.js';
+import type { DataPlane } from '../../../router/proxy.js';
+import { handleUpgrade } from '../../../router/upgrade.js';
 import { type App, startApp, startTestRouter, type TestRouter } from './helpers.js';
 
 let app: App;
@@ -353,6 +355,78 @@ describe('the HTTP/1.1 server on its own', () => {
     await sleep(100);
     expect(received).toBe('late reply');
     client.destroy();
+  });
+
+  it('knows every method llhttp parses, QUERY included', async () => {
+    const methods: string[] = [];
+    onRequest = (req, res) => {
+      methods.push(req.method);
+      answer(req, res);
+    };
+    await new Wire(direct())
+      .send('QUERY /q HTTP/1.1\r\nHost: x\r\n\r\nPURGE /p HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n')
+      .closed();
+    expect(methods).toEqual(['QUERY', 'PURGE']);
+  });
+
+  it('refuses an Upgrade pipelined behind a request still unanswered, handing nothing over', async () => {
+    let handedOver = false;
+    onUpgrade = () => {
+      handedOver = true;
+    };
+    onRequest = (req, res) => setTimeout(() => answer(req, res), 100);
+    await new Wire(direct())
+      .send(
+        'GET /first HTTP/1.1\r\nHost: x\r\n\r\nGET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n',
+      )
+      .closed();
+    expect(handedOver).toBe(false);
+  });
+
+  it('lets an answer still in the socket buffer finish when closing idle connections, and says when all are out', async () => {
+    const size = 32 * 1024 * 1024; // beyond what loopback buffers hold
+    onRequest = (_req, res) => {
+      res.writeHead(200, ['content-length', String(size)]);
+      res.write(Buffer.alloc(size, 120));
+      res.end();
+    };
+    const client = connect(direct(), '127.0.0.1');
+    client.write('GET /big HTTP/1.1\r\nHost: x\r\n\r\n');
+    client.pause();
+    await sleep(200);
+    server.closeIdleConnections();
+    let delivered = false;
+    const allOut = server.delivered().then(() => {
+      delivered = true;
+    });
+    await sleep(100);
+    expect(delivered).toBe(false);
+    let received = 0;
+    client.on('data', (data: Buffer) => {
+      received += data.length;
+    });
+    client.resume();
+    await new Promise((resolve) => client.on('close', resolve));
+    await allOut;
+    expect(received).toBeGreaterThan(size);
+  });
+
+  it('survives a client that resets a handshake the router answers 503 (no route table yet)', async () => {
+    const noTable = { state: null, draining: false } as unknown as DataPlane;
+    onUpgrade = (req, socket, head) =>
+      handleUpgrade(noTable, 'http://127.0.0.1:1', Math.random, new Set(), req, socket, head);
+    const client = connect(direct(), '127.0.0.1');
+    client.on('error', () => {});
+    client.write('GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n', () =>
+      client.resetAndDestroy(),
+    );
+    await sleep(300);
+    // An 'error' without a listener would have failed this run as an unhandled error.
+    onRequest = answer;
+    const raw = await new Wire(direct())
+      .send('GET /after HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n')
+      .closed();
+    expect(raw).toMatch(/ok$/);
   });
 
   describe('with a connection handed over after its first bytes were read', () => {
