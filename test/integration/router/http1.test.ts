@@ -275,6 +275,16 @@ describe('the HTTP/1.1 server on its own', () => {
     else req.body.resume().on('end', send);
   };
 
+  /** Answers every request "ok" and returns what `pick` reads of each, in order. */
+  const answerRecording = (pick: (req: Http1Request) => string): string[] => {
+    const picked: string[] = [];
+    onRequest = (req, res) => {
+      picked.push(pick(req));
+      answer(req, res);
+    };
+    return picked;
+  };
+
   it('closes its side of a connection it ends, without waiting for the client', async () => {
     onRequest = answer;
     const wire = new Wire(direct()).send('GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
@@ -314,11 +324,7 @@ describe('the HTTP/1.1 server on its own', () => {
   });
 
   it('serves no request that follows one it refused', async () => {
-    const urls: string[] = [];
-    onRequest = (req, res) => {
-      urls.push(req.url);
-      answer(req, res);
-    };
+    const urls = answerRecording((req) => req.url);
     const raw = await new Wire(direct())
       .send('GET / HTTP/1.1\r\n\r\nPOST /after HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n')
       .closed();
@@ -358,11 +364,7 @@ describe('the HTTP/1.1 server on its own', () => {
   });
 
   it('knows every method llhttp parses, QUERY included', async () => {
-    const methods: string[] = [];
-    onRequest = (req, res) => {
-      methods.push(req.method);
-      answer(req, res);
-    };
+    const methods = answerRecording((req) => req.method);
     await new Wire(direct())
       .send('QUERY /q HTTP/1.1\r\nHost: x\r\n\r\nPURGE /p HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n')
       .closed();
@@ -457,11 +459,7 @@ describe('the HTTP/1.1 server on its own', () => {
   });
 
   it('goes on after an h2c upgrade whose body spans reads, with the request pipelined after it', async () => {
-    const urls: string[] = [];
-    onRequest = (req, res) => {
-      urls.push(req.url);
-      answer(req, res);
-    };
+    const urls = answerRecording((req) => req.url);
     const wire = new Wire(direct()).send(
       'POST /h2c HTTP/1.1\r\nHost: x\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\n' +
         'HTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\nContent-Length: 5\r\n\r\nhe',
