@@ -1,7 +1,7 @@
 // A client's HTTP/2 stream (`--protocol h2c`) as the data plane handles requests (router/exchange.ts),
-// over node's core http2 API. node's compatibility
-// layer (Http2ServerRequest and Http2ServerResponse) gave the same members as two more streams per
-// call, with their own buffering, listeners and header validation on top of the Http2Stream.
+// over node's core http2 API. node's compatibility layer (Http2ServerRequest and
+// Http2ServerResponse) gave the same members as two more streams per call, with their own
+// buffering, listeners and header validation on top of the Http2Stream.
 
 import type { IncomingHttpHeaders, OutgoingHttpHeaders, ServerHttp2Stream } from 'node:http2';
 import type { ClientRequest, ClientResponse } from './exchange.js';

@@ -144,8 +144,8 @@ function http1Front(config: RouterConfig, proxy: DataPlane, random: Random, logg
 const HTTP2_PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
 
 /**
- * Hands a new connection to `http2` when its first bytes are the HTTP/2 preface, else to `http1`,
- * with those bytes put back. Until then the connection is this function's: one that sends nothing
+ * Hands a new connection to `http2` when its first bytes are the HTTP/2 preface (put back in the
+ * socket), else to `http1` (with those bytes, which it parses first). Until then the connection is this function's: one that sends nothing
  * within `timeoutMs`, or fails (a reset), is closed here.
  */
 function sniffProtocol(socket: Socket, timeoutMs: number, http2: Server, http1: Http1Server): void {
